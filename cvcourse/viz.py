@@ -162,7 +162,10 @@ def to_image(image: Any, name: str = "image") -> np.ndarray:
     """
     is_tensor = isinstance(image, torch.Tensor)
     if is_tensor:
-        array = image.detach().to("cpu", torch.float32 if image.is_floating_point() else None).numpy()
+        image = image.detach().cpu()
+        if image.dtype in (torch.float16, torch.bfloat16):  # NumPy has no bfloat16
+            image = image.float()
+        array = image.numpy()
     elif isinstance(image, np.ndarray):
         array = image
     else:
@@ -318,7 +321,7 @@ def draw_boxes(ax: Axes, boxes: Any, labels: Any = None, scores: Any = None,
 
 
 def _mask_colors(n: int, colors: Any) -> np.ndarray:
-    table = np.asarray(palette(n) if colors is None else colors, dtype=np.float64)
+    table = np.asarray(palette(max(n, 1)) if colors is None else colors, dtype=np.float64)
     if table.ndim != 2 or table.shape[1] not in (3, 4) or len(table) < n:
         raise ValueError(f"colors must be a sequence of at least {n} RGB colours, got shape {table.shape}")
     return table[:, :3]
