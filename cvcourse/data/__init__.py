@@ -1,0 +1,30 @@
+"""Offline data for the course: synthetic shapes scenes and the real images scikit-image ships.
+
+* :mod:`cvcourse.data.shapes`: the scene generator (things on stuff, every label, deterministic from a seed);
+* :mod:`cvcourse.data.datasets`: ``ShapesClassification``, ``ShapesDetection``, ``ShapesSegmentation``;
+* :mod:`cvcourse.data.stereo`: ``StereoShapes``, rendered stereo pairs with exact disparity;
+* :mod:`cvcourse.data.real`: ``sample_image``, ``stereo_pair`` (bundled with scikit-image, no download)
+  and ``real_dataset`` (torchvision data sets, only when asked for and available).
+
+Nothing here touches the network unless ``real_dataset(..., download=True)`` is called.
+"""
+
+from .datasets import ShapesClassification, ShapesDetection, ShapesSegmentation, collate_detection, scene_to_target
+from .shapes import (
+    CATEGORIES,
+    MIN_SIZE,
+    STUFF_CLASSES,
+    STUFF_IDS,
+    THING_CLASSES,
+    THING_IDS,
+    VOID_ID,
+    Scene,
+    render_scene,
+    sample_rng,
+)
+
+__all__ = [
+    "ShapesClassification", "ShapesDetection", "ShapesSegmentation", "collate_detection", "scene_to_target",
+    "CATEGORIES", "MIN_SIZE", "STUFF_CLASSES", "STUFF_IDS", "THING_CLASSES", "THING_IDS", "VOID_ID",
+    "Scene", "render_scene", "sample_rng",
+]

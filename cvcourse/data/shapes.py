@@ -1,0 +1,365 @@
+"""Synthetic "shapes" scenes: the one scene generator behind every synthetic data set of the course.
+
+A scene is a textured background split into *stuff* regions (sky, ground, water) with coloured,
+rotated *thing* shapes (circle, square, triangle, cross, star) painted on top, later shapes
+occluding earlier ones. Everything is procedural: a :class:`Layout` holds the parameters (region
+boundaries, noise lattices, shape centres, radii, angles, colours) and :func:`render` evaluates them
+at pixel centres. Because the picture is a function of continuous coordinates, the same layout can
+be rendered with every layer shifted sideways, which is how :mod:`cvcourse.data.stereo` makes the
+right view of a stereo pair with exact (sub-pixel) ground truth.
+
+Conventions (the same in every view of the data):
+
+* Pixel ``(row i, column j)`` covers ``[j, j + 1) x [i, i + 1)``; its centre is ``(x, y) = (j + 0.5, i + 0.5)``.
+  A pixel belongs to a shape when its centre is inside the shape (hard, aliased edges: labels are exact).
+* Boxes are ``(x1, y1, x2, y2)`` in pixel-edge coordinates, tight around the *visible* mask:
+  ``x1 = min column``, ``x2 = max column + 1``, so a box's area ``(x2 - x1) * (y2 - y1)`` counts pixels
+  (COCO's convention; ``torchvision.ops.masks_to_boxes(masks) + [0, 0, 1, 1]``).
+* One table of category ids, :data:`CATEGORIES`: ``0`` is "void" (never generated; free to use as an
+  ignore label), things are ``1 .. 5`` (the detection labels, 0 = background as torchvision's detection
+  models expect), stuff is ``6 .. 8``. A panoptic map is ``(H, W, 2)`` holding ``(category id, instance id)``
+  per pixel, the layout ``torchmetrics.detection.PanopticQuality`` takes: instance ids are ``1 .. K`` for
+  things (the index into ``boxes`` plus one) and ``0`` for stuff.
+* Determinism: a scene depends only on the ``numpy.random.Generator`` it is given; data sets derive it from
+  ``(seed, index)`` with :func:`sample_rng`, so sample ``i`` has the same bytes whatever order it is read in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "THING_CLASSES", "STUFF_CLASSES", "CATEGORIES", "THING_IDS", "STUFF_IDS", "VOID_ID", "MIN_SIZE",
+    "ShapeSpec", "Layout", "Scene", "sample_rng", "shape_mask", "sample_layout", "render", "render_scene",
+]
+
+THING_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "star")
+STUFF_CLASSES: tuple[str, ...] = ("sky", "ground", "water")
+VOID_ID = 0
+CATEGORIES: tuple[str, ...] = ("void", *THING_CLASSES, *STUFF_CLASSES)  # id -> name
+THING_IDS: tuple[int, ...] = tuple(range(1, 1 + len(THING_CLASSES)))  # (1, 2, 3, 4, 5)
+STUFF_IDS: tuple[int, ...] = tuple(range(1 + len(THING_CLASSES), len(CATEGORIES)))  # (6, 7, 8)
+SKY, GROUND, WATER = STUFF_IDS
+MIN_SIZE = 16  # smallest image side: below it a star and a circle are a few indistinguishable pixels
+
+# Base colours of the stuff regions (RGB in [0, 1]); each scene jitters them.
+_STUFF_COLOURS = {
+    SKY: ((0.45, 0.65, 0.95), (0.80, 0.90, 1.00)),  # top -> horizon gradient
+    GROUND: ((0.35, 0.50, 0.20), (0.55, 0.42, 0.25)),  # grass <-> earth noise
+    WATER: ((0.10, 0.30, 0.55), (0.25, 0.50, 0.70)),  # wave stripes
+}
+
+
+def sample_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of sample ``index`` of a data set seeded with ``seed``: ``default_rng([seed, index])``.
+
+    ``SeedSequence`` hashes the pair, so neighbouring seeds and indices give independent streams.
+    """
+    return np.random.default_rng([int(seed), int(index)])
+
+
+@dataclass
+class ShapeSpec:
+    """One thing: a shape of class ``label`` (1-based) with centre ``(cx, cy)`` in pixels, circumradius
+    ``radius``, rotation ``angle`` (radians), fill ``colour`` (RGB) and a shading direction."""
+
+    label: int
+    cx: float
+    cy: float
+    radius: float
+    angle: float
+    colour: np.ndarray  # [3]
+    shade: float = 0.0  # direction (radians) of the light-to-dark gradient across the shape
+
+
+@dataclass
+class Layout:
+    """The parameters of a scene; :func:`render` turns them into pixels.
+
+    The background is split by the horizon ``y = horizon + slope * (x - size / 2)`` into sky (above)
+    and ground (below); when ``water`` is not None, ``y > water + amp * sin(freq * x + phase)`` is water.
+    ``noise`` is a coarse lattice of random values bilinearly interpolated into smooth texture.
+    """
+
+    size: int
+    horizon: float
+    slope: float
+    water: float | None
+    wave: tuple[float, float, float]  # (amp px, freq rad/px, phase) of the shore line
+    colours: dict[int, np.ndarray]  # stuff id -> [2, 3] pair of colours
+    noise: np.ndarray  # [6, 18] lattice of values in [-1, 1], one cell = size / 3 pixels
+    shapes: list[ShapeSpec] = field(default_factory=list)
+
+
+@dataclass
+class Scene:
+    """A rendered scene with all its labels (numpy arrays; the data sets convert them to tensors).
+
+    Attributes:
+        image: float32 [H, W, 3] in [0, 1], quantised to 8 bits (so it equals ``uint8 / 255``).
+        boxes: float32 [K, 4] ``(x1, y1, x2, y2)`` tight around the visible masks, pixel-edge coordinates.
+        labels: int64 [K] thing category ids in ``1 .. 5`` (0 = background is never a box).
+        masks: bool [K, H, W] visible part of each thing (occlusion applied), never empty.
+        semantic: int64 [H, W] category id of every pixel (things 1..5, stuff 6..8).
+        panoptic: int64 [H, W, 2] ``(category id, instance id)``; instance ``k + 1`` is ``masks[k]``, 0 for stuff.
+        layout: the parameters the scene was rendered from.
+    """
+
+    image: np.ndarray
+    boxes: np.ndarray
+    labels: np.ndarray
+    masks: np.ndarray
+    semantic: np.ndarray
+    panoptic: np.ndarray
+    layout: Layout
+
+
+# ----------------------------------------------------------------------------- shapes
+def shape_mask(label: int, x: np.ndarray, y: np.ndarray, cx: float, cy: float, radius: float,
+               angle: float) -> np.ndarray:
+    """Inside test of a thing at points ``(x, y)``: True where the point is inside the shape.
+
+    The point is moved into the shape's frame, ``(p, q) = R(-angle) (x - cx, y - cy) / radius``, and
+    tested against a unit shape that fits in the unit circle (so the whole shape lies within ``radius``
+    of its centre, which is how placement keeps shapes inside the image).
+    """
+    c, s = np.cos(angle), np.sin(angle)
+    dx, dy = x - cx, y - cy
+    p = (c * dx + s * dy) / radius
+    q = (-s * dx + c * dy) / radius
+    name = THING_CLASSES[label - 1]
+    if name == "circle":
+        return p * p + q * q <= 0.81  # radius 0.9: a circle as large as the other shapes look
+    if name == "square":
+        return np.maximum(np.abs(p), np.abs(q)) <= 0.70  # half side 0.7 < 1/sqrt(2)
+    if name == "triangle":
+        # Equilateral triangle inscribed in the unit circle: inradius 1/2, one half-plane per edge,
+        # edge normals at -90, 30 and 150 degrees (the vertices point the opposite way).
+        return (-q <= 0.5) & (0.866 * p + 0.5 * q <= 0.5) & (-0.866 * p + 0.5 * q <= 0.5)
+    if name == "cross":
+        ap, aq = np.abs(p), np.abs(q)
+        return ((ap <= 0.9) & (aq <= 0.3)) | ((aq <= 0.9) & (ap <= 0.3))
+    if name == "star":
+        # Five-pointed star, outer radius 1, inner radius 0.45. Fold the polar angle into one
+        # half-spike: gamma = 0 at an inner corner I = (0.45, 0), gamma = pi/5 at the tip O. Inside
+        # means on the origin's side of the edge I -> O.
+        rho = np.hypot(p, q)
+        beta = np.mod(np.arctan2(q, p) + np.pi / 2, 2 * np.pi / 5)  # a tip at angle -90 degrees (up)
+        gamma = np.abs(beta - np.pi / 5)
+        px, py = rho * np.cos(gamma), rho * np.sin(gamma)
+        ox, oy, ix = np.cos(np.pi / 5), np.sin(np.pi / 5), 0.45
+        return (ox - ix) * py - oy * (px - ix) >= 0.0
+    raise ValueError(f"label must be a thing id in {THING_IDS}, got {label!r}")
+
+
+def _rasterise(spec: ShapeSpec, size: int, shift: float = 0.0) -> tuple[slice, slice, np.ndarray]:
+    """The pixels of one shape, shifted left by ``shift``, computed only in the window around it.
+
+    Returns:
+        ``(rows, cols, mask)``: slices of the image window and the bool [h, w] mask inside it, so
+        that ``full[rows, cols] = mask`` gives the [H, W] mask. Pixel centres are ``index + 0.5``.
+    """
+    cx = spec.cx - shift
+    r0, r1 = max(int(spec.cy - spec.radius), 0), min(int(np.ceil(spec.cy + spec.radius)) + 1, size)
+    c0, c1 = max(int(np.floor(cx - spec.radius)), 0), min(int(np.ceil(cx + spec.radius)) + 1, size)
+    c1, r1 = max(c0, c1), max(r0, r1)  # a shape shifted out of the image has an empty window
+    y = (np.arange(r0, r1) + 0.5)[:, None]  # [h, 1]
+    x = (np.arange(c0, c1) + 0.5)[None, :]  # [1, w]
+    mask = shape_mask(spec.label, x, y, cx, spec.cy, spec.radius, spec.angle)  # [h, w] by broadcasting
+    return slice(r0, r1), slice(c0, c1), np.broadcast_to(mask, (r1 - r0, c1 - c0))
+
+
+# ----------------------------------------------------------------------------- sampling
+def _random_colours(rng: np.random.Generator, count: int) -> np.ndarray:
+    """Saturated colours [count, 3]: random hue, saturation in [0.5, 1], value in [0.45, 1] (HSV -> RGB)."""
+    h, s, v = rng.uniform(0, 1, count), rng.uniform(0.5, 1.0, count), rng.uniform(0.45, 1.0, count)
+    k = np.mod(np.array([5.0, 3.0, 1.0]) + h[:, None] * 6, 6)  # [count, 3]
+    return v[:, None] - (v * s)[:, None] * np.clip(np.minimum(k, 4 - k), 0, 1)
+
+
+def _contrasting_colour(rng: np.random.Generator, background: np.ndarray, candidates: int = 4
+                        ) -> np.ndarray:
+    """Of a few random colours, the one farthest (worst case) from the background colours [M, 3]."""
+    colours = _random_colours(rng, candidates)  # [C, 3]
+    distance = np.linalg.norm(colours[:, None] - background[None], axis=-1).min(axis=1)  # [C]
+    return colours[np.argmax(distance)]
+
+
+def sample_layout(rng: np.random.Generator, size: int, num_objects: int,
+                  classes: tuple[int, ...] = THING_IDS, radius_range: tuple[float, float] = (0.1, 0.25),
+                  max_hidden: float = 0.5, tries: int = 20) -> tuple[Layout, np.ndarray]:
+    """Draw a background and up to ``num_objects`` shapes, each fully inside the image.
+
+    A new shape is rejected (and redrawn, ``tries`` times at most) when it would hide more than
+    ``max_hidden`` of an earlier shape's visible pixels, so every kept shape stays recognisable;
+    when all tries fail the scene simply has fewer shapes (never fewer than one).
+
+    Args:
+        rng: the sample's generator.
+        size: image side in pixels.
+        num_objects: how many shapes to try to place (>= 1).
+        classes: thing ids to draw from, uniformly.
+        radius_range: circumradius range as fractions of ``size`` (at least 3 px).
+        max_hidden: the largest fraction of an earlier shape a new one may cover.
+        tries: placement attempts per shape.
+
+    Returns:
+        ``(layout, visible)``: the layout and the bool [K, H, W] visible masks of its shapes.
+    """
+    layout = Layout(
+        size=size,
+        horizon=rng.uniform(0.15, 0.6) * size,
+        slope=rng.uniform(-0.3, 0.3),
+        water=rng.uniform(0.65, 0.9) * size if rng.uniform() < 0.5 else None,
+        wave=(rng.uniform(0.5, 2.0), rng.uniform(0.1, 0.4) * 32 / size, rng.uniform(0, 2 * np.pi)),
+        colours={k: np.clip(np.array(v) + rng.normal(0, 0.08, (2, 3)), 0, 1)
+                 for k, v in _STUFF_COLOURS.items()},
+        noise=rng.uniform(-1, 1, (6, 18)),
+    )
+    background = np.concatenate(list(layout.colours.values()))  # [6, 3]
+    visible: list[np.ndarray] = []  # [H, W] each, what is left to see of the shapes placed so far
+    r_lo = max(3.0, radius_range[0] * size)
+    r_hi = max(r_lo, radius_range[1] * size)
+    for _ in range(num_objects):
+        for _ in range(tries):
+            r = rng.uniform(r_lo, r_hi)
+            spec = ShapeSpec(label=int(rng.choice(classes)), cx=rng.uniform(r, size - r),
+                             cy=rng.uniform(r, size - r), radius=r, angle=rng.uniform(0, 2 * np.pi),
+                             colour=_contrasting_colour(rng, background), shade=rng.uniform(0, 2 * np.pi))
+            rows, cols, mask = _rasterise(spec, size)
+            if not mask.any():
+                continue
+            if all(np.count_nonzero(v[rows, cols] & mask) <= max_hidden * np.count_nonzero(v)
+                   for v in visible):
+                break
+        else:
+            continue  # no acceptable place for this shape: leave it out
+        for v in visible:
+            v[rows, cols] &= ~mask
+        full = np.zeros((size, size), dtype=bool)
+        full[rows, cols] = mask
+        visible.append(full)
+        layout.shapes.append(spec)
+    return layout, np.array(visible, dtype=bool).reshape(len(visible), size, size)
+
+
+# ----------------------------------------------------------------------------- rendering
+def _smooth_noise(noise: np.ndarray, x: np.ndarray, y: np.ndarray, size: int) -> np.ndarray:
+    """Value noise: the [6, 18] lattice ``noise`` bilinearly interpolated at ``(x, y)``, in [-1, 1].
+
+    One lattice cell is ``size / 3`` pixels, so the image spans 3 x 3 cells; row 0 and columns
+    0 .. 5 are margin, leaving room for shifted coordinates ``x + d`` (stereo, ``0 <= d < 3 * size``).
+    """
+    u, v = x / (size / 3) + 6, y / (size / 3) + 1  # lattice coordinates
+    j0 = np.clip(np.floor(u).astype(int), 0, noise.shape[1] - 2)
+    i0 = np.clip(np.floor(v).astype(int), 0, noise.shape[0] - 2)
+    fu, fv = u - j0, v - i0
+    top = noise[i0, j0] * (1 - fu) + noise[i0, j0 + 1] * fu
+    bottom = noise[i0 + 1, j0] * (1 - fu) + noise[i0 + 1, j0 + 1] * fu
+    return top * (1 - fv) + bottom * fv
+
+
+def _stuff_map(layout: Layout, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Stuff category id (sky / ground / water) at points ``(x, y)`` of the background plane."""
+    amp, freq, phase = layout.wave
+    stuff = np.where(y < layout.horizon + layout.slope * (x - layout.size / 2), SKY, GROUND)
+    if layout.water is not None:
+        stuff = np.where(y > layout.water + amp * np.sin(freq * x + phase), WATER, stuff)
+    return stuff
+
+
+def _background(layout: Layout, x: np.ndarray, y: np.ndarray, stuff: np.ndarray) -> np.ndarray:
+    """RGB [..., 3] of the background at ``(x, y)``: each stuff region mixes its two colours with a
+    texture of its own (sky: vertical gradient, ground: smooth noise, water: wave stripes)."""
+    n = layout.size
+    noise = _smooth_noise(layout.noise, x, y, n)  # in [-1, 1]
+    phase = layout.wave[2]
+    mix = np.where(stuff == SKY, np.clip(y / max(layout.horizon, 1.0), 0, 1) + 0.15 * noise,
+                   np.where(stuff == GROUND, 0.5 + 0.6 * noise,
+                            0.5 + 0.4 * np.sin(16 * np.pi * y / n + 2 * noise + phase)))
+    mix = np.clip(mix, 0, 1)[..., None]
+    pairs = np.stack([layout.colours[k] for k in STUFF_IDS])  # [3 stuff, 2, 3 rgb]
+    first, second = pairs[stuff - STUFF_IDS[0], 0], pairs[stuff - STUFF_IDS[0], 1]  # [..., 3] each
+    return first + (second - first) * mix
+
+
+def render(layout: Layout, shift: float = 0.0, shape_shifts: np.ndarray | None = None,
+           rng: np.random.Generator | None = None, noise_std: float = 0.0
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rasterise a layout at the pixel centres, every layer optionally shifted to the left.
+
+    A layer shifted by ``d`` shows at column ``x`` what the unshifted layer shows at ``x + d``: the
+    stereo relation ``u_R = u_L - d``. ``shift`` moves the background plane, ``shape_shifts[k]``
+    moves shape ``k``; shapes later in the list are painted over earlier ones.
+
+    Args:
+        layout: what to draw.
+        shift: background shift in pixels.
+        shape_shifts: float [K] per-shape shifts in pixels (default: ``shift`` for all).
+        rng: generator of the sensor noise (needed when ``noise_std > 0``).
+        noise_std: standard deviation of additive Gaussian pixel noise.
+
+    Returns:
+        ``(image, masks, stuff)``: float32 [H, W, 3] in [0, 1] quantised to 8 bits; bool [K, H, W]
+        visible masks; int64 [H, W] stuff id of the (possibly hidden) background.
+    """
+    n, k = layout.size, len(layout.shapes)
+    shape_shifts = np.full(k, shift) if shape_shifts is None else np.asarray(shape_shifts, float)
+    centres = np.arange(n) + 0.5
+    xx, yy = np.meshgrid(centres, centres)  # [H, W]
+    stuff = _stuff_map(layout, xx + shift, yy)
+    image = _background(layout, xx + shift, yy, stuff)  # [H, W, 3]
+    masks = np.zeros((k, n, n), dtype=bool)
+    for i, (spec, d) in enumerate(zip(layout.shapes, shape_shifts)):
+        rows, cols, m = _rasterise(spec, n, d)
+        # Shading: brighter on one side, darker on the other, so a shape is not a flat stamp.
+        x, y = xx[rows, cols] + d, yy[rows, cols]
+        t = ((x - spec.cx) * np.cos(spec.shade) + (y - spec.cy) * np.sin(spec.shade)) / spec.radius
+        image[rows, cols][m] = spec.colour * (1 + 0.25 * t[m, None])
+        masks[:i, rows, cols] &= ~m
+        masks[i, rows, cols] = m
+    if noise_std > 0:
+        if rng is None:
+            raise ValueError("rng must be a numpy Generator when noise_std > 0, got None")
+        image = image + rng.normal(0, noise_std, image.shape)
+    image = np.round(np.clip(image, 0, 1) * 255).astype(np.float32) / 255  # 8-bit, like a real photo
+    return image, masks, stuff
+
+
+def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
+    """Tight ``(x1, y1, x2, y2)`` boxes, pixel-edge coordinates, of bool masks [K, H, W] -> float32 [K, 4]."""
+    boxes = np.zeros((len(masks), 4), dtype=np.float32)
+    for k, m in enumerate(masks):
+        cols, rows = np.flatnonzero(m.any(axis=0)), np.flatnonzero(m.any(axis=1))
+        boxes[k] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
+    return boxes
+
+
+def render_scene(rng: np.random.Generator, size: int = 64, num_objects: int = 4,
+                 classes: tuple[int, ...] = THING_IDS, radius_range: tuple[float, float] = (0.1, 0.25),
+                 noise_std: float = 0.02, random_count: bool = False) -> Scene:
+    """Sample a layout and render it with every label (see :class:`Scene`).
+
+    Args:
+        rng: the sample's generator (:func:`sample_rng`); the scene depends on nothing else.
+        size: image side in pixels (>= :data:`MIN_SIZE`).
+        num_objects: shapes to place (some may be left out when they cannot be placed, never all).
+        classes: thing ids to draw from.
+        radius_range: shape circumradius range as fractions of ``size``.
+        noise_std: sensor noise standard deviation.
+        random_count: place a uniform random number ``1 .. num_objects`` of shapes instead.
+    """
+    if random_count:
+        num_objects = int(rng.integers(1, num_objects + 1))
+    layout, _ = sample_layout(rng, size, num_objects, classes, radius_range)
+    image, masks, stuff = render(layout, rng=rng, noise_std=noise_std)
+    labels = np.array([s.label for s in layout.shapes], dtype=np.int64)
+    semantic = stuff.astype(np.int64)
+    instance = np.zeros((size, size), dtype=np.int64)
+    for k, m in enumerate(masks):
+        semantic[m] = labels[k]
+        instance[m] = k + 1
+    return Scene(image=image, boxes=masks_to_boxes(masks), labels=labels, masks=masks,
+                 semantic=semantic, panoptic=np.stack([semantic, instance], axis=-1), layout=layout)
