@@ -1,0 +1,117 @@
+r"""Adam: adaptive moments with bias correction (notes 1.4.3).
+
+Kingma and Ba, "Adam: A Method for Stochastic Optimization", arXiv:1412.6980; the ``amsgrad``
+variant is from Reddi, Kale and Kumar, "On the Convergence of Adam and Beyond", arXiv:1904.09237.
+
+Matches ``torch.optim.Adam(foreach=False)``: same constructor, defaults, state keys (``step`` as a
+float tensor, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq`` with amsgrad) and order of operations.
+``decoupled_weight_decay=True`` is AdamW (see ``adamw.py``), exactly as in torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from ._checks import SparseGradientError, check_betas, check_number, check_plain_loop, scalar_dtype
+
+__all__ = ["Adam"]
+
+
+class Adam(Optimizer):
+    r"""Adam, as ``torch.optim.Adam``.
+
+    The notes' update at step t (counted from 1 here, as torch does; the notes count from 0):
+
+    .. math::
+        g^{(t)} = \beta_1 g^{(t-1)} + (1-\beta_1)\nabla L,\quad
+        s^{(t)} = \beta_2 s^{(t-1)} + (1-\beta_2)\nabla L\odot\nabla L,\quad
+        \theta^{(t)} = \theta^{(t-1)} - \frac{lr}{\sqrt{s^{(t)} / (1-\beta_2^t)} + \varepsilon}
+                        \odot \frac{g^{(t)}}{1-\beta_1^t}
+
+    Symbols -> variables: g -> ``exp_avg``, s -> ``exp_avg_sq``, beta_1, beta_2 -> ``beta1, beta2``,
+    1 - beta_i^t -> ``bias_correction{i}``, t -> ``step``, epsilon -> ``eps``. Torch writes the
+    moving average of g with ``lerp`` (g + (1 - beta1)(grad - g), the same formula rearranged) and
+    divides by sqrt(1 - beta2^t) before adding eps, as above.
+
+    ``weight_decay`` lambda adds lambda * theta to the gradient (L2 regularisation, which then goes
+    through the moving averages). With ``decoupled_weight_decay=True`` it instead shrinks the
+    parameters, theta <- theta (1 - lr lambda), before the Adam step: that is AdamW.
+
+    Args:
+        params: iterable of parameters or of param-group dicts.
+        lr: learning rate >= 0 (default 1e-3).
+        betas: (beta1, beta2), each in [0, 1) (default (0.9, 0.999)).
+        eps: >= 0 (default 1e-8).
+        weight_decay: lambda >= 0.
+        amsgrad: normalise by the running maximum of s (``max_exp_avg_sq``).
+        foreach, capturable, differentiable, fused: accepted for compatibility; only False/None.
+        maximize: maximise the objective instead.
+        decoupled_weight_decay: AdamW's decay instead of L2 regularisation.
+    """
+
+    def __init__(self, params, lr: float | Tensor = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 decoupled_weight_decay: bool = False) -> None:
+        check_number("lr", lr, allow_tensor=True)
+        check_number("eps", eps)
+        betas = check_betas(betas)
+        check_number("weight_decay", weight_decay)
+        check_plain_loop(foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         fused=fused)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, foreach=foreach, capturable=capturable,
+                        differentiable=differentiable, fused=fused,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None):
+        """Update every parameter that has a gradient; return the closure's loss (or None)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, (beta1, beta2) = float(group["lr"]), group["betas"]
+            lam, eps = group["weight_decay"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise SparseGradientError("Adam does not support sparse gradients")
+                state = self.state[p]
+                if len(state) == 0:  # lazy state initialisation, as torch
+                    state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    if group["amsgrad"]:
+                        state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                grad = -p.grad if group["maximize"] else p.grad
+                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                state["step"] += 1
+                if lam != 0:
+                    if group["decoupled_weight_decay"]:
+                        p.mul_(1 - lr * lam)  # AdamW: decay the weights, not the gradient
+                    else:
+                        grad = grad.add(p, alpha=lam)  # L2: the decay enters the averages
+                exp_avg.lerp_(grad, 1 - beta1)  # g = beta1 g + (1 - beta1) grad
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # s = b2 s + (1-b2) grad^2
+
+                step = state["step"].item()
+                bias_correction1 = 1 - beta1**step
+                bias_correction2 = 1 - beta2**step
+                step_size = lr / bias_correction1  # lr / (1 - beta1^t) folds in g's debiasing
+                if group["amsgrad"]:
+                    max_sq = state["max_exp_avg_sq"]
+                    torch.maximum(max_sq, exp_avg_sq, out=max_sq)
+                    denom = (max_sq.sqrt() / bias_correction2**0.5).add_(eps)
+                else:
+                    denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)  # sqrt(s_hat) + eps
+                p.addcdiv_(exp_avg, denom, value=-step_size)
+        return loss

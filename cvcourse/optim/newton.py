@@ -1,0 +1,96 @@
+r"""Newton's method: second-order steps from the gradient and the curvature (notes 1.2).
+
+The 1-D step fits the paraboloid of the second-order Taylor expansion
+f(x_t + dx) ~ f(x_t) + f'(x_t) dx + 1/2 f''(x_t) dx^2 and jumps to its minimum, dx = -f'/f''.
+The general step is -lr H^{-1}(x_t) grad f(x_t) with the Hessian H. Both are checked against
+``torch.func``'s derivatives in ``tests/optim/test_newton.py``; ``hessian_cost`` gives the notes'
+O(k^2) memory and O(k^3) time for a model with k parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ._checks import check_number
+
+__all__ = ["newton_step_1d", "newton_step", "newton_method", "hessian_cost"]
+
+
+def newton_step_1d(df: float, d2f: float) -> float:
+    r"""The 1-D Newton step dx = -f'(x_t) / f''(x_t), the minimum of the fitted paraboloid.
+
+    Args:
+        df: slope f'(x_t).
+        d2f: curvature f''(x_t), > 0 (a paraboloid that opens upwards has a minimum).
+
+    Returns:
+        The step dx, so that x_{t+1} = x_t + dx.
+    """
+    check_number("df", df, low=-float("inf"))
+    check_number("d2f", d2f, low=-float("inf"))
+    if not d2f > 0:
+        raise ValueError(f"d2f must be > 0 (the paraboloid needs a minimum), got {d2f!r}")
+    return -df / d2f
+
+
+def newton_step(grad: Tensor, hessian: Tensor, lr: float = 1.0) -> Tensor:
+    r"""The general second-order step -lr H^{-1} grad f, solved (not inverted: same result, O(k^3)).
+
+    Args:
+        grad: gradient Tensor[k].
+        hessian: Hessian Tensor[k, k], symmetric and invertible.
+        lr: step scale (1 gives the exact minimum of a quadratic).
+
+    Returns:
+        The step Tensor[k].
+    """
+    if not isinstance(grad, Tensor) or not isinstance(hessian, Tensor):
+        raise TypeError(f"grad and hessian must be tensors, got {type(grad).__name__} and "
+                        f"{type(hessian).__name__}")
+    if grad.ndim != 1 or hessian.shape != (grad.numel(), grad.numel()):
+        raise ValueError(f"grad must be Tensor[k] and hessian Tensor[k, k], got shapes "
+                         f"{tuple(grad.shape)} and {tuple(hessian.shape)}")
+    check_number("lr", lr)
+    return -lr * torch.linalg.solve(hessian, grad)  # H^{-1} grad, without forming H^{-1}
+
+
+def newton_method(f: Callable[[Tensor], Tensor], x0: Tensor, steps: int = 1, lr: float = 1.0) -> Tensor:
+    """Iterate Newton steps on a scalar function f of x[k], with exact derivatives from torch.func.
+
+    Args:
+        f: maps Tensor[k] to a scalar tensor.
+        x0: start Tensor[k] (float64 recommended).
+        steps: number of steps.
+        lr: step scale.
+
+    Returns:
+        Tensor[steps + 1, k]: the iterates, x0 first.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    grad_f, hess_f = torch.func.grad(f), torch.func.hessian(f)
+    xs = [x0.detach().clone()]
+    for _ in range(steps):
+        x = xs[-1]
+        xs.append(x + newton_step(grad_f(x), hess_f(x), lr))
+    return torch.stack(xs)
+
+
+def hessian_cost(k: int, bytes_per_entry: int = 4) -> dict[str, float]:
+    """Memory of the k x k Hessian and the operations to invert it, for a model with k parameters.
+
+    Args:
+        k: number of parameters.
+        bytes_per_entry: 4 for float32, 8 for float64.
+
+    Returns:
+        ``{"entries": k^2, "bytes": k^2 * bytes_per_entry, "flops": k^3}`` (the notes' O(k^2) and
+        O(k^3); Gaussian elimination takes about 2/3 k^3 multiply-adds, the order is what matters).
+    """
+    for name, value in (("k", k), ("bytes_per_entry", bytes_per_entry)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return {"entries": float(k) ** 2, "bytes": float(k) ** 2 * bytes_per_entry, "flops": float(k) ** 3}
