@@ -10,6 +10,15 @@ Nothing here touches the network unless ``real_dataset(..., download=True)`` is 
 """
 
 from .datasets import ShapesClassification, ShapesDetection, ShapesSegmentation, collate_detection, scene_to_target
+from .real import (
+    MOTORCYCLE_CALIBRATION,
+    REAL_DATASETS,
+    SAMPLE_IMAGES,
+    DatasetUnavailableError,
+    real_dataset,
+    sample_image,
+    stereo_pair,
+)
 from .shapes import (
     CATEGORIES,
     MIN_SIZE,
@@ -22,8 +31,12 @@ from .shapes import (
     render_scene,
     sample_rng,
 )
+from .stereo import StereoShapes, render_stereo
 
 __all__ = [
+    "StereoShapes", "render_stereo",
+    "SAMPLE_IMAGES", "MOTORCYCLE_CALIBRATION", "REAL_DATASETS", "DatasetUnavailableError", "real_dataset",
+    "sample_image", "stereo_pair",
     "ShapesClassification", "ShapesDetection", "ShapesSegmentation", "collate_detection", "scene_to_target",
     "CATEGORIES", "MIN_SIZE", "STUFF_CLASSES", "STUFF_IDS", "THING_CLASSES", "THING_IDS", "VOID_ID",
     "Scene", "render_scene", "sample_rng",
