@@ -125,6 +125,8 @@ def shape_mask(label: int, x: np.ndarray, y: np.ndarray, cx: float, cy: float, r
     tested against a unit shape that fits in the unit circle (so the whole shape lies within ``radius``
     of its centre, which is how placement keeps shapes inside the image).
     """
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label not in THING_IDS:
+        raise ValueError(f"label must be a thing id in {THING_IDS}, got {label!r}")
     c, s = np.cos(angle), np.sin(angle)
     dx, dy = x - cx, y - cy
     p = (c * dx + s * dy) / radius
@@ -137,7 +139,8 @@ def shape_mask(label: int, x: np.ndarray, y: np.ndarray, cx: float, cy: float, r
     if name == "triangle":
         # Equilateral triangle inscribed in the unit circle: inradius 1/2, one half-plane per edge,
         # edge normals at -90, 30 and 150 degrees (the vertices point the opposite way).
-        return (-q <= 0.5) & (0.866 * p + 0.5 * q <= 0.5) & (-0.866 * p + 0.5 * q <= 0.5)
+        h = np.sqrt(3) / 2  # cos 30 degrees
+        return (-q <= 0.5) & (h * p + 0.5 * q <= 0.5) & (-h * p + 0.5 * q <= 0.5)
     if name == "cross":
         ap, aq = np.abs(p), np.abs(q)
         return ((ap <= 0.9) & (aq <= 0.3)) | ((aq <= 0.9) & (ap <= 0.3))
@@ -151,7 +154,7 @@ def shape_mask(label: int, x: np.ndarray, y: np.ndarray, cx: float, cy: float, r
         px, py = rho * np.cos(gamma), rho * np.sin(gamma)
         ox, oy, ix = np.cos(np.pi / 5), np.sin(np.pi / 5), 0.45
         return (ox - ix) * py - oy * (px - ix) >= 0.0
-    raise ValueError(f"label must be a thing id in {THING_IDS}, got {label!r}")
+    raise AssertionError(name)  # unreachable: every thing class is handled above
 
 
 def _rasterise(spec: ShapeSpec, size: int, shift: float = 0.0) -> tuple[slice, slice, np.ndarray]:
