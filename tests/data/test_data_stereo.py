@@ -1,0 +1,122 @@
+"""Stereo pairs: the right view is the left one shifted by the disparity (u_R = u_L - d) on valid pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cvcourse.data import StereoShapes
+from cvcourse.data.shapes import render, sample_layout, sample_rng
+from cvcourse.data.stereo import render_stereo
+
+
+def _gather_right(right: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """right [3, H, W] read at integer columns [H, W] of the same rows."""
+    h, w = columns.shape
+    rows = torch.arange(h)[:, None].expand(h, w)
+    return right[:, rows, columns.clamp(0, w - 1)]
+
+
+def test_integer_disparity_warp_is_exact_on_valid_pixels():
+    ds = StereoShapes(10, size=48, seed=1, max_disparity=12, subpixel=False)
+    for i in range(len(ds)):
+        s = ds.sample(i)
+        d, valid = s["disparity"], s["valid"]
+        assert torch.equal(d, d.round()) and (d >= 1).all()
+        u = torch.arange(48).expand(48, 48)
+        warped = _gather_right(s["right"], u - d.long())
+        assert torch.equal(warped[:, valid], s["left"][:, valid])
+        assert 0.5 < valid.float().mean() < 1  # some pixels are occluded or out of view
+        # The opposite sign (u + d) does not match: the check can fail.
+        wrong = _gather_right(s["right"], u + d.long())
+        assert (wrong[:, valid] - s["left"][:, valid]).abs().mean() > 0.01
+
+
+def test_valid_mask_equals_brute_force_visibility():
+    """A left pixel is valid iff its point lands in the right image on a pixel showing the same plane."""
+    for index in range(8):
+        rng = sample_rng(2, index)
+        layout, _ = sample_layout(rng, 40, 5)
+        d0 = 2.0
+        d = np.sort(rng.integers(3, 12, len(layout.shapes))).astype(float)
+        out = render_stereo(layout, d0, d)
+        # Disparity of what every pixel of the right view shows, from the right view's own masks.
+        _, right_masks, _ = render(layout, shift=d0, shape_shifts=d)
+        right_disparity = np.full((40, 40), d0)
+        for k, m in enumerate(right_masks):
+            right_disparity[m] = d[k]
+        u = np.arange(40)[None, :].repeat(40, 0)
+        ur = u - out["disparity"].astype(int)
+        inside = (ur >= 0) & (ur < 40)
+        same_plane = np.take_along_axis(right_disparity, np.clip(ur, 0, 39), axis=1) == out["disparity"]
+        np.testing.assert_array_equal(out["valid"], inside & same_plane)
+
+
+def test_subpixel_disparity_matches_bilinear_warp():
+    """Sub-pixel planes: warping the right view with grid_sample (bilinear) reproduces the left view."""
+    ds = StereoShapes(6, size=64, seed=0, max_disparity=16)
+    errors, wrong_sign = [], []
+    for i in range(len(ds)):
+        s = ds.sample(i)
+        d, valid = s["disparity"].double(), s["valid"]
+        assert not torch.equal(d, d.round())
+        for sign, store in ((1, errors), (-1, wrong_sign)):
+            x_right = torch.arange(64).double() + 0.5 - sign * d  # pixel-centre coordinates
+            grid_x = 2 * x_right / 64 - 1  # align_corners=False: -1 and 1 are the image edges
+            grid_y = (2 * (torch.arange(64).double() + 0.5) / 64 - 1)[:, None].expand(64, 64)
+            grid = torch.stack([grid_x, grid_y], dim=-1)[None]  # [1, H, W, 2]
+            warped = F.grid_sample(s["right"].double()[None], grid, mode="bilinear",
+                                   padding_mode="border", align_corners=False)[0]
+            inner = valid & (x_right >= 0.5) & (x_right <= 63.5)
+            store.append((warped - s["left"].double()).abs().amax(0)[inner])
+    errors, wrong_sign = torch.cat(errors), torch.cat(wrong_sign)
+    # Interpolation blurs edges (shape outlines, the horizon): the bulk matches to 8-bit precision.
+    assert errors.median() < 2 / 255 and (errors < 0.05).float().mean() > 0.95
+    assert wrong_sign.median() > 5 * errors.median() + 0.01
+
+
+def test_getitem_uses_zero_for_invalid_and_depth_follows():
+    ds = StereoShapes(3, size=32, max_disparity=8)
+    left, right, disparity = ds[0]
+    s = ds.sample(0)
+    assert left.shape == right.shape == (3, 32, 32) and disparity.shape == (32, 32)
+    assert torch.equal(disparity[s["valid"]], s["disparity"][s["valid"]])
+    assert (disparity[~s["valid"]] == 0).all() and (disparity[s["valid"]] > 0).all()
+    assert torch.allclose(s["depth"] * s["disparity"], torch.tensor(ds.focal_length * ds.baseline))
+    assert s["disparity"].max() <= 8 and s["disparity"].min() >= 0.1 * 8
+    # Nearer shapes are painted over farther ones: a shape's disparity exceeds the background's.
+    background = s["disparity"][~s["masks"].any(0)].unique()
+    assert len(background) == 1 and (s["disparity"][s["masks"].any(0)] > background).all()
+
+
+def test_determinism_and_noise():
+    a, b = StereoShapes(2, size=32, seed=4), StereoShapes(2, size=32, seed=4)
+    assert all(torch.equal(x, y) for x, y in zip(a[1], b[1]))
+    c = StereoShapes(2, size=32, seed=5)
+    assert not torch.equal(a[1][0], c[1][0])
+    noisy = StereoShapes(2, size=32, seed=4, noise_std=0.05)
+    assert not torch.equal(noisy[1][0], a[1][0]) and torch.equal(noisy[1][2], a[1][2])
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"max_disparity": 0.5}, ValueError, "max_disparity must be >= 1.0, got 0.5"),
+    ({"max_disparity": 40}, ValueError, "max_disparity must be <= 32.0, got 40.0"),
+    ({"max_disparity": "8"}, TypeError, "max_disparity must be a number, got str"),
+    ({"size": 8}, ValueError, "size must be >= 16, got 8"),
+    ({"n": -1}, ValueError, "n must be >= 0, got -1"),
+    ({"subpixel": 1}, TypeError, "subpixel must be a bool"),
+    ({"noise_std": -0.1}, ValueError, "noise_std must be >= 0.0"),
+])
+def test_bad_arguments(kwargs, error, words):
+    args = {"n": 2, "size": 64} | kwargs
+    with pytest.raises(error) as info:
+        StereoShapes(**args)
+    assert words in str(info.value)
+
+
+def test_empty_dataset():
+    assert len(StereoShapes(0)) == 0
+    with pytest.raises(IndexError):
+        StereoShapes(0)[0]
