@@ -139,7 +139,8 @@ def attention_with_weights(
         value = value.repeat_interleave(query.shape[-3] // value.shape[-3], dim=-3)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
 
-    scores = (query @ key.transpose(-2, -1)) * scale  # [..., L, S]: q_i . k_j / sqrt(d_K)
+    # Scaling q (L x d_K numbers) before the product is cheaper than scaling the L x S scores.
+    scores = (query * scale) @ key.transpose(-2, -1)  # [..., L, S]: q_i . k_j / sqrt(d_K)
     if is_causal:
         attn_mask = causal_mask(max(L, S), device=query.device)[:L, :S]
     if attn_mask is not None:
@@ -148,10 +149,11 @@ def attention_with_weights(
         else:
             scores = scores + attn_mask
     weights = torch.softmax(scores, dim=-1)  # [..., L, S], each row sums to 1
-    # A query that may attend to no key has a row of -inf scores: softmax gives NaN (0/0); torch's
-    # math backend returns zeros there ("safe softmax"), and so do we.
-    blocked = torch.isneginf(scores).all(dim=-1, keepdim=True)  # [..., L, 1]
-    weights = weights.masked_fill(blocked, 0.0)
+    if attn_mask is not None:
+        # A query that may attend to no key has a row of -inf scores: softmax gives NaN (0/0);
+        # torch's math backend returns zeros there ("safe softmax"), and so do we.
+        blocked = torch.isneginf(scores).all(dim=-1, keepdim=True)  # [..., L, 1]
+        weights = weights.masked_fill(blocked, 0.0)
     dropped = torch.dropout(weights, dropout_p, train=True) if dropout_p > 0 else weights
     return dropped @ value, weights  # [..., L, Ev], [..., L, S]
 

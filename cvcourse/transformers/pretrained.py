@@ -1,0 +1,106 @@
+"""Weights for the course's ViTs: our own small ViT (shipped, offline) and torchvision's ViT-B/16 (online).
+
+* ``load_shapes_vit()``: a small ViT that ``data/scripts/train_vit_shapes.py`` trained on the course's
+  synthetic shapes (``cvcourse.data.ShapesClassification``); the file ``data/vit_shapes.pt`` is
+  checked against its line in ``data/SHA256SUMS`` before it is read.
+* ``load_torchvision_vit_b_16()``: torchvision's ImageNet weights for ViT-B/16, loaded strictly into
+  our ``vit_b_16()``. Only when asked; when the weights are not cached and there is no network, a
+  ``ConnectionError`` says so in one sentence instead of a stack trace from deep inside urllib.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from cvcourse.runtime import data_dir
+
+from .vit import VisionTransformer, vit_b_16
+
+__all__ = ["SHAPES_VIT_FILE", "SHAPES_VIT_CONFIG", "build_shapes_vit", "load_shapes_vit",
+           "load_torchvision_vit_b_16"]
+
+SHAPES_VIT_FILE = "vit_shapes.pt"
+# 32 x 32 images, 4 x 4 patches -> an 8 x 8 grid of tokens + [CLS]; ~0.2 M parameters.
+SHAPES_VIT_CONFIG: dict[str, int] = {"image_size": 32, "patch_size": 4, "num_layers": 4,
+                                     "num_heads": 4, "hidden_dim": 64, "mlp_dim": 128,
+                                     "num_classes": 5}
+
+
+def build_shapes_vit() -> VisionTransformer:
+    """A freshly initialised ViT with the shipped model's configuration."""
+    return VisionTransformer(**SHAPES_VIT_CONFIG)
+
+
+def _expected_sha256(name: str, folder: Path) -> str | None:
+    sums = folder / "SHA256SUMS"
+    if not sums.exists():
+        return None
+    for line in sums.read_text().splitlines():
+        parts = line.split(maxsplit=1)
+        if len(parts) == 2 and parts[1].lstrip("*").strip() == name:
+            return parts[0].lower()
+    return None
+
+
+def load_shapes_vit(path: str | Path | None = None, device: torch.device | str = "cpu"
+                    ) -> tuple[VisionTransformer, dict]:
+    """The small ViT trained on synthetic shapes, checksum verified.
+
+    Args:
+        path: the weights file (default ``data_dir() / "vit_shapes.pt"``).
+        device: where to put the model.
+
+    Returns:
+        ``(model, info)``: the model in eval mode and a dict with ``classes`` (label names),
+        ``config`` and the training record (``val_accuracy``, ``epochs``, ...).
+
+    Raises:
+        FileNotFoundError: the file or its checksum line is missing.
+        ValueError: the file does not match its checksum (corrupt or replaced).
+    """
+    path = Path(path) if path is not None else data_dir() / SHAPES_VIT_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: it ships with the course in data/; regenerate it with "
+                                f"`python data/scripts/train_vit_shapes.py`")
+    expected = _expected_sha256(path.name, path.parent)
+    if expected is None:
+        raise FileNotFoundError(f"no line for {path.name} in {path.parent / 'SHA256SUMS'}: cannot verify it")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise ValueError(f"{path} is corrupt or was replaced: its SHA-256 is {digest}, SHA256SUMS says "
+                         f"{expected}; restore it from the repository or rerun data/scripts/train_vit_shapes.py")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = VisionTransformer(**checkpoint["config"])
+    model.load_state_dict(checkpoint["state_dict"], strict=True)
+    info = {k: v for k, v in checkpoint.items() if k != "state_dict"}
+    return model.to(device).eval(), info
+
+
+def load_torchvision_vit_b_16(progress: bool = False) -> tuple[VisionTransformer, list[str]]:
+    """torchvision's ImageNet ViT-B/16 weights (``IMAGENET1K_V1``) in our ``vit_b_16()``.
+
+    Uses torch hub's cache when the file is there; otherwise downloads it (330 MB).
+
+    Returns:
+        ``(model, categories)``: the model in eval mode (224 x 224 input, ImageNet normalisation) and
+        the 1000 class names.
+
+    Raises:
+        ConnectionError: the weights are not cached and cannot be downloaded (offline).
+    """
+    from torchvision.models import ViT_B_16_Weights
+
+    weights = ViT_B_16_Weights.IMAGENET1K_V1
+    try:
+        state_dict = weights.get_state_dict(progress=progress, check_hash=True)
+    except (OSError, RuntimeError) as err:  # URLError is an OSError; blocked sockets raise RuntimeError
+        raise ConnectionError(
+            f"could not download torchvision's ViT-B/16 weights ({weights.url}); is this computer "
+            f"offline? ({type(err).__name__}: {err}). The course's own small ViT (load_shapes_vit) "
+            f"works offline.") from err
+    model = vit_b_16()
+    model.load_state_dict(state_dict, strict=True)
+    return model.eval(), list(weights.meta["categories"])
