@@ -4,13 +4,13 @@ A training step is the same everywhere (Goodfellow et al., *Deep Learning*, ch. 
 
     theta <- theta - eta * grad_theta (1/B) sum_i L(f_theta(x_i), y_i)
 
-``loss.backward()`` computes the gradient of the mini-batch loss, ``optimizer.step()`` applies the
-optimizer's update rule (plain SGD above; Adam etc. in chapter 1). Around that step ``fit`` adds what
-a course needs: the device (``cvcourse.runtime.device()``), mixed precision and channels-last memory
-on CUDA only (Micikevicius et al. 2017, https://arxiv.org/abs/1710.03740; same recipe as
-``torch.autocast`` + ``torch.amp.GradScaler``), a ``tqdm.auto`` progress bar, a live loss plot that
-redraws one picture in a notebook, a ``History`` of every number, an atomic checkpoint, and a clean
-stop on Ctrl-C / the notebook's stop button.
+``loss.backward()`` computes the gradient of the mini-batch loss, ``optimizer.step()`` applies
+the optimizer's update rule (plain SGD above; Adam etc. in chapter 1). Around that step ``fit``
+adds what a course needs: the device (``cvcourse.runtime.device()``); mixed precision and
+channels-last memory on CUDA only (Micikevicius et al. 2017, https://arxiv.org/abs/1710.03740, the
+``torch.autocast`` + ``torch.amp.GradScaler`` recipe); a ``tqdm.auto`` progress bar; a live loss
+plot that redraws one picture in a notebook; a ``History`` of every number; an atomic checkpoint;
+a clean stop on Ctrl-C or the notebook's stop button.
 
 Losses and metrics are averaged over samples: a batch of B samples counts B times, so the epoch
 numbers equal the numbers over the whole data set even when the last batch is smaller.
@@ -25,6 +25,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ class History(dict):
         return len(self.get("train_loss", []))
 
     def plot(self, axes: Any = None) -> Any:
-        """Draw the loss curves (and metrics, on a second axes) with matplotlib; returns the figure."""
+        """Draw the loss (and the metrics on a second axes) with matplotlib; returns the figure."""
         if axes is None:
             import matplotlib.pyplot as plt
 
@@ -80,7 +81,10 @@ def _metric_keys(history: Mapping[str, list]) -> list[str]:
 
 
 def _draw_history(history: History, axes: Any) -> None:
-    """Loss against epochs on ``axes[0]`` (every step faintly, epoch means boldly), metrics on ``axes[1]``."""
+    """Loss against epochs on ``axes[0]`` (steps faint, epoch means bold), metrics on ``axes[1]``.
+
+    An epoch's mean is drawn at the epoch's end (x = 1 for the first epoch), where its last step is.
+    """
     from cvcourse.viz import style_axes
 
     ax = axes[0]
@@ -99,7 +103,8 @@ def _draw_history(history: History, axes: Any) -> None:
         ax = axes[1]
         ax.clear()
         for key in _metric_keys(history):
-            ax.plot(range(1, len(history[key]) + 1), history[key], "o-", label=key.replace("_", " "))
+            ax.plot(range(1, len(history[key]) + 1), history[key], "o-",
+                    label=key.replace("_", " "))
         style_axes(ax, "Metrics", "epoch", "value", grid=True)
         if ax.lines:
             ax.legend(loc="lower right")
@@ -108,8 +113,8 @@ def _draw_history(history: History, axes: Any) -> None:
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     """Fraction of samples whose highest-scoring class is the target class.
 
-    accuracy = (1/N) sum_i [argmax_c logits[i, c] == targets[i]]; ties go to the lowest class index,
-    as in ``torch.argmax``. Also works per pixel: logits [N, C, H, W] with targets [N, H, W].
+    accuracy = (1/N) sum_i [argmax_c logits[i, c] == targets[i]]; ties go to the lowest class
+    index, as in ``torch.argmax``. Also per pixel: logits [N, C, H, W] with targets [N, H, W].
 
     Args:
         logits: Tensor[N, C, ...] of class scores (logits or probabilities).
@@ -122,8 +127,8 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
         raise TypeError(f"logits and targets must be tensors, got {type(logits).__name__} "
                         f"and {type(targets).__name__}")
     if logits.ndim != targets.ndim + 1 or logits.shape[:1] + logits.shape[2:] != targets.shape:
-        raise ValueError(f"logits must be [N, C, ...] and targets [N, ...] with the same N and ..., "
-                         f"got logits {tuple(logits.shape)} and targets {tuple(targets.shape)}")
+        raise ValueError(f"logits must be [N, C, ...] and targets [N, ...] (same N and ...), got "
+                         f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)}")
     if targets.numel() == 0:
         raise ValueError("accuracy of an empty batch is undefined: targets has no elements")
     if targets.is_floating_point():
@@ -172,9 +177,11 @@ def _default_step(loss_fn: Callable | None) -> StepFn:
 
     def step(model: nn.Module, batch: Any, device: torch.device) -> tuple[torch.Tensor, Any, Any]:
         if not isinstance(batch, (list, tuple)) or len(batch) != 2:
-            raise ValueError(f"batches must be (inputs, targets) pairs, got {type(batch).__name__}"
-                             f"{f' of length {len(batch)}' if isinstance(batch, (list, tuple)) else ''};"
-                             f" for other layouts pass step_fn(model, batch, device)")
+            got = type(batch).__name__
+            if isinstance(batch, (list, tuple)):
+                got += f" of length {len(batch)}"
+            raise ValueError(f"batches must be (inputs, targets) pairs, got a {got}; for other "
+                             f"layouts pass step_fn(model, batch, device)")
         inputs, targets = batch
         outputs = model(inputs)
         return loss_fn(outputs, targets), outputs, targets
@@ -183,25 +190,38 @@ def _default_step(loss_fn: Callable | None) -> StepFn:
 
 
 def _amp_settings(device: torch.device, amp: bool | None) -> tuple[bool, torch.dtype, bool]:
-    """(autocast on?, its dtype, GradScaler on?): bfloat16 where the GPU has it, else float16 + scaler."""
+    """(autocast on?, its dtype, GradScaler on?): bfloat16 where the GPU has it, else float16.
+
+    float16 needs loss scaling (small gradients underflow to 0); bfloat16 has float32's range.
+    """
     if amp and device.type != "cuda":
         raise ValueError(f"amp=True needs a CUDA device, got device {device}; leave amp=None "
                          f"to use mixed precision on CUDA only")
     if not (amp if amp is not None else device.type == "cuda"):
         return False, torch.float32, False
     if torch.cuda.is_bf16_supported():
-        return True, torch.bfloat16, False  # bf16 has float32's range: no loss scaling needed
+        return True, torch.bfloat16, False
     return True, torch.float16, True
 
 
-def _check(name: str, ok: bool, expected: str, got: Any) -> None:
+def _check(name: str, ok: bool, expected: str, got: Any, error: type = ValueError) -> None:
+    """Raise ``error("<name> <expected>, got <got>")`` unless ``ok``: messages name the argument."""
     if not ok:
-        raise (TypeError if "must be a" in expected else ValueError)(f"{name} {expected}, got {got!r}")
+        raise error(f"{name} {expected}, got {got!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_model(model: Any) -> None:
+    _check("model", isinstance(model, nn.Module), "must be a torch.nn.Module", type(model).__name__,
+           TypeError)
 
 
 def _check_loader(name: str, loader: Any) -> None:
     _check(name, isinstance(loader, Iterable), "must be an iterable of batches (e.g. a DataLoader)",
-           type(loader).__name__)
+           type(loader).__name__, TypeError)
     if hasattr(loader, "__len__"):
         _check(name, len(loader) > 0, "must not be empty (no batches: is the dataset empty, or "
                "batch_size larger than it with drop_last=True?)", f"len {len(loader)}")
@@ -209,16 +229,17 @@ def _check_loader(name: str, loader: Any) -> None:
 
 def _check_metrics(metrics: Any) -> dict[str, Metric]:
     _check("metrics", metrics is None or isinstance(metrics, Mapping),
-           "must be a dict name -> fn(outputs, targets) -> float", type(metrics).__name__)
+           "must be a dict name -> fn(outputs, targets) -> float", type(metrics).__name__,
+           TypeError)
     for name, fn in (metrics or {}).items():
-        _check("metrics", isinstance(name, str) and callable(fn), "must map names (str) to functions",
-               f"{name!r}: {type(fn).__name__}")
+        _check("metrics", isinstance(name, str) and callable(fn),
+               "must map names (str) to functions", f"{name!r}: {type(fn).__name__}", TypeError)
     return dict(metrics or {})
 
 
 def _run_epoch(model, loader, step, device, metrics, autocast, optimizer=None, scaler=None,
                on_step=None, max_batches=None, channels_last=False) -> dict[str, float]:
-    """One pass over ``loader``; trains when an optimizer is given. Returns sample-weighted means."""
+    """One pass over ``loader``, training when given an optimizer; returns sample-weighted means."""
     totals: dict[str, float] = {}
     samples = 0
     for i, batch in enumerate(loader):
@@ -226,7 +247,7 @@ def _run_epoch(model, loader, step, device, metrics, autocast, optimizer=None, s
             break
         batch = to_device(batch, device, channels_last)
         n = _batch_size(batch)
-        with torch.autocast(device.type, dtype=autocast[1], enabled=autocast[0]):
+        with torch.autocast(device.type, dtype=autocast[1]) if autocast[0] else nullcontext():
             loss, outputs, targets = step(model, batch, device)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
@@ -270,14 +291,14 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None
     Returns:
         ``{"loss": ..., "<metric>": ...}`` averaged over samples (``loss`` only with a loss).
     """
-    _check("model", isinstance(model, nn.Module), "must be a torch.nn.Module", type(model).__name__)
+    _check_model(model)
     _check_loader("loader", loader)
     metrics = _check_metrics(metrics)
     device = torch.device(device) if device is not None else default_device()
-    if step_fn is None:
-        step = _default_step(loss_fn if loss_fn is not None else (lambda outputs, targets: torch.zeros(())))
-    else:
+    if step_fn is not None:
         step = step_fn
+    else:  # without a loss, a stand-in 0 keeps one code path; "loss" is dropped from the result
+        step = _default_step(loss_fn or (lambda outputs, targets: torch.zeros(())))
     was_training = model.training
     model.to(device).eval()
     try:
@@ -291,7 +312,7 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None
 
 
 def _in_notebook() -> bool:
-    """True inside a Jupyter kernel (JupyterLab, Colab, VS Code, nbval), False in a terminal or pytest."""
+    """True inside a Jupyter kernel (JupyterLab, Colab, VS Code, nbval); False in a terminal."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -309,9 +330,12 @@ class _LivePlot:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        self.fig = Figure(figsize=(10 if with_metrics else 5.5, 3.5), layout="constrained")
+        self.fig = Figure(figsize=(10 if with_metrics else 5.5, 3.5))
         FigureCanvasAgg(self.fig)
         self.axes = self.fig.subplots(1, 2 if with_metrics else 1, squeeze=False).ravel()
+        # Fixed margins: a layout engine would double the cost of every redraw.
+        self.fig.subplots_adjust(left=0.1 if with_metrics else 0.15, right=0.97, bottom=0.15,
+                                 top=0.9, wspace=0.25)
         self.history, self.min_interval = history, min_interval
         self.handle, self.last = None, -math.inf
 
@@ -319,7 +343,7 @@ class _LivePlot:
         from IPython.display import Image, display
 
         if not force and time.monotonic() - self.last < self.min_interval:
-            return  # redraw at most once a second within an epoch: drawing costs ~50 ms
+            return  # at most one redraw a second within an epoch: a redraw costs ~0.1 s
         self.last = time.monotonic()
         _draw_history(self.history, self.axes)
         buffer = io.BytesIO()
@@ -368,6 +392,56 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module,
     return history
 
 
+def _check_fit_arguments(model, train_loader, loss_fn, optimizer, epochs, val_loader, scheduler,
+                         max_steps, step_fn) -> None:
+    _check_model(model)
+    _check_loader("train_loader", train_loader)
+    if val_loader is not None:
+        _check_loader("val_loader", val_loader)
+    _check("optimizer", isinstance(optimizer, torch.optim.Optimizer),
+           "must be a torch.optim.Optimizer", type(optimizer).__name__, TypeError)
+    _check("loss_fn", callable(loss_fn) or (loss_fn is None and step_fn is not None),
+           "must be a function loss_fn(outputs, targets) -> Tensor (or None with step_fn)",
+           loss_fn, TypeError)
+    _check("step_fn", step_fn is None or callable(step_fn), "must be a function or None", step_fn,
+           TypeError)
+    _check("epochs", _is_int(epochs), "must be an int", epochs, TypeError)
+    _check("epochs", epochs >= 0, "must be >= 0", epochs)
+    _check("max_steps", max_steps is None or _is_int(max_steps), "must be None or an int",
+           max_steps, TypeError)
+    _check("max_steps", max_steps is None or max_steps >= 1, "must be >= 1", max_steps)
+    _check("scheduler", scheduler is None or hasattr(scheduler, "step"),
+           "must be None or a learning-rate scheduler with .step()", type(scheduler).__name__,
+           TypeError)
+
+
+class _Checkpointer:
+    """Saves after every epoch, or with a ``monitor`` only when that number improves."""
+
+    def __init__(self, path: str | os.PathLike, monitor: str | None, splits: list[str],
+                 metrics: Mapping[str, Metric]) -> None:
+        self.path = Path(path)
+        _check("checkpoint", self.path.parent.is_dir(), "must be a file path in an existing folder",
+               str(self.path))
+        known = sorted(f"{split}_{name}" for split in splits for name in ("loss", *metrics))
+        _check("checkpoint_monitor", monitor is None or monitor in known,
+               f"must be None or one of {known}", monitor)
+        self.monitor, self.best = monitor, None
+
+    def after_epoch(self, record: dict[str, float], model: nn.Module,
+                    optimizer: torch.optim.Optimizer, history: History) -> None:
+        if self.monitor is not None:
+            _check("checkpoint_monitor", self.monitor in record,
+                   f"must be one of the recorded {sorted(record)}", self.monitor)
+            value = record[self.monitor]
+            lower_is_better = self.monitor.endswith("loss")
+            if self.best is not None and (value >= self.best if lower_is_better
+                                          else value <= self.best):
+                return  # not better: keep the checkpoint of the best epoch
+            self.best = value
+        _save_checkpoint(self.path, model, optimizer, history)
+
+
 def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
         optimizer: torch.optim.Optimizer, epochs: int = 1, val_loader: Iterable | None = None,
         metrics: Mapping[str, Metric] | None = None, device: torch.device | str | None = None,
@@ -377,7 +451,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
         step_fn: StepFn | None = None, checkpoint_monitor: str | None = None) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader``; returns the History.
 
-    Each step: ``loss = loss_fn(model(inputs), targets)``, ``loss.backward()``, ``optimizer.step()``.
+    Each step: ``loss = loss_fn(model(inputs), targets)``, ``loss.backward()``,
+    ``optimizer.step()``.
     After each epoch: validation on ``val_loader`` (``evaluate``), ``scheduler.step()``, checkpoint.
     Ctrl-C (or the notebook's stop button) ends training cleanly: the model keeps the weights of the
     last step, and the History so far comes back with ``.interrupted = True``.
@@ -385,7 +460,7 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
     Args:
         model: the network; moved to ``device``.
         train_loader: iterable of ``(inputs, targets)`` batches (or what ``step_fn`` understands).
-        loss_fn: ``loss_fn(outputs, targets) -> Tensor`` averaged over the batch; None with ``step_fn``.
+        loss_fn: ``loss_fn(outputs, targets) -> Tensor``, the batch mean; None with ``step_fn``.
         optimizer: any ``torch.optim.Optimizer`` over the model's parameters.
         epochs: number of passes over the data, >= 0.
         val_loader: batches to evaluate on after every epoch, or None.
@@ -407,39 +482,21 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
             saves only when it improves (lowest for ``*_loss``, highest otherwise).
 
     Returns:
-        the History: ``history["train_loss"]``, ``history["val_accuracy"]``, ... one entry per epoch.
+        the History: ``history["train_loss"]``, ``history["val_accuracy"]``, ... one per epoch.
     """
-    _check("model", isinstance(model, nn.Module), "must be a torch.nn.Module", type(model).__name__)
-    _check_loader("train_loader", train_loader)
-    if val_loader is not None:
-        _check_loader("val_loader", val_loader)
-    _check("optimizer", isinstance(optimizer, torch.optim.Optimizer),
-           "must be a torch.optim.Optimizer", type(optimizer).__name__)
-    _check("loss_fn", callable(loss_fn) or (loss_fn is None and step_fn is not None),
-           "must be a function loss_fn(outputs, targets) -> Tensor (or None with step_fn)", loss_fn)
-    _check("step_fn", step_fn is None or callable(step_fn), "must be a function or None", step_fn)
-    _check("epochs", isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0,
-           "must be an int >= 0", epochs)
-    _check("max_steps", max_steps is None or (isinstance(max_steps, int) and not isinstance(
-        max_steps, bool) and max_steps >= 1), "must be None or an int >= 1", max_steps)
-    _check("scheduler", scheduler is None or hasattr(scheduler, "step"),
-           "must be None or a learning-rate scheduler with .step()", type(scheduler).__name__)
+    _check_fit_arguments(model, train_loader, loss_fn, optimizer, epochs, val_loader, scheduler,
+                         max_steps, step_fn)
     metrics = _check_metrics(metrics)
     device = torch.device(device) if device is not None else default_device()
     autocast = _amp_settings(device, amp)
     if channels_last and device.type != "cuda":
         raise ValueError(f"channels_last=True is for CUDA, got device {device}; leave it None")
     channels_last = device.type == "cuda" if channels_last is None else channels_last
-    if checkpoint is not None:
-        checkpoint = Path(checkpoint)
-        _check("checkpoint", checkpoint.parent.is_dir(), "must be a file path in an existing folder",
-               str(checkpoint))
-    if checkpoint_monitor is not None:
-        _check("checkpoint_monitor", checkpoint is not None, "needs checkpoint= a file path", None)
-        known = {f"{split}_{name}" for split in ("train", "val") if split == "train" or val_loader
-                 for name in ("loss", *metrics)}
-        _check("checkpoint_monitor", checkpoint_monitor in known, f"must be one of {sorted(known)}",
-               checkpoint_monitor)
+    saver = None if checkpoint is None else _Checkpointer(
+        checkpoint, checkpoint_monitor, ["train", "val"] if val_loader is not None else ["train"],
+        metrics)
+    if checkpoint is None and checkpoint_monitor is not None:
+        raise ValueError("checkpoint_monitor needs checkpoint= a file path, got checkpoint=None")
 
     model.to(device)
     if channels_last:
@@ -453,7 +510,6 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
         total = min(total, max_steps)
     bar = tqdm(total=total, disable=not progress, unit="step", dynamic_ncols=True)
     live = _LivePlot(history, bool(metrics)) if live_plot and _in_notebook() else None
-    best = None
     where = {"epoch": 0, "step": 0, "per_epoch": 0}  # position of the next step on the epoch axis
 
     def on_step(loss_value: float) -> None:
@@ -469,12 +525,14 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
 
     try:
         for epoch in range(epochs):
-            remaining = None if max_steps is None else max_steps - len(history.steps["train_loss"])
+            done = len(history.steps["train_loss"])
+            remaining = None if max_steps is None else max_steps - done
             if remaining == 0:
                 break
             bar.set_description(f"epoch {epoch + 1}/{epochs}")
-            per_epoch = steps_per_epoch if remaining is None or steps_per_epoch is None \
-                else min(steps_per_epoch, remaining)
+            per_epoch = steps_per_epoch
+            if remaining is not None and steps_per_epoch is not None:
+                per_epoch = min(steps_per_epoch, remaining)
             where.update(epoch=epoch, step=0, per_epoch=per_epoch)
             start = time.perf_counter()
             model.train()
@@ -495,17 +553,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
                     scheduler.step(record.get("val_loss", record["train_loss"]))
                 else:
                     scheduler.step()
-            if checkpoint is not None:
-                save = True  # no monitor: keep the last epoch
-                if checkpoint_monitor is not None:
-                    _check("checkpoint_monitor", checkpoint_monitor in record,
-                           f"must be one of {sorted(record)}", checkpoint_monitor)
-                    value = record[checkpoint_monitor]
-                    lower_is_better = checkpoint_monitor.endswith("loss")
-                    save = best is None or (value < best if lower_is_better else value > best)
-                    best = value if save else best
-                if save:
-                    _save_checkpoint(checkpoint, model, optimizer, history)
+            if saver is not None:
+                saver.after_epoch(record, model, optimizer, history)
             if live is not None:
                 live.update(force=True)
     except KeyboardInterrupt:

@@ -7,8 +7,8 @@ class activation, disparity) over an image. They live here once so that every no
 Two kinds of figure:
 
 * static figures (``show_images``) are ordinary pyplot figures: in a notebook with
-  ``%matplotlib inline`` they show at the end of the cell (assign the result, ``fig = show_images(...)``,
-  so it is not shown twice);
+  ``%matplotlib inline`` they show at the end of the cell (assign the result,
+  ``fig = show_images(...)``, so that it is not shown twice);
 * ``interactive_figure`` builds a figure whose canvas is an ipympl widget whatever the notebook's
   backend, so a widget can update artists in place (``line.set_data(...)``,
   ``fig.canvas.draw_idle()``) and the picture changes at once.
@@ -169,7 +169,8 @@ def to_image(image: Any, name: str = "image") -> np.ndarray:
     elif isinstance(image, np.ndarray):
         array = image
     else:
-        raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(image).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, "
+                        f"got {type(image).__name__}")
     if array.ndim == 3:
         channels_first = array.shape[0] in (1, 3, 4)
         channels_last = array.shape[-1] in (1, 3, 4)
@@ -195,8 +196,8 @@ def show_images(images: Any, titles: Sequence[str] | None = None, ncols: int | N
     """A grid of images, one per axes, without ticks.
 
     Args:
-        images: a sequence of images, or a batch tensor/array [N, C, H, W] / [N, H, W, C] / [N, H, W];
-            each image as accepted by ``to_image``.
+        images: a sequence of images (each as accepted by ``to_image``), or a batch tensor or
+            array [N, C, H, W], [N, H, W, C] or [N, H, W].
         titles: one title per image.
         ncols: images per row (default: up to 8).
         cmap: colour map for grey images (default ``"gray"``).
@@ -208,8 +209,8 @@ def show_images(images: Any, titles: Sequence[str] | None = None, ncols: int | N
     """
     if isinstance(images, (torch.Tensor, np.ndarray)):
         if images.ndim not in (3, 4):
-            raise ValueError(f"images as one tensor/array must be a batch [N, C, H, W], [N, H, W, C] "
-                             f"or [N, H, W], got shape {tuple(images.shape)}")
+            raise ValueError(f"images as one tensor/array must be a batch [N, C, H, W], "
+                             f"[N, H, W, C] or [N, H, W], got shape {tuple(images.shape)}")
         images = list(images)
     elif not isinstance(images, Sequence) or isinstance(images, str):
         raise TypeError(f"images must be a sequence of images or a batch tensor, "
@@ -282,22 +283,26 @@ def draw_boxes(ax: Axes, boxes: Any, labels: Any = None, scores: Any = None,
     if boxes.size == 0:
         boxes = boxes.reshape(0, 4)  # no detections: an empty [0, 4], however it was shaped
     if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"boxes must be [N, 4] in (x1, y1, x2, y2) format, got shape {boxes.shape}")
+        raise ValueError(f"boxes must be [N, 4] in (x1, y1, x2, y2) format, "
+                         f"got shape {boxes.shape}")
     if np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1]):
         raise ValueError("boxes must be (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2; "
-                         "got a box with x2 < x1 or y2 < y1 (is it (x, y, w, h) or (cx, cy, w, h)?)")
+                         "got a box with x2 < x1 or y2 < y1 "
+                         "(is it in (x, y, w, h) or (cx, cy, w, h) format?)")
     n = len(boxes)
     extras = {}
     for name, value in (("labels", labels), ("scores", scores)):
         if value is not None:
             extras[name] = _as_numpy(value, name).reshape(-1)
             if len(extras[name]) != n:
-                raise ValueError(f"{name} must have one entry per box ({n}), got {len(extras[name])}")
+                raise ValueError(f"{name} must have one entry per box ({n}), "
+                                 f"got {len(extras[name])}")
     labels, scores = extras.get("labels"), extras.get("scores")
     if labels is not None:
         labels = labels.astype(np.int64)
     if class_names is not None and labels is not None and n and labels.max() >= len(class_names):
-        raise ValueError(f"labels go up to {labels.max()} but class_names has {len(class_names)} names")
+        raise ValueError(f"labels go up to {labels.max()} but class_names has "
+                         f"{len(class_names)} names")
     keys = labels if labels is not None else np.arange(n)  # what picks the colour
     if colors is None:
         colors = palette(10)
@@ -306,7 +311,8 @@ def draw_boxes(ax: Axes, boxes: Any, labels: Any = None, scores: Any = None,
     patches = []
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         color = colors[int(keys[i]) % len(colors)]
-        rect = Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=linewidth)
+        rect = Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color,
+                         linewidth=linewidth)
         ax.add_patch(rect)
         patches.append(rect)
         parts = []
@@ -323,7 +329,8 @@ def draw_boxes(ax: Axes, boxes: Any, labels: Any = None, scores: Any = None,
 def _mask_colors(n: int, colors: Any) -> np.ndarray:
     table = np.asarray(palette(max(n, 1)) if colors is None else colors, dtype=np.float64)
     if table.ndim != 2 or table.shape[1] not in (3, 4) or len(table) < n:
-        raise ValueError(f"colors must be a sequence of at least {n} RGB colours, got shape {table.shape}")
+        raise ValueError(f"colors must be a sequence of at least {n} RGB colours, "
+                         f"got shape {table.shape}")
     return table[:, :3]
 
 
@@ -343,7 +350,7 @@ def overlay_mask(ax: Axes, image: Any, mask: Any, alpha: float = 0.5, colors: An
         image: as accepted by ``to_image``, or None for the mask alone.
         mask: one of the three kinds above (tensor or ndarray).
         alpha: opacity of the colours in [0, 1].
-        colors: RGB colours indexed by class id (semantic) or instance (instance); default ``palette``.
+        colors: RGB colours indexed by class id (semantic) or by instance; default ``palette``.
         background: class id left transparent in a semantic mask.
 
     Returns:
@@ -403,7 +410,8 @@ def overlay_panoptic(ax: Axes, image: Any, panoptic: Any, alpha: float = 0.5,
     """
     panoptic = _as_numpy(panoptic, "panoptic")
     if panoptic.ndim != 3 or panoptic.shape[-1] != 2:
-        raise ValueError(f"panoptic must be [H, W, 2] (class id, instance id), got shape {panoptic.shape}")
+        raise ValueError(f"panoptic must be [H, W, 2] (class id, instance id), "
+                         f"got shape {panoptic.shape}")
     classes, instances = panoptic[..., 0].astype(np.int64), panoptic[..., 1].astype(np.int64)
     if classes.size and (classes.min() < 0 or instances.min() < 0):
         raise ValueError("panoptic class and instance ids must be >= 0")
@@ -432,7 +440,7 @@ def overlay_panoptic(ax: Axes, image: Any, panoptic: Any, alpha: float = 0.5,
 
 def show_heatmap(ax: Axes, heat: Any, image: Any = None, alpha: float = 0.5, cmap: str = "inferno",
                  colorbar: bool = True, label: str | None = None) -> AxesImage:
-    """Draw a heatmap, stretched over ``image`` when one is given (attention, activation, disparity).
+    """Draw a heatmap (attention, activation, disparity), stretched over ``image`` if given.
 
     A coarse heatmap (e.g. 14 x 14 attention over a 224 x 224 image) is stretched to the image with
     bilinear interpolation, each heat cell covering an equal block of pixels.

@@ -1,4 +1,4 @@
-"""Tests for cvcourse.viz: the artists each helper adds, input validation, the live ipympl canvas."""
+"""Tests for cvcourse.viz: the artists each helper adds, input validation, the ipympl canvas."""
 
 import ipywidgets as widgets
 import matplotlib
@@ -154,11 +154,12 @@ def test_palette():
 
 def test_draw_boxes_one_rectangle_per_box(ax):
     boxes = torch.tensor([[1.0, 2.0, 5.0, 9.0], [0.0, 0.0, 3.0, 3.0], [2.0, 2.0, 2.0, 2.0]])
-    patches = viz.draw_boxes(ax, boxes, labels=torch.tensor([1, 2, 1]), scores=torch.tensor([0.9, 0.25, 0.5]),
+    patches = viz.draw_boxes(ax, boxes, labels=torch.tensor([1, 2, 1]),
+                             scores=torch.tensor([0.9, 0.25, 0.5]),
                              class_names=("background", "circle", "square"))
     rects = [p for p in ax.patches if isinstance(p, Rectangle)]
     assert len(patches) == len(rects) == 3
-    for rect, (x1, y1, x2, y2) in zip(patches, boxes.tolist()):
+    for rect, (x1, y1, x2, y2) in zip(patches, boxes.tolist(), strict=True):
         assert rect.get_xy() == (x1, y1)
         assert (rect.get_width(), rect.get_height()) == (x2 - x1, y2 - y1)
     assert [t.get_text() for t in ax.texts] == ["circle: 0.90", "square: 0.25", "circle: 0.50"]
@@ -170,7 +171,8 @@ def test_draw_boxes_empty_and_single_colour(ax):
     assert viz.draw_boxes(ax, torch.zeros(0, 4)) == []
     assert viz.draw_boxes(ax, np.zeros((0,))) == []
     patches = viz.draw_boxes(ax, [[0, 0, 1, 1], [1, 1, 2, 2]], colors="red")
-    assert patches[0].get_edgecolor() == patches[1].get_edgecolor() == matplotlib.colors.to_rgba("red")
+    red = matplotlib.colors.to_rgba("red")
+    assert patches[0].get_edgecolor() == patches[1].get_edgecolor() == red
     assert len(ax.texts) == 0  # no labels, no scores: no tags
 
 
