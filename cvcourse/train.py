@@ -249,6 +249,10 @@ def _run_epoch(model, loader, step, device, metrics, autocast, optimizer=None, s
         n = _batch_size(batch)
         with torch.autocast(device.type, dtype=autocast[1]) if autocast[0] else nullcontext():
             loss, outputs, targets = step(model, batch, device)
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            got = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss)
+            raise ValueError(f"the loss must be a one-element tensor (the mean over the batch), "
+                             f"got {got}; use reduction='mean'")
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"the loss is {loss_value} after {samples} samples of this "
@@ -367,6 +371,8 @@ def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimi
     try:
         with os.fdopen(fd, "wb") as file:
             torch.save(state, file)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before the rename: a power cut leaves no empty file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

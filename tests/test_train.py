@@ -399,6 +399,26 @@ def test_amp_settings(monkeypatch):
     assert train._amp_settings(cuda, None) == (True, torch.float16, True)  # fp16 needs loss scaling
 
 
+def test_mixed_precision_step_machinery_on_cpu():
+    # No GPU here: run the autocast + GradScaler branch on the CPU (which supports bfloat16
+    # autocast) to check that the step goes through it; fit only turns it on for CUDA.
+    x, y = make_data(n=16, dtype=torch.float32)
+    model = make_model(dtype=torch.float32)
+    before = params(model)
+    dtypes = []
+    model.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    step = train._default_step(F.cross_entropy)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    result = train._run_epoch(model, loader(x, y), step, CPU, {"accuracy": accuracy},
+                              (True, torch.bfloat16, True), optimizer, scaler)
+    assert dtypes == [torch.bfloat16] * 4  # the forward ran in bfloat16
+    assert scaler.get_scale() == 2.0**8  # finite gradients: the scale was kept
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # master weights stay fp32
+    assert any(not torch.equal(p, q) for p, q in zip(before, model.parameters(), strict=True))
+    assert set(result) == {"loss", "accuracy"}
+
+
 # ----------------------------------------------------------------------------- plots
 
 
@@ -490,6 +510,9 @@ def test_fit_explains_bad_batches_and_diverging_loss():
     with pytest.raises(ValueError, match="no batches"):
         quiet_fit(model, iter([]), F.cross_entropy, optimizer)
     pairs = [(torch.zeros(2, 3, dtype=torch.float64), torch.zeros(2, dtype=torch.long))]
+    with pytest.raises(ValueError, match="reduction='mean'"):
+        quiet_fit(model, pairs, lambda out, tgt: F.cross_entropy(out, tgt, reduction="none"),
+                  optimizer)
     with pytest.raises(FloatingPointError, match="nan"):
         quiet_fit(model, pairs, lambda out, tgt: out.sum() * float("nan"), optimizer)
     with pytest.raises(ValueError, match="checkpoint_monitor"):
