@@ -3,7 +3,7 @@ r"""Newton's method: second-order steps from the gradient and the curvature (not
 The 1-D step fits the paraboloid of the second-order Taylor expansion
 f(x_t + dx) ~ f(x_t) + f'(x_t) dx + 1/2 f''(x_t) dx^2 and jumps to its minimum, dx = -f'/f''.
 The general step is -lr H^{-1}(x_t) grad f(x_t) with the Hessian H. Both are checked against
-``torch.func``'s derivatives in ``tests/optim/test_newton.py``; ``hessian_cost`` gives the notes'
+autograd's derivatives in ``tests/optim/test_newton.py``; ``hessian_cost`` gives the notes'
 O(k^2) memory and O(k^3) time for a model with k parameters.
 """
 
@@ -58,7 +58,7 @@ def newton_step(grad: Tensor, hessian: Tensor, lr: float = 1.0) -> Tensor:
 
 
 def newton_method(f: Callable[[Tensor], Tensor], x0: Tensor, steps: int = 1, lr: float = 1.0) -> Tensor:
-    """Iterate Newton steps on a scalar function f of x[k], with exact derivatives from torch.func.
+    """Iterate Newton steps on a scalar function f of x[k], with exact derivatives from autograd.
 
     Args:
         f: maps Tensor[k] to a scalar tensor.
@@ -71,11 +71,12 @@ def newton_method(f: Callable[[Tensor], Tensor], x0: Tensor, steps: int = 1, lr:
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    grad_f, hess_f = torch.func.grad(f), torch.func.hessian(f)
     xs = [x0.detach().clone()]
     for _ in range(steps):
         x = xs[-1]
-        xs.append(x + newton_step(grad_f(x), hess_f(x), lr))
+        grad = torch.autograd.functional.jacobian(f, x)  # Tensor[k]
+        hessian = torch.autograd.functional.hessian(f, x)  # Tensor[k, k]
+        xs.append(x + newton_step(grad, hessian, lr))
     return torch.stack(xs)
 
 
