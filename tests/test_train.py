@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -339,6 +341,18 @@ def test_accuracy_matches_sklearn_and_torchmetrics():
         assert accuracy(logits, targets) == pytest.approx(expected, abs=1e-15)
         tm = multiclass_accuracy(logits, targets, num_classes=c, average="micro").item()
         assert accuracy(logits, targets) == pytest.approx(tm, abs=1e-7)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 20), c=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_accuracy_property_against_sklearn_with_ties(n, c, seed):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randint(0, 3, (n, c), generator=g).double()  # few values: many ties
+    targets = torch.randint(0, c, (n,), generator=g)
+    # sklearn on torch's argmax (first maximum), computed independently in NumPy.
+    predictions = np.argmax(logits.numpy(), axis=1)  # NumPy also takes the first maximum
+    assert accuracy(logits, targets) == accuracy_score(targets.numpy(), predictions)
+    assert accuracy(F.one_hot(targets, c).double(), targets) == 1.0
 
 
 def test_accuracy_ties_pixels_and_bad_input():
