@@ -1,0 +1,172 @@
+"""Explorers for chapter 2: per-stage cost of the reference models, and compound scaling.
+
+Each widget is a thin ipywidgets view over a pure function that computes what it shows
+(``architecture_rows``, ``scaling_curves``); the tests call those and build the widgets headless.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from torch import nn
+
+from cvcourse.architectures import BUILDERS
+from cvcourse.architectures.complexity import StageRow, count_flops, stage_summary
+from cvcourse.architectures.efficientnet import compound_scaling, efficientnet
+from cvcourse.viz import interactive_figure, style_axes
+
+__all__ = ["architecture_rows", "architecture_explorer", "scaling_curves", "scaled_b0_flops",
+           "compound_scaling_explorer", "EXPLORER_STAGES"]
+
+_RESNET = ["conv1", "maxpool", "layer1", "layer2", "layer3", "layer4", "fc"]
+EXPLORER_STAGES: dict[str, list[str] | None] = {
+    "resnet18": _RESNET, "resnet34": _RESNET, "resnet50": _RESNET, "resnext50_32x4d": _RESNET,
+    "wide_resnet50_2": _RESNET,
+    "googlenet": ["conv1", "maxpool1", "conv3", "maxpool2", "inception3a", "inception3b",
+                  "maxpool3", "inception4a", "inception4b", "inception4c", "inception4d",
+                  "inception4e", "maxpool4", "inception5a", "inception5b", "fc"],
+    "mobilenet_v2": None,  # default: every entry of ``features`` then the classifier
+    "efficientnet_b0": None,
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _meta_model(name: str) -> nn.Module:
+    with torch.device("meta"):  # shapes only: instant to build, no memory
+        return BUILDERS[name]().eval()
+
+
+def architecture_rows(name: str, input_size: int = 224) -> list[StageRow]:
+    """Per-stage output shape, parameters and FLOPs of model ``name`` on a 1x3xSxS input."""
+    if name not in BUILDERS:
+        raise ValueError(f"name must be one of {sorted(BUILDERS)}, got {name!r}")
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 32:
+        raise ValueError(f"input_size must be an int >= 32 (pixels), got {input_size!r}")
+    return stage_summary(_meta_model(name), (1, 3, input_size, input_size), EXPLORER_STAGES[name])
+
+
+def _table_html(rows: list[StageRow]) -> str:
+    head = "<tr><th>stage</th><th>output shape</th><th>parameters</th><th>MFLOPs</th></tr>"
+    body = "".join(
+        f"<tr><td>{html.escape(r.name)}</td><td>{list(r.output_shape)}</td>"
+        f"<td style='text-align:right'>{r.params:,}</td>"
+        f"<td style='text-align:right'>{r.flops / 1e6:,.1f}</td></tr>" for r in rows)
+    total = (f"<tr><th>total</th><th></th><th style='text-align:right'>"
+             f"{sum(r.params for r in rows):,}</th><th style='text-align:right'>"
+             f"{sum(r.flops for r in rows) / 1e6:,.1f}</th></tr>")
+    return f"<table>{head}{body}{total}</table>"
+
+
+def architecture_explorer(name: str = "resnet18", input_size: int = 224) -> widgets.Box:
+    """Pick a model and an input size; see the per-stage table and bars of parameters and FLOPs.
+
+    Returns:
+        The widget; ``.controls`` holds the ``model`` and ``input_size`` controls, ``.fig`` the
+        figure, ``.table`` the HTML table, ``.rows`` the current ``StageRow`` list.
+    """
+    model = widgets.Dropdown(options=list(BUILDERS), value=name, description="model")
+    size = widgets.IntSlider(value=input_size, min=32, max=512, step=32, description="input size",
+                             continuous_update=False)
+    fig, (ax_p, ax_f), canvas = interactive_figure(figsize=(8, 5), nrows=2)
+    table = widgets.HTML()
+    box = widgets.HBox([widgets.VBox([model, size, canvas]), table])
+
+    def update(_=None) -> None:
+        rows = architecture_rows(model.value, size.value)
+        box.rows = rows
+        table.value = _table_html(rows)
+        labels = [r.name for r in rows]
+        for ax, values, what, unit in ((ax_p, [r.params / 1e6 for r in rows], "parameters", "M"),
+                                       (ax_f, [r.flops / 1e9 for r in rows], "FLOPs", "G")):
+            ax.clear()
+            ax.bar(range(len(rows)), values, color="tab:blue" if what == "parameters" else "tab:orange")
+            ax.set_xticks(range(len(rows)), labels, rotation=60, fontsize=7)
+            style_axes(ax, f"{model.value} at {size.value} px: {what} per stage", "stage",
+                       f"{what} ({unit})")
+        fig.canvas.draw_idle()
+
+    model.observe(update, names="value")
+    size.observe(update, names="value")
+    update()
+    box.controls = {"model": model, "input_size": size}
+    box.fig = fig
+    box.table = table
+    return box
+
+
+@functools.lru_cache(maxsize=256)
+def scaled_b0_flops(phi: float, alpha: float, beta: float, gamma: float) -> int:
+    """FLOPs of EfficientNet-B0 scaled by ``compound_scaling(phi, alpha, beta, gamma)``, measured
+    with the FLOP counter at resolution ``round(224 * gamma**phi)``."""
+    m = compound_scaling(phi, alpha, beta, gamma)
+    with torch.device("meta"):
+        model = efficientnet(m["width"], m["depth"]).eval()
+    r = int(round(224 * m["resolution"]))
+    return count_flops(model, (1, 3, r, r))
+
+
+def scaling_curves(phi_max: float, alpha: float, beta: float, gamma: float,
+                   num: int = 41) -> dict[str, np.ndarray]:
+    """The FLOP growth factors against phi: predicted ``(alpha beta^2 gamma^2)^phi`` and the
+    ``2^phi`` the constraint aims at, and the depth/width/resolution multipliers."""
+    phis = np.linspace(0.0, phi_max, num)
+    m = compound_scaling(phi_max, alpha, beta, gamma)  # validates the arguments
+    return {"phi": phis, "predicted": m["constraint"] ** phis, "two_to_phi": 2.0 ** phis,
+            "depth": alpha ** phis, "width": beta ** phis, "resolution": gamma ** phis}
+
+
+def compound_scaling_explorer(phi: float = 1.0, alpha: float = 1.2, beta: float = 1.1,
+                              gamma: float = 1.15) -> widgets.Box:
+    """Sliders for phi, alpha, beta, gamma; plots the FLOP growth against the 2^phi line and
+    marks the FLOPs of EfficientNet-B0 scaled that way, measured with the FLOP counter.
+
+    Returns:
+        The widget; ``.controls`` holds the four sliders, ``.fig`` the figure, ``.info`` the text.
+    """
+    sliders = {
+        "phi": widgets.FloatSlider(value=phi, min=0.0, max=4.0, step=0.5, description="φ"),
+        "alpha": widgets.FloatSlider(value=alpha, min=1.0, max=2.0, step=0.05, description="α (depth)"),
+        "beta": widgets.FloatSlider(value=beta, min=1.0, max=1.6, step=0.05, description="β (width)"),
+        "gamma": widgets.FloatSlider(value=gamma, min=1.0, max=1.6, step=0.05,
+                                     description="γ (resolution)"),
+    }
+    for s in sliders.values():
+        s.continuous_update = False
+    fig, ax, canvas = interactive_figure(figsize=(6, 4))
+    (pred_line,) = ax.plot([], [], label="predicted (αβ²γ²)^φ")
+    (two_line,) = ax.plot([], [], "k--", label="2^φ")
+    (point,) = ax.plot([], [], "o", color="tab:red", label="EfficientNet-B0 scaled, measured")
+    ax.set_yscale("log", base=2)
+    ax.legend(loc="upper left")
+    info = widgets.HTML()
+    box = widgets.VBox([widgets.HBox([widgets.VBox(list(sliders.values())), info]), canvas])
+
+    def update(_=None) -> None:
+        v = {k: s.value for k, s in sliders.items()}
+        curves = scaling_curves(4.0, v["alpha"], v["beta"], v["gamma"])
+        pred_line.set_data(curves["phi"], curves["predicted"])
+        two_line.set_data(curves["phi"], curves["two_to_phi"])
+        ratio = scaled_b0_flops(v["phi"], v["alpha"], v["beta"], v["gamma"]) / scaled_b0_flops(
+            0.0, v["alpha"], v["beta"], v["gamma"])
+        point.set_data([v["phi"]], [ratio])
+        ax.relim()
+        ax.autoscale_view()
+        m = compound_scaling(v["phi"], v["alpha"], v["beta"], v["gamma"])
+        style_axes(ax, f"Compound scaling: αβ²γ² = {m['constraint']:.2f}", "φ",
+                   "FLOPs / FLOPs(φ=0)")
+        info.value = (f"depth × {m['depth']:.2f}<br>width × {m['width']:.2f}<br>"
+                      f"resolution × {m['resolution']:.2f} ({round(224 * m['resolution'])} px)<br>"
+                      f"FLOPs × {m['flops_factor']:.2f} predicted, {ratio:.2f} measured")
+        fig.canvas.draw_idle()
+
+    for s in sliders.values():
+        s.observe(update, names="value")
+    update()
+    box.controls = sliders
+    box.fig = fig
+    box.info = info
+    return box
