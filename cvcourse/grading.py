@@ -1,0 +1,284 @@
+"""Checks that the graded exercise notebooks call, with messages written for students.
+
+The exercise notebooks in ``notebooks/exercises/`` are in nbgrader format
+(https://nbgrader.readthedocs.io): a student writes a function in a solution cell, and the test cell
+below it calls the checks of this module. A check either returns quietly or raises ``CheckFailed``
+(an ``AssertionError``, so nbgrader scores the cell 0) with one message that says what was expected
+and what came in. Every expected value is computed in the test cell by the authority (``torch.optim``,
+``torch.nn.functional``, autograd), never by this module: this module knows no solution.
+
+A test cell reads::
+
+    with exercise(2, "adam_step"):
+        new_p, m, s = adam_step(p, g, m0, s0, step=1, lr=0.1, betas=(0.9, 0.999), eps=1e-8)
+        check_close("parameter after one Adam step", new_p, expected_p)
+
+While the student's function still holds nbgrader's stub ``raise NotImplementedError()``, the
+``exercise`` block turns that error into ``NotAnswered``, whose message says which exercise is open
+and what to do. In Jupyter both exceptions show only their message, not a traceback into this file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "CheckFailed",
+    "NotAnswered",
+    "exercise",
+    "check_close",
+    "check_shape",
+    "check_raises",
+    "forbidden",
+    "torch_optimizer_trajectory",
+]
+
+
+class _Friendly(Exception):
+    """An exception that Jupyter shows as its message only (IPython calls ``_render_traceback_``)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class CheckFailed(_Friendly, AssertionError):
+    """A check of an exercise failed; the message says what was expected and what came in."""
+
+
+class NotAnswered(_Friendly):
+    """The student's function still raises nbgrader's ``NotImplementedError`` stub."""
+
+    def __init__(self, number: int, name: str) -> None:
+        self.number, self.name = number, name
+        super().__init__(
+            f"Exercise {number} (`{name}`) is not answered yet: replace `raise NotImplementedError()` "
+            f"in the cell that defines `{name}` with your code, run that cell, then run this one again."
+        )
+
+
+def _is_stub_error(err: NotImplementedError, name: str) -> bool:
+    """True when ``err`` was raised directly by a function called ``name`` (the nbgrader stub)."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    # The stub is ``raise NotImplementedError()``: no message. A NotImplementedError with a message
+    # comes from a library (an unsupported op), and the student needs to see it as it is.
+    return not err.args and tb is not None and tb.tb_frame.f_code.co_name == name
+
+
+@contextmanager
+def exercise(number: int, name: str) -> Iterator[None]:
+    """Run the checks of exercise ``number``, whose function is called ``name``.
+
+    A ``NotImplementedError`` raised by ``name`` itself (the stub nbgrader leaves in the student
+    version) becomes ``NotAnswered``; any other error passes through unchanged.
+
+    Args:
+        number: the exercise number shown to the student (>= 1).
+        name: the name of the function the student writes, e.g. ``"adam_step"``.
+    """
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ValueError(f"number must be an int >= 1, got {number!r}")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be the function's name (an identifier), got {name!r}")
+    try:
+        yield
+    except NotImplementedError as err:
+        if _is_stub_error(err, name):
+            raise NotAnswered(number, name) from None
+        raise
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str describing the value, got {name!r}")
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    return tuple(value.shape)
+
+
+def check_shape(name: str, got: Any, expected: Sequence[int]) -> None:
+    """Check that ``got`` is a tensor of shape ``expected``.
+
+    Args:
+        name: what ``got`` is, in the student's words (``"attention output"``).
+        got: the student's value.
+        expected: the expected shape, e.g. ``(2, 5, 8)``.
+
+    Raises:
+        CheckFailed: if ``got`` is not a tensor or has another shape.
+    """
+    _check_name(name)
+    if isinstance(expected, (str, bytes)) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in expected
+    ):
+        raise ValueError(f"expected must be a sequence of ints >= 0, got {expected!r}")
+    if not isinstance(got, Tensor):
+        raise CheckFailed(f"{name} should be a torch.Tensor, got {type(got).__name__}")
+    if _shape(got) != tuple(expected):
+        raise CheckFailed(f"{name} should have shape {tuple(expected)}, got {_shape(got)}")
+
+
+def check_close(
+    name: str, got: Any, expected: Any, *, atol: float = 1e-8, rtol: float = 1e-6
+) -> None:
+    """Check that ``got`` equals ``expected`` up to ``|got - expected| <= atol + rtol * |expected|``.
+
+    Both are compared in float64 on the CPU; NaN matches NaN, infinities must match exactly.
+
+    Args:
+        name: what the value is, in the student's words (``"parameter after 3 Adam steps"``).
+        got: the student's value, a tensor (a Python number is accepted where ``expected`` is 0-d).
+        expected: the value computed by the authority (tensor or number).
+        atol: absolute tolerance (>= 0).
+        rtol: relative tolerance (>= 0).
+
+    Raises:
+        CheckFailed: on a wrong type, a wrong shape, or values that differ, naming the largest difference.
+    """
+    _check_name(name)
+    for arg, tol in (("atol", atol), ("rtol", rtol)):
+        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
+            raise ValueError(f"{arg} must be a number >= 0, got {tol!r}")
+    expected_t = torch.as_tensor(expected).detach().to("cpu", torch.float64)
+    if isinstance(got, (int, float)) and not isinstance(got, bool) and expected_t.dim() == 0:
+        got = torch.tensor(got)
+    if not isinstance(got, Tensor):
+        raise CheckFailed(f"{name} should be a torch.Tensor, got {type(got).__name__}")
+    if got.is_complex() or got.dtype == torch.bool:
+        raise CheckFailed(f"{name} should hold real numbers, got dtype {got.dtype}")
+    if _shape(got) != _shape(expected_t):
+        raise CheckFailed(f"{name} should have shape {_shape(expected_t)}, got {_shape(got)}")
+    got_t = got.detach().to("cpu", torch.float64)
+    close = torch.isclose(got_t, expected_t, atol=atol, rtol=rtol, equal_nan=True)
+    if bool(close.all()):
+        return
+    diff = (got_t - expected_t).abs()
+    diff = torch.where(close, torch.zeros_like(diff), diff.nan_to_num(nan=math.inf))
+    flat = int(diff.flatten().argmax())
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), diff.shape))
+    where = f" at index {index}" if index else ""
+    bad, total = int((~close).sum()), close.numel()
+    raise CheckFailed(
+        f"{name} is not close to the expected value: {bad} of {total} entries differ; "
+        f"largest difference{where}: got {got_t.flatten()[flat].item():.6g}, "
+        f"expected {expected_t.flatten()[flat].item():.6g} (atol={atol:g}, rtol={rtol:g})"
+    )
+
+
+def check_raises(
+    name: str,
+    fn: Callable[..., Any],
+    *args: Any,
+    exception: type[BaseException] | tuple[type[BaseException], ...] = ValueError,
+    **kwargs: Any,
+) -> BaseException:
+    """Check that ``fn(*args, **kwargs)`` raises ``exception``; return the exception raised.
+
+    A ``NotImplementedError`` from ``fn`` passes through, so that ``exercise`` can report it.
+
+    Args:
+        name: the situation, in the student's words (``"global_average_pool on a 3-d tensor"``).
+        fn: the student's function.
+        *args: positional arguments for ``fn``.
+        exception: the exception class (or tuple of classes) that must be raised.
+        **kwargs: keyword arguments for ``fn``.
+
+    Raises:
+        CheckFailed: if ``fn`` returns normally or raises another exception.
+    """
+    _check_name(name)
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    classes = exception if isinstance(exception, tuple) else (exception,)
+    if not classes or not all(isinstance(c, type) and issubclass(c, BaseException) for c in classes):
+        raise TypeError(f"exception must be an exception class or a tuple of them, got {exception!r}")
+    wanted = " or ".join(c.__name__ for c in classes)
+    try:
+        result = fn(*args, **kwargs)
+    except classes as err:
+        return err
+    except NotImplementedError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any other error is the student's bug to report
+        raise CheckFailed(
+            f"{name} should raise {wanted}, but raised {type(err).__name__}: {err}"
+        ) from None
+    shown = type(result).__name__ if isinstance(result, Tensor) else repr(result)[:80]
+    raise CheckFailed(f"{name} should raise {wanted}, but it returned {shown}")
+
+
+@contextmanager
+def forbidden(owner: Any, attribute: str, reason: str) -> Iterator[None]:
+    """Inside the block, calling ``owner.attribute`` fails the check with ``reason``.
+
+    Used where the exercise is to write what a library function does: ``with forbidden(F,
+    "scaled_dot_product_attention", "compute the attention yourself"): ...``. The original is
+    restored when the block ends, also on error.
+
+    Args:
+        owner: a module or object, e.g. ``torch.nn.functional``.
+        attribute: the name of the callable to forbid.
+        reason: the message shown when it is called.
+    """
+    if not isinstance(attribute, str) or not callable(getattr(owner, attribute, None)):
+        raise ValueError(f"attribute must name a callable of {owner!r}, got {attribute!r}")
+    _check_name(reason)
+    original = getattr(owner, attribute)
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise CheckFailed(reason)
+
+    setattr(owner, attribute, refuse)
+    try:
+        yield
+    finally:
+        setattr(owner, attribute, original)
+
+
+def torch_optimizer_trajectory(
+    optimizer_class: type[torch.optim.Optimizer],
+    param: Tensor,
+    grads: Sequence[Tensor] | Tensor,
+    **hyperparameters: Any,
+) -> list[dict[str, Tensor]]:
+    """Run a ``torch.optim`` optimizer on one parameter with given gradients, recording every step.
+
+    The authority the optimizer exercises are checked against: ``optimizer_class([p], foreach=False,
+    **hyperparameters)`` takes one step per gradient ``grads[t]`` (fed as ``p.grad``, so the gradient
+    does not depend on ``p``, which is all a single update rule needs).
+
+    Args:
+        optimizer_class: e.g. ``torch.optim.Adam``.
+        param: Tensor[*shape], the starting parameter (not modified).
+        grads: T gradients of shape [*shape] (a list or a Tensor[T, *shape]).
+        **hyperparameters: passed to the optimizer, e.g. ``lr=0.1, momentum=0.9``.
+
+    Returns:
+        One dict per step: ``"param"`` (the parameter after the step) and every tensor of the
+        optimizer's state under torch's keys (``"momentum_buffer"``, ``"exp_avg"``, ``"exp_avg_sq"``...).
+    """
+    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
+        raise TypeError(f"optimizer_class must be a torch.optim.Optimizer class, got {optimizer_class!r}")
+    if not isinstance(param, Tensor) or not param.is_floating_point():
+        raise TypeError(f"param must be a floating-point Tensor, got {param!r:.60}")
+    p = param.detach().clone().requires_grad_(True)
+    optimizer = optimizer_class([p], foreach=False, **hyperparameters)
+    trajectory = []
+    for t, grad in enumerate(grads):
+        if not isinstance(grad, Tensor) or grad.shape != p.shape:
+            got = tuple(grad.shape) if isinstance(grad, Tensor) else type(grad).__name__
+            raise ValueError(f"grads[{t}] must be a Tensor of shape {tuple(p.shape)}, got {got}")
+        p.grad = grad.detach().to(p.dtype).clone()
+        optimizer.step()
+        record = {"param": p.detach().clone()}
+        record.update({k: v.detach().clone() for k, v in optimizer.state[p].items() if isinstance(v, Tensor)})
+        trajectory.append(record)
+    return trajectory

@@ -1,0 +1,265 @@
+"""Tests of cvcourse.grading: the checks pass exactly when they should, and say why when they fail.
+
+The authority for ``check_close`` is ``torch.isclose``/``torch.allclose`` (float64, NaN equal to NaN);
+``torch_optimizer_trajectory`` is checked against the closed form of SGD and Adam with a constant
+gradient.
+"""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cvcourse.grading import (
+    CheckFailed,
+    NotAnswered,
+    check_close,
+    check_raises,
+    check_shape,
+    exercise,
+    forbidden,
+    torch_optimizer_trajectory,
+)
+
+
+def adam_step(theta):  # the nbgrader stub, as a student's notebook holds it
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+# --- exercise / NotAnswered ---------------------------------------------------------------------
+
+
+def test_stub_becomes_not_answered_with_a_clear_message():
+    with pytest.raises(NotAnswered) as info:
+        with exercise(2, "adam_step"):
+            adam_step(torch.zeros(3))
+    message = str(info.value)
+    assert message.startswith("Exercise 2 (`adam_step`) is not answered yet")
+    assert "replace `raise NotImplementedError()`" in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert info.value._render_traceback_() == [f"NotAnswered: {message}"]
+
+
+def test_not_implemented_from_elsewhere_passes_through():
+    def helper():
+        raise NotImplementedError()
+
+    def adam_step_with_message():
+        raise NotImplementedError("this op is not supported on this device")
+
+    with pytest.raises(NotImplementedError) as info:  # another function's stub
+        with exercise(2, "adam_step"):
+            helper()
+    assert not isinstance(info.value, NotAnswered)
+    with pytest.raises(NotImplementedError, match="not supported"):  # a library's message
+        with exercise(2, "adam_step_with_message"):
+            adam_step_with_message()
+
+
+def test_exercise_lets_other_errors_and_success_through():
+    with exercise(1, "f"):
+        pass
+    with pytest.raises(ZeroDivisionError):
+        with exercise(1, "f"):
+            1 / 0
+    with pytest.raises(CheckFailed):
+        with exercise(1, "f"):
+            check_close("x", torch.ones(1), torch.zeros(1))
+
+
+@pytest.mark.parametrize("number, name", [(0, "f"), (True, "f"), (1.0, "f"), (1, "not a name"), (1, None)])
+def test_exercise_rejects_bad_arguments(number, name):
+    with pytest.raises(ValueError, match="number" if name == "f" else "name"):
+        with exercise(number, name):
+            pass
+
+
+# --- check_close ----------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.lists(st.integers(0, 4), max_size=3),
+    scale=st.sampled_from([0.0, 1e-9, 1e-7, 1e-5, 1e-3, 1.0]),
+    atol=st.sampled_from([0.0, 1e-8, 1e-4]),
+    rtol=st.sampled_from([0.0, 1e-6, 1e-2]),
+    seed=st.integers(0, 2**16),
+)
+def test_check_close_agrees_with_torch_allclose(shape, scale, atol, rtol, seed):
+    gen = torch.Generator().manual_seed(seed)
+    expected = torch.randn(shape, generator=gen, dtype=torch.float64)
+    got = expected + scale * torch.randn(shape, generator=gen, dtype=torch.float64)
+    if torch.allclose(got, expected, atol=atol, rtol=rtol, equal_nan=True):
+        check_close("x", got, expected, atol=atol, rtol=rtol)
+    else:
+        with pytest.raises(CheckFailed, match="is not close"):
+            check_close("x", got, expected, atol=atol, rtol=rtol)
+
+
+def test_check_close_names_the_largest_difference():
+    expected = torch.arange(12, dtype=torch.float64).reshape(3, 4)
+    got = expected.clone()
+    got[1, 2] += 0.5
+    got[2, 3] += 0.25
+    with pytest.raises(CheckFailed) as info:
+        check_close("theta after step 3", got, expected)
+    message = str(info.value)
+    assert message.startswith("theta after step 3 is not close to the expected value")
+    assert "2 of 12 entries differ" in message
+    assert f"at index (1, 2): got {got[1, 2].item():.6g}, expected {expected[1, 2].item():.6g}" in message
+
+
+def test_check_close_degenerate_inputs():
+    check_close("empty", torch.zeros(0, 3), torch.zeros(0, 3))
+    check_close("scalar", 0.5, torch.tensor(0.5, dtype=torch.float64))
+    check_close("float32 vs float64", torch.tensor([1 / 3]), torch.tensor([1 / 3], dtype=torch.float64), rtol=1e-6)
+    check_close("nan", torch.tensor([math.nan, 1.0]), torch.tensor([math.nan, 1.0]))
+    check_close("inf", torch.tensor([math.inf]), torch.tensor([math.inf]))
+    with pytest.raises(CheckFailed, match=r"got -inf, expected inf"):
+        check_close("inf", torch.tensor([-math.inf]), torch.tensor([math.inf]))
+    with pytest.raises(CheckFailed, match=r"got nan, expected 1"):
+        check_close("nan", torch.tensor([math.nan]), torch.tensor([1.0]))
+    with pytest.raises(CheckFailed, match=r"got 2, expected 1 "):  # 0-d: no index to name
+        check_close("scalar", torch.tensor(2.0), torch.tensor(1.0))
+
+
+def test_check_close_wrong_type_and_shape():
+    with pytest.raises(CheckFailed, match=r"out should have shape \(2, 3\), got \(3, 2\)"):
+        check_close("out", torch.zeros(3, 2), torch.zeros(2, 3))
+    with pytest.raises(CheckFailed, match="out should be a torch.Tensor, got list"):
+        check_close("out", [0.0, 0.0], torch.zeros(2))
+    with pytest.raises(CheckFailed, match="out should be a torch.Tensor, got NoneType"):
+        check_close("out", None, torch.zeros(2))
+    with pytest.raises(CheckFailed, match="real numbers, got dtype torch.bool"):
+        check_close("out", torch.ones(2, dtype=torch.bool), torch.ones(2))
+
+
+def test_check_close_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="atol must be a number >= 0, got -1"):
+        check_close("x", torch.zeros(1), torch.zeros(1), atol=-1)
+    with pytest.raises(ValueError, match="rtol must be a number >= 0, got nan"):
+        check_close("x", torch.zeros(1), torch.zeros(1), rtol=math.nan)
+    with pytest.raises(TypeError, match="name must be a non-empty str"):
+        check_close(3, torch.zeros(1), torch.zeros(1))
+
+
+# --- check_shape ----------------------------------------------------------------------------------
+
+
+def test_check_shape():
+    check_shape("out", torch.zeros(2, 0, 3), (2, 0, 3))
+    check_shape("scalar", torch.tensor(1.0), ())
+    with pytest.raises(CheckFailed, match=r"out should have shape \(2, 3\), got \(2, 3, 1\)"):
+        check_shape("out", torch.zeros(2, 3, 1), [2, 3])
+    with pytest.raises(CheckFailed, match="out should be a torch.Tensor, got ndarray"):
+        check_shape("out", torch.zeros(2).numpy(), (2,))
+    for bad in ("23", (2, -1), (2.0,), (True,)):
+        with pytest.raises(ValueError, match="expected must be a sequence of ints"):
+            check_shape("out", torch.zeros(2), bad)
+
+
+# --- check_raises ---------------------------------------------------------------------------------
+
+
+def _needs_4d(x):
+    if x.dim() != 4:
+        raise ValueError(f"x must have shape [B, C, H, W], got {tuple(x.shape)}")
+    return x.mean(dim=(2, 3))
+
+
+def test_check_raises_returns_the_exception():
+    err = check_raises("pool of a 3-d tensor", _needs_4d, torch.zeros(2, 3, 4))
+    assert isinstance(err, ValueError) and "got (2, 3, 4)" in str(err)
+    err = check_raises("key", {}.__getitem__, "a", exception=(ValueError, KeyError))
+    assert isinstance(err, KeyError)
+
+
+def test_check_raises_fails_when_nothing_or_something_else_is_raised():
+    with pytest.raises(CheckFailed, match="pool of a 4-d tensor should raise ValueError, but it returned Tensor"):
+        check_raises("pool of a 4-d tensor", _needs_4d, torch.zeros(1, 1, 2, 2))
+    with pytest.raises(CheckFailed, match="should raise ValueError, but it returned 3"):
+        check_raises("len", len, "abc")
+    with pytest.raises(CheckFailed, match="should raise ValueError or TypeError, but raised IndexError: "):
+        check_raises("mean", lambda x: x.mean(dim=(2, 3)), torch.zeros(2, 3), exception=(ValueError, TypeError))
+
+
+def test_check_raises_lets_the_stub_through_to_exercise():
+    def global_average_pool(x):
+        raise NotImplementedError()
+
+    with pytest.raises(NotAnswered, match="Exercise 4 \\(`global_average_pool`\\)"):
+        with exercise(4, "global_average_pool"):
+            check_raises("pool of a 3-d tensor", global_average_pool, torch.zeros(2, 3, 4))
+
+
+def test_check_raises_rejects_bad_arguments():
+    with pytest.raises(TypeError, match="fn must be callable, got int"):
+        check_raises("x", 3)
+    with pytest.raises(TypeError, match="exception must be an exception class"):
+        check_raises("x", len, "a", exception="ValueError")
+    with pytest.raises(TypeError, match="exception must be an exception class"):
+        check_raises("x", len, "a", exception=())
+
+
+# --- forbidden ------------------------------------------------------------------------------------
+
+
+def test_forbidden_refuses_inside_and_restores_after():
+    original = F.scaled_dot_product_attention
+    q = torch.randn(2, 3, 4)
+    with forbidden(F, "scaled_dot_product_attention", "compute the attention yourself"):
+        with pytest.raises(CheckFailed, match="^compute the attention yourself$"):
+            F.scaled_dot_product_attention(q, q, q)
+    assert F.scaled_dot_product_attention is original
+    with pytest.raises(ZeroDivisionError):
+        with forbidden(F, "scaled_dot_product_attention", "no"):
+            1 / 0
+    assert F.scaled_dot_product_attention is original
+    assert F.scaled_dot_product_attention(q, q, q).shape == q.shape
+
+
+def test_forbidden_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="attribute must name a callable"):
+        with forbidden(F, "no_such_function", "no"):
+            pass
+    with pytest.raises(TypeError, match="name must be a non-empty str"):
+        with forbidden(F, "relu", ""):
+            pass
+
+
+# --- torch_optimizer_trajectory -------------------------------------------------------------------
+
+
+def test_trajectory_matches_closed_form_sgd_and_adam():
+    p0 = torch.randn(3, 2, dtype=torch.float64)
+    g = torch.randn(3, 2, dtype=torch.float64)
+    steps = 5
+    sgd = torch_optimizer_trajectory(torch.optim.SGD, p0, [g] * steps, lr=0.1, momentum=0.5)
+    for t, record in enumerate(sgd, start=1):
+        buffer = g * sum(0.5**k for k in range(t))  # b_t = mu b_{t-1} + g with b_1 = g
+        torch.testing.assert_close(record["momentum_buffer"], buffer)
+        previous = p0 if t == 1 else sgd[t - 2]["param"]
+        torch.testing.assert_close(record["param"], previous - 0.1 * buffer)
+    adam = torch_optimizer_trajectory(torch.optim.Adam, p0, g.expand(steps, 3, 2), lr=0.01, eps=0.0)
+    # With a constant gradient and eps = 0, the bias-corrected step is exactly lr * sign(g).
+    torch.testing.assert_close(adam[-1]["param"], p0 - steps * 0.01 * g.sign())
+    assert set(adam[0]) == {"param", "step", "exp_avg", "exp_avg_sq"}
+    torch.testing.assert_close(adam[0]["exp_avg"], 0.1 * g)
+
+
+def test_trajectory_degenerate_and_bad_inputs():
+    p0 = torch.zeros(2, dtype=torch.float64)
+    before = p0.clone()
+    assert torch_optimizer_trajectory(torch.optim.SGD, p0, [], lr=0.1) == []
+    torch_optimizer_trajectory(torch.optim.SGD, p0, [torch.ones(2)], lr=0.1)
+    assert torch.equal(p0, before), "the starting parameter is not modified"
+    with pytest.raises(ValueError, match=r"grads\[1\] must be a Tensor of shape \(2,\), got \(3,\)"):
+        torch_optimizer_trajectory(torch.optim.SGD, p0, [torch.ones(2), torch.ones(3)], lr=0.1)
+    with pytest.raises(TypeError, match="optimizer_class must be a torch.optim.Optimizer class"):
+        torch_optimizer_trajectory(torch.nn.Linear, p0, [], lr=0.1)
+    with pytest.raises(TypeError, match="param must be a floating-point Tensor"):
+        torch_optimizer_trajectory(torch.optim.SGD, torch.zeros(2, dtype=torch.long), [], lr=0.1)
