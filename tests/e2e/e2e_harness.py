@@ -149,6 +149,18 @@ class JupyterLab:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def _api(self, method: str, path: str) -> Any:
+        req = urllib.request.Request(f"{self.url}{path}", method=method,
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=30) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def shutdown_kernels(self) -> None:
+        """Stop every session's kernel (a chapter's kernel holds its models in memory)."""
+        for session in self._api("GET", "/api/sessions"):
+            self._api("DELETE", f"/api/sessions/{session['id']}")
+
     def __exit__(self, *exc: Any) -> None:
         if self.proc is not None and self.proc.poll() is None:
             # SIGTERM lets the server shut its kernels down; kill the group if it hangs.
@@ -243,8 +255,11 @@ _STATE_JS = """
     widgetOutputs: q('.jp-OutputArea-output:not([data-mime-type])').length,
     widgetViews: q('.jp-OutputArea-output .jupyter-widgets, .jp-OutputArea-output .widget-container')
         .filter(e => e.getBoundingClientRect().height > 0).length,
-    emptyWidgetOutputs: q('.jp-OutputArea-output:not([data-mime-type])')
-        .filter(e => e.getBoundingClientRect().height < 2).length,
+    // A widget output that takes space but holds no widget view failed to render. (An empty one is
+    // a widget closed on purpose, e.g. a finished tqdm bar with leave=False.)
+    unrendered: q('.jp-OutputArea-output:not([data-mime-type])')
+        .filter(e => e.getBoundingClientRect().height >= 2 && !e.querySelector('.jupyter-widgets'))
+        .map(e => e.innerText.slice(0, 200)),
     mplFigures: q('.jupyter-matplotlib').length,
     blankCanvases: q('.jupyter-matplotlib-canvas-div > canvas:first-of-type')
         .filter(c => c.width > 0 && !(c.__e2eDraws > 0)).length,
@@ -272,7 +287,7 @@ class NotebookRun:
     widget_errors: list[str]
     widget_outputs: int
     widget_views: int
-    empty_widget_outputs: int
+    unrendered: list[str]
     mpl_figures: int
     blank_canvases: int
     timed_out: bool
@@ -344,7 +359,7 @@ def run_notebook(page: Any, lab: JupyterLab, path: Path, timeout_s: float = 240.
     return NotebookRun(path=path, seconds=time.monotonic() - start, prompts=state["prompts"],
                        stderr=state["stderr"], widget_errors=errors,
                        widget_outputs=state["widgetOutputs"], widget_views=state["widgetViews"],
-                       empty_widget_outputs=state["emptyWidgetOutputs"],
+                       unrendered=state["unrendered"],
                        mpl_figures=state["mplFigures"], blank_canvases=state["blankCanvases"],
                        timed_out=timed_out)
 
