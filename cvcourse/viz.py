@@ -155,7 +155,7 @@ def to_image(image: Any, name: str = "image") -> np.ndarray:
     Accepts a torch tensor or an ndarray, [C, H, W] or [H, W, C] (C in 1, 3, 4) or [H, W], float in
     [0, 1] or uint8. Tensors are read as [C, H, W] (torch's layout) and arrays as [H, W, C] when the
     shape allows both. Colour floats are clipped to [0, 1] (imshow would clip them anyway, with a
-    warning); grey images keep their values, imshow scales them with its colour map.
+    warning); grey images keep their values (``_show`` picks the grey scale's range).
 
     Returns:
         ndarray [H, W] or [H, W, 3|4].
@@ -188,6 +188,22 @@ def to_image(image: Any, name: str = "image") -> np.ndarray:
     if array.ndim == 3 and np.issubdtype(array.dtype, np.floating):
         array = np.clip(array, 0.0, 1.0)
     return array
+
+
+def _show(ax: Axes, picture: np.ndarray, cmap: str | None = None) -> AxesImage:
+    """``imshow`` a ``to_image`` array; grey images on a fixed scale where the dtype says one.
+
+    uint8 grey is drawn on 0..255 and float grey within [0, 1] on 0..1, so a dark image looks
+    dark; any other grey image (a feature map, a depth map) is stretched to its own min..max.
+    """
+    if picture.ndim == 3:
+        return ax.imshow(picture)
+    limits = {}
+    if picture.dtype == np.uint8:
+        limits = {"vmin": 0, "vmax": 255}
+    elif picture.size and 0.0 <= picture.min() and picture.max() <= 1.0:
+        limits = {"vmin": 0.0, "vmax": 1.0}
+    return ax.imshow(picture, cmap=cmap or "gray", **limits)
 
 
 def show_images(images: Any, titles: Sequence[str] | None = None, ncols: int | None = None,
@@ -229,7 +245,7 @@ def show_images(images: Any, titles: Sequence[str] | None = None, ncols: int | N
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i < len(arrays):
-            ax.imshow(arrays[i], cmap=(cmap or "gray") if arrays[i].ndim == 2 else None)
+            _show(ax, arrays[i], cmap)
             if titles is not None:
                 ax.set_title(str(titles[i]))
     if suptitle:
@@ -386,7 +402,7 @@ def overlay_mask(ax: Axes, image: Any, mask: Any, alpha: float = 0.5, colors: An
         if picture.shape[:2] != mask.shape[-2:]:
             raise ValueError(f"mask must cover the image: image is {picture.shape[:2]}, "
                              f"mask is {mask.shape[-2:]}")
-        ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None)
+        _show(ax, picture)
     rgba = np.concatenate([rgb, (alpha * visible)[..., None]], axis=-1)  # [H, W, 4]
     overlay = ax.imshow(rgba, interpolation="nearest")
     ax.set_axis_off()
@@ -430,7 +446,7 @@ def overlay_panoptic(ax: Axes, image: Any, panoptic: Any, alpha: float = 0.5,
         if picture.shape[:2] != classes.shape:
             raise ValueError(f"panoptic must cover the image: image is {picture.shape[:2]}, "
                              f"panoptic is {classes.shape}")
-        ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None)
+        _show(ax, picture)
     visible = (classes != 0) | border
     rgba = np.concatenate([rgb, (alpha * visible)[..., None]], axis=-1)  # [H, W, 4]
     overlay = ax.imshow(rgba, interpolation="nearest")
@@ -465,7 +481,7 @@ def show_heatmap(ax: Axes, heat: Any, image: Any = None, alpha: float = 0.5, cma
     if image is not None:
         picture = to_image(image)
         height, width = picture.shape[:2]
-        ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None)
+        _show(ax, picture)
         # extent = (left, right, bottom, top) in pixel coordinates of the image.
         shown = ax.imshow(heat, cmap=cmap, alpha=alpha, interpolation="bilinear",
                           extent=(-0.5, width - 0.5, height - 0.5, -0.5))

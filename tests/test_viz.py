@@ -108,6 +108,16 @@ def test_show_images_grid_titles():
     assert axes[5].images[0].get_cmap().name == "gray"
 
 
+def test_show_images_grey_scales():
+    dark_uint8 = np.full((4, 4), 10, np.uint8)
+    dark_float = np.full((4, 4), 0.1)
+    depth = np.linspace(2.0, 7.0, 16).reshape(4, 4)
+    fig = viz.show_images([dark_uint8, dark_float, depth], cmap="viridis")
+    limits = [ax.images[0].get_clim() for ax in fig.axes]
+    assert limits == [(0, 255), (0.0, 1.0), (2.0, 7.0)]  # the last one stretched to its range
+    assert fig.axes[2].images[0].get_cmap().name == "viridis"
+
+
 def test_show_images_accepts_a_batch():
     fig = viz.show_images(torch.rand(3, 1, 8, 8))
     assert len(fig.axes) == 3 and all(len(ax.images) == 1 for ax in fig.axes)
