@@ -201,11 +201,19 @@ def test_student_version_has_no_solutions(course, assignment):
     solutions = _solution_lines(source, "### BEGIN SOLUTION", r"\s*### END SOLUTION")
     hidden = _solution_lines(source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
     assert solutions and hidden
+    # Lines that only the solutions and hidden tests hold (a hidden test may repeat a visible line).
+    visible = "\n".join(c.source for c in source.cells)
+    for begin, end in (("### BEGIN SOLUTION", "### END SOLUTION"), ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")):
+        visible = re.sub(rf"{begin}\n.*?{end}", "", visible, flags=re.S)
+    visible_lines = {line.strip() for line in visible.splitlines()}
+    secret = [line for line in solutions + hidden if line not in visible_lines and len(line) > 12]
+    assert len(secret) >= 5, "the check below must have lines to look for"
     student_lines = {line.strip() for line in text.splitlines()}
-    leaked = [line for line in solutions + hidden if line in student_lines and len(line) > 12]
+    leaked = [line for line in secret if line in student_lines]
     assert not leaked, f"solution or hidden-test lines in the student version: {leaked}"
     stubs = sum(c.source.count("### BEGIN SOLUTION") for c in source.cells if c.cell_type == "code")
-    assert text.count("raise NotImplementedError()") == stubs
+    code = "\n".join(c.source for c in student.cells if c.cell_type == "code")
+    assert code.count("# YOUR CODE HERE\n    raise NotImplementedError()") == stubs, "one stub per solution"
     written = [c for c in student.cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]
     assert written and all(c.source.strip() == "YOUR ANSWER HERE" for c in written)
 
