@@ -283,8 +283,13 @@ def draw_boxes(ax: Axes, boxes: Any, labels: Any = None, scores: Any = None,
                linewidth: float = 2.0) -> list[Rectangle]:
     """Draw boxes on ``ax``, with a "name: score" tag on each box when labels or scores are given.
 
+    Boxes are in pixel-edge coordinates (COCO, torchvision, ``cvcourse.data``): pixel (row i,
+    column j) covers [j, j + 1) x [i, i + 1), so the box of a mask spanning columns 3..5 has
+    x1 = 3, x2 = 6. ``imshow`` draws pixel j centred on x = j, covering [j - 0.5, j + 0.5), so
+    every box is shifted by -0.5 to hug its pixels on an image drawn with imshow's default extent.
+
     Args:
-        boxes: Tensor[N, 4] or ndarray [N, 4] in (x1, y1, x2, y2) pixel format, x1 <= x2, y1 <= y2.
+        boxes: Tensor[N, 4] or ndarray [N, 4] in (x1, y1, x2, y2) format, x1 <= x2, y1 <= y2.
         labels: Tensor[N] of int class ids (colour and name per class), or None.
         scores: Tensor[N] of confidences, shown with two decimals, or None.
         class_names: names indexed by label (e.g. ``("background", "circle", ...)``).
@@ -325,7 +330,7 @@ def draw_boxes(ax: Axes, boxes: Any, labels: Any = None, scores: Any = None,
     elif matplotlib.colors.is_color_like(colors):
         colors = [colors]  # one colour for every box
     patches = []
-    for i, (x1, y1, x2, y2) in enumerate(boxes):
+    for i, (x1, y1, x2, y2) in enumerate(boxes - 0.5):  # pixel edges -> imshow coordinates
         color = colors[int(keys[i]) % len(colors)]
         rect = Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color,
                          linewidth=linewidth)

@@ -170,11 +170,24 @@ def test_draw_boxes_one_rectangle_per_box(ax):
     rects = [p for p in ax.patches if isinstance(p, Rectangle)]
     assert len(patches) == len(rects) == 3
     for rect, (x1, y1, x2, y2) in zip(patches, boxes.tolist(), strict=True):
-        assert rect.get_xy() == (x1, y1)
+        assert rect.get_xy() == (x1 - 0.5, y1 - 0.5)  # pixel edges in imshow's coordinates
         assert (rect.get_width(), rect.get_height()) == (x2 - x1, y2 - y1)
     assert [t.get_text() for t in ax.texts] == ["circle: 0.90", "square: 0.25", "circle: 0.50"]
     # Same label, same colour; different label, different colour.
     assert patches[0].get_edgecolor() == patches[2].get_edgecolor() != patches[1].get_edgecolor()
+
+
+def test_draw_boxes_hug_the_mask_pixels(ax):
+    # A mask on rows 2..3 and columns 3..5 has the box (3, 2, 6, 4) in pixel-edge coordinates;
+    # drawn over imshow's pixels its edges must fall on the mask's outer pixel borders.
+    mask = np.zeros((6, 8))
+    mask[2:4, 3:6] = 1
+    shown = ax.imshow(mask)
+    (rect,) = viz.draw_boxes(ax, [[3, 2, 6, 4]])
+    left, right, bottom, top = shown.get_extent()  # imshow's extent of the whole image
+    pixel = (right - left) / mask.shape[1]
+    assert rect.get_x() == left + 3 * pixel and rect.get_x() + rect.get_width() == left + 6 * pixel
+    assert rect.get_y() == top + 2 * pixel and rect.get_y() + rect.get_height() == top + 4 * pixel
 
 
 def test_draw_boxes_empty_and_single_colour(ax):
