@@ -355,6 +355,14 @@ def _mask_colors(n: int, colors: Any) -> np.ndarray:
     return table[:, :3]
 
 
+def _borders(ids: np.ndarray) -> np.ndarray:
+    """bool [H, W]: pixels whose right or lower neighbour has another id (a one-pixel outline)."""
+    border = np.zeros(ids.shape, dtype=bool)
+    border[:-1, :] |= ids[:-1, :] != ids[1:, :]
+    border[:, :-1] |= ids[:, :-1] != ids[:, 1:]
+    return border
+
+
 def overlay_mask(ax: Axes, image: Any, mask: Any, alpha: float = 0.5, colors: Any = None,
                  background: int | None = 0) -> AxesImage:
     """Draw ``image`` and colour ``mask`` over it.
@@ -364,7 +372,8 @@ def overlay_mask(ax: Axes, image: Any, mask: Any, alpha: float = 0.5, colors: An
     * binary [H, W] bool (or 0/1): one colour where the mask is true;
     * semantic [H, W] int class ids: one colour per class, ``background`` left transparent
       (``background=None`` colours every class);
-    * instance [K, H, W] binary masks: one colour per instance.
+    * instance [K, H, W] binary masks: one colour per instance, outlined in white (two
+      touching instances of one colour stay apart; later masks cover earlier ones).
 
     Args:
         ax: the Axes to draw on.
@@ -385,7 +394,9 @@ def overlay_mask(ax: Axes, image: Any, mask: Any, alpha: float = 0.5, colors: An
         for k in range(mask.shape[0]):
             ids[mask[k].astype(bool)] = k + 1
         rgb = np.concatenate([np.zeros((1, 3)), _mask_colors(mask.shape[0], colors)])[ids]
-        visible = ids > 0
+        border = _borders(ids)
+        rgb[border] = 1.0
+        visible = (ids > 0) | border
     elif mask.ndim == 2:
         if mask.dtype == np.bool_ or np.issubdtype(mask.dtype, np.floating):
             if mask.dtype != np.bool_ and not np.all((mask == 0) | (mask == 1)):
@@ -437,14 +448,12 @@ def overlay_panoptic(ax: Axes, image: Any, panoptic: Any, alpha: float = 0.5,
     if classes.size and (classes.min() < 0 or instances.min() < 0):
         raise ValueError("panoptic class and instance ids must be >= 0")
     table = _mask_colors(int(classes.max()) + 1 if classes.size else 1, colors)
-    # Instances of one class: the class colour, lighter for odd and darker for even instance ids.
+    # Instances of one class: the class colour in three shades (x 0.6, 0.8, 1.0) by instance id.
     shade = np.where(instances == 0, 1.0, 0.6 + 0.4 * (instances % 3) / 2.0)[..., None]
     rgb = np.clip(table[classes] * shade, 0.0, 1.0)
     # Segment borders in white, so that touching instances of one class stay apart.
-    segment = classes * (int(instances.max()) + 1 if instances.size else 1) + instances
-    border = np.zeros(segment.shape, dtype=bool)
-    border[:-1, :] |= segment[:-1, :] != segment[1:, :]
-    border[:, :-1] |= segment[:, :-1] != segment[:, 1:]
+    segment = classes * (int(instances.max()) + 1 if instances.size else 1) + instances  # [H, W]
+    border = _borders(segment)
     rgb[border] = 1.0
     if image is not None:
         picture = to_image(image)

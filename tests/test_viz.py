@@ -239,6 +239,7 @@ def test_overlay_instance_masks(ax):
     rgba = viz.overlay_mask(ax, np.zeros((4, 4, 3)), masks, alpha=0.5).get_array()
     assert (rgba[..., 3] == 0.5).all()
     assert (rgba[0, 0, :3] != rgba[3, 0, :3]).any()  # two instances, two colours
+    np.testing.assert_array_equal(rgba[1, :, :3], np.ones((4, 3)))  # the white line between them
     empty = viz.overlay_mask(ax, None, np.zeros((0, 4, 4))).get_array()  # no instances at all
     assert (empty[..., 3] == 0).all()
 
