@@ -83,7 +83,8 @@ _LAB_SETTINGS = {
     # Never write to the repository's notebooks (they are committed without outputs).
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     # Every cell stays in the DOM, so outputs off screen can be inspected.
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+        "windowingMode": "none", "scrollPastEnd": False},
     # No "get notified about Jupyter news?" toast in the screenshots, no network.
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
         "fetchNews": "false", "checkForUpdates": False},
@@ -379,7 +380,13 @@ def _wait_widgets_drawn(page: Any, timeout_ms: float = 10000) -> None:
             ".every(c => c.__e2eDraws > 0)", timeout=timeout_ms)
     except Exception:  # noqa: BLE001  (reported as blank canvases by the caller)
         pass
-    page.wait_for_timeout(500)
+    try:  # widgets talk to the kernel while they render; wait for it to be idle again
+        page.wait_for_function(
+            "() => /\\|\\s*Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
+            timeout=timeout_ms)
+    except Exception:  # noqa: BLE001  (a busy kernel shows in the screenshots)
+        pass
+    page.wait_for_timeout(300)
 
 
 def widget_areas(page: Any) -> list[Any]:
@@ -476,12 +483,13 @@ def screenshot_notebook(page: Any, folder: Path, max_pages: int = 60) -> list[Pa
     if page.query_selector(scroller) is None:
         scroller = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
     total, step = page.eval_on_selector(scroller, "e => [e.scrollHeight, e.clientHeight]")
-    paths, top = [], 0
-    while top < total and len(paths) < max_pages:
+    last = max(total - step, 0)
+    tops = list(range(0, last, max(step - 40, 100)))  # a little overlap: nothing cut between pages
+    paths = []
+    for top in (tops + [last])[:max_pages]:
         page.eval_on_selector(scroller, f"e => {{ e.scrollTop = {top}; }}")
         page.wait_for_timeout(150)
         path = folder / f"page_{len(paths) + 1:02d}.png"
         page.screenshot(path=str(path))
         paths.append(path)
-        top += max(step - 40, 100)  # a little overlap so nothing is cut between pages
     return paths
