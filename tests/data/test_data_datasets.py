@@ -176,3 +176,14 @@ def test_bad_arguments_raise_clear_errors(make, error, words):
     with pytest.raises(error) as info:
         make()
     assert words in str(info.value)
+
+
+def test_classification_image_is_the_rendered_scene_bit_for_bit():
+    """The 8-bit cache round trip is exact: the tensor equals the float32 scene the generator rendered."""
+    from cvcourse.data.shapes import render_scene, sample_rng
+
+    ds = ShapesClassification(5, size=32, seed=2)
+    scene = render_scene(sample_rng(2, 3), size=32, num_objects=1, classes=THING_IDS,
+                         radius_range=(0.25, 0.45))
+    assert torch.equal(ds[3][0], torch.from_numpy(scene.image.transpose(2, 0, 1).copy()))
+    assert ds[3][1] == int(scene.labels[0]) - 1
