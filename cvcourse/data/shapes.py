@@ -8,6 +8,10 @@ at pixel centres. Because the picture is a function of continuous coordinates, t
 be rendered with every layer shifted sideways, which is how :mod:`cvcourse.data.stereo` makes the
 right view of a stereo pair with exact (sub-pixel) ground truth.
 
+Things and stuff follow Kirillov et al., "Panoptic Segmentation" (CVPR 2019, arXiv:1801.00868):
+countable objects with instances (things) versus amorphous regions (stuff); boxes and panoptic maps
+follow COCO (arXiv:1405.0312) and the formats torchvision and torchmetrics consume.
+
 Conventions (the same in every view of the data):
 
 * Pixel ``(row i, column j)`` covers ``[j, j + 1) x [i, i + 1)``; its centre is ``(x, y) = (j + 0.5, i + 0.5)``.

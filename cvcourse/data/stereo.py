@@ -1,12 +1,15 @@
 """Rendered stereo pairs with exact disparity: fronto-parallel layers at several depths.
 
-A rectified stereo rig of focal length ``f`` (pixels) and baseline ``B`` sees a point at depth ``Z``
-in the left image at column ``u_L`` and in the right image on the same row at
+A rectified stereo rig of focal length ``f`` (pixels) and baseline ``b`` sees a point at depth ``z``
+in the left image at ``(u_L, v)`` and in the right image on the same row at ``(u_R, v)``, with
 
-    u_R = u_L - d,    d = f * B / Z    (disparity ``d`` in pixels, > 0, larger for nearer points)
+    d = u_L - u_R,    z = b f / d    (disparity ``d`` in pixels, > 0, larger for nearer points)
 
-(the relation of the lecture notes, chapter 6, and of Scharstein & Szeliski, "A Taxonomy and
-Evaluation of Dense Two-Frame Stereo Correspondence Algorithms", IJCV 2002). The scene is the same
+as in the lecture notes (chapter 6, "Stereo correspondence") and in Scharstein & Szeliski, "A Taxonomy
+and Evaluation of Dense Two-Frame Stereo Correspondence Algorithms" (IJCV 2002), whose Middlebury
+data uses the same sign (:func:`cvcourse.data.real.stereo_pair`). So the left pixel ``u`` is found at
+``u - d`` in the right image. (The notes' Monodepth paragraph, arXiv:1609.03677, writes ``u + d``
+for the same correspondence; with ``d = u_L - u_R`` it is ``u - d``, which is what the data follows.) The scene is the same
 procedural shapes scene as the other data sets (:mod:`cvcourse.data.shapes`), cut into layers: the
 background plane at disparity ``d_0`` and each shape on its own plane in front of it, nearer shapes
 painted over farther ones. Since every layer is a function of continuous coordinates, the right view
