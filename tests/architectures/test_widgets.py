@@ -1,0 +1,66 @@
+"""Explorers: the pure functions, and the widgets built headless answering their controls."""
+
+import numpy as np
+import pytest
+
+from cvcourse.architectures import count_flops, count_parameters
+from cvcourse.architectures.widgets import (
+    architecture_explorer,
+    architecture_rows,
+    compound_scaling_explorer,
+    scaling_curves,
+)
+
+
+def test_architecture_rows_add_up_for_resnet():
+    from cvcourse.architectures import resnet18
+
+    rows = architecture_rows("resnet18", 64)
+    assert rows[-1].output_shape == (1, 1000)
+    model = resnet18()
+    # the explorer's stages omit parameter-free / BN-only layers: FLOPs still add up exactly
+    assert sum(r.flops for r in rows) == count_flops(model, (1, 3, 64, 64))
+    assert sum(r.params for r in rows) == count_parameters(model) - 128  # bn1 is not a stage
+    with pytest.raises(ValueError, match="name"):
+        architecture_rows("vgg16")
+    with pytest.raises(ValueError, match="input_size"):
+        architecture_rows("resnet18", 8)
+
+
+def test_architecture_explorer_answers_controls():
+    w = architecture_explorer("resnet18", 64)
+    ax = w.fig.axes[1]
+    before = [p.get_height() for p in ax.patches]
+    table = w.table.value
+    w.controls["input_size"].value = 128
+    after = [p.get_height() for p in w.fig.axes[1].patches]
+    # stages: conv1, maxpool, layer1-4, fc; conv FLOPs grow with H x W, the fc's do not
+    conv = [0, 2, 3, 4, 5]
+    np.testing.assert_allclose(np.array(after)[conv] / np.array(before)[conv], 4.0)
+    assert after[1] == before[1] == 0 and after[6] == before[6] > 0
+    assert w.table.value != table
+    w.controls["model"].value = "mobilenet_v2"
+    assert len(w.fig.axes[1].patches) == len(w.rows) == 20
+    assert all(ax.get_title() and ax.get_xlabel() and ax.get_ylabel() for ax in w.fig.axes)
+
+
+def test_scaling_curves():
+    c = scaling_curves(3.0, 1.2, 1.1, 1.15, num=7)
+    np.testing.assert_allclose(c["predicted"], (1.2 * 1.1**2 * 1.15**2) ** c["phi"])
+    np.testing.assert_allclose(c["two_to_phi"], 2.0 ** c["phi"])
+    np.testing.assert_allclose(c["predicted"], c["depth"] * c["width"] ** 2 * c["resolution"] ** 2)
+    with pytest.raises(ValueError, match="gamma"):
+        scaling_curves(1.0, 1.2, 1.1, 0.5)
+
+
+def test_compound_scaling_explorer_answers_controls():
+    w = compound_scaling_explorer(phi=0.0)
+    ax = w.fig.axes[0]
+    point = ax.lines[2]
+    assert point.get_ydata()[0] == 1.0  # phi = 0: the baseline itself
+    w.controls["phi"].value = 1.0
+    assert 1.5 < point.get_ydata()[0] < 3.5  # about 2x FLOPs for phi = 1
+    pred = ax.lines[0].get_ydata().copy()
+    w.controls["alpha"].value = 1.5
+    assert not np.allclose(ax.lines[0].get_ydata(), pred)
+    assert "measured" in w.info.value and ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
