@@ -1,0 +1,72 @@
+"""The trajectory explorer: the pure function, and the widget built headless and driven by its controls."""
+
+import numpy as np
+import pytest
+
+from cvcourse.optim import surfaces as S
+from cvcourse.optim.widgets import OPTIMIZERS, explorer_data, optimizer_specs, trajectory_explorer
+
+
+def test_explorer_data_runs_the_named_optimizers():
+    traj = explorer_data("sphere", start=(1.0, 1.0), lr=0.1, steps=30, names=OPTIMIZERS)
+    assert traj.labels == list(OPTIMIZERS) and traj.paths.shape == (6, 31, 2)
+    np.testing.assert_allclose(traj.paths[0, 1], [0.9, 0.9])  # SGD: theta - lr * theta
+    noisy = explorer_data("least squares", lr=0.05, steps=30, names=("SGD",), batch_size=4)
+    full = explorer_data("least squares", lr=0.05, steps=30, names=("SGD",))
+    assert not np.allclose(noisy.paths, full.paths)
+
+
+def test_optimizer_specs_and_bad_input():
+    specs = optimizer_specs(["Nesterov", "RMSProp", "Adam"], lr=0.01, momentum=0.5, beta1=0.8, beta2=0.9)
+    assert specs["Nesterov"][1] == dict(lr=0.01, momentum=0.5, nesterov=True)
+    assert specs["RMSProp"][1]["alpha"] == 0.9 and specs["Adam"][1]["betas"] == (0.8, 0.9)
+    with pytest.raises(ValueError, match="names"):
+        optimizer_specs(["Lion"], lr=0.1)
+    with pytest.raises(ValueError, match="names"):
+        explorer_data("sphere", names=())
+    with pytest.raises(ValueError, match="surface"):
+        explorer_data("himmelblau")
+    with pytest.raises(ValueError, match="surface"):
+        trajectory_explorer("himmelblau")
+
+
+def test_widget_builds_and_controls_change_the_figure():
+    w = trajectory_explorer("canyon", names=("SGD", "Momentum"))
+    c = w.controls
+    assert {"surface", "x0", "y0", "lr", "momentum", "beta1", "beta2", "steps", "names",
+            "batch_size"} <= set(c)
+    assert all(c[k].description for k in c)  # every control is labelled
+    assert w.ax_contour.get_title() and w.ax_contour.get_xlabel() and w.ax_loss.get_ylabel()
+    before = w.lines["SGD"].get_xydata().copy()
+    c["lr"].value = 0.01
+    after = w.lines["SGD"].get_xydata()
+    assert before.shape == after.shape and not np.allclose(before, after)
+    c["steps"].value = 40
+    assert len(w.lines["SGD"].get_xdata()) == 41
+    c["names"].value = ("Adam",)
+    assert w.lines["Adam"].get_visible() and not w.lines["SGD"].get_visible()
+    np.testing.assert_allclose(w.lines["Adam"].get_xydata(), w.trajectories.paths[0])
+
+
+def test_widget_surface_change_click_and_divergence():
+    w = trajectory_explorer("sphere", names=OPTIMIZERS)
+    c = w.controls
+    c["surface"].value = "rosenbrock"
+    assert (c["x0"].min, c["x0"].max) == S.rosenbrock().extent[:2]
+    assert "rosenbrock" in w.ax_contour.get_title()
+    w.on_click(0.5, -0.5)
+    assert (c["x0"].value, c["y0"].value) == (0.5, -0.5)
+    np.testing.assert_allclose(w.trajectories.paths[:, 0], [[0.5, -0.5]] * 6)
+    c["lr"].value = 0.05  # far too large for plain SGD on Rosenbrock
+    traj = w.trajectories
+    assert traj.diverged_at[0] >= 0
+    labels = [t.get_text() for t in w.ax_contour.get_legend().get_texts()]
+    assert any("diverged at step" in text for text in labels)
+    cross = w.ax_contour.lines[2 * OPTIMIZERS.index("SGD") + 1]  # the SGD cross marker
+    x, y = cross.get_xydata()[0]
+    xmin, xmax, ymin, ymax = S.rosenbrock().extent
+    assert xmin <= x <= xmax and ymin <= y <= ymax  # marked inside the window
+    c["surface"].value = "least squares"
+    assert not c["batch_size"].disabled
+    c["batch_size"].value = 4
+    assert w.trajectories.paths.shape[1] == c["steps"].value + 1
