@@ -463,6 +463,13 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
     Ctrl-C (or the notebook's stop button) ends training cleanly: the model keeps the weights of the
     last step, and the History so far comes back with ``.interrupted = True``.
 
+    Example::
+
+        history = fit(model, train_loader, nn.functional.cross_entropy,
+                      torch.optim.Adam(model.parameters(), lr=1e-3), epochs=pick(full=10, fast=1),
+                      val_loader=val_loader, metrics={"accuracy": accuracy})
+        history["val_accuracy"][-1]
+
     Args:
         model: the network; moved to ``device``.
         train_loader: iterable of ``(inputs, targets)`` batches (or what ``step_fn`` understands).
@@ -570,6 +577,6 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
               f"the history so far is returned.")
     finally:
         bar.close()
-    if live is not None:
+    if live is not None and history.steps["train_loss"]:
         live.update(force=True)
     return history
