@@ -4,14 +4,16 @@ The exercise notebooks in ``notebooks/exercises/`` are in nbgrader format
 (https://nbgrader.readthedocs.io): a student writes a function in a solution cell, and the test cell
 below it calls the checks of this module. A check either returns quietly or raises ``CheckFailed``
 (an ``AssertionError``, so nbgrader scores the cell 0) with one message that says what was expected
-and what came in. Every expected value is computed in the test cell by the authority (``torch.optim``,
-``torch.nn.functional``, autograd), never by this module: this module knows no solution.
+and what came in. Every expected value is computed by the authority (``torch.optim``,
+``torch.nn.functional``, autograd): this module holds no solution, and
+``torch_optimizer_trajectory`` only runs a ``torch.optim`` optimizer and records what it does.
 
 A test cell reads::
 
     with exercise(2, "adam_step"):
-        new_p, m, s = adam_step(p, g, m0, s0, step=1, lr=0.1, betas=(0.9, 0.999), eps=1e-8)
-        check_close("parameter after one Adam step", new_p, expected_p)
+        expected = torch_optimizer_trajectory(torch.optim.Adam, theta, [grad], lr=0.1)
+        theta, g, s = adam_step(theta, grad, g, s, t=1, lr=0.1)
+        check_close("theta after step 1", theta, expected[0]["param"])
 
 While the student's function still holds nbgrader's stub ``raise NotImplementedError()``, the
 ``exercise`` block turns that error into ``NotAnswered``, whose message says which exercise is open
@@ -41,7 +43,7 @@ __all__ = [
 
 
 class _Friendly(Exception):
-    """An exception that Jupyter shows as its message only (IPython calls ``_render_traceback_``)."""
+    """An exception Jupyter shows as its message only (IPython calls ``_render_traceback_``)."""
 
     def _render_traceback_(self) -> list[str]:
         return [f"{type(self).__name__}: {self}"]
@@ -57,8 +59,9 @@ class NotAnswered(_Friendly):
     def __init__(self, number: int, name: str) -> None:
         self.number, self.name = number, name
         super().__init__(
-            f"Exercise {number} (`{name}`) is not answered yet: replace `raise NotImplementedError()` "
-            f"in the cell that defines `{name}` with your code, run that cell, then run this one again."
+            f"Exercise {number} (`{name}`) is not answered yet: replace "
+            f"`raise NotImplementedError()` in the cell that defines `{name}` with your code, "
+            "run that cell, then run this one again."
         )
 
 
@@ -129,7 +132,7 @@ def check_shape(name: str, got: Any, expected: Sequence[int]) -> None:
 def check_close(
     name: str, got: Any, expected: Any, *, atol: float = 1e-8, rtol: float = 1e-6
 ) -> None:
-    """Check that ``got`` equals ``expected`` up to ``|got - expected| <= atol + rtol * |expected|``.
+    """Check that ``got`` equals ``expected``: ``|got - expected| <= atol + rtol * |expected|``.
 
     Both are compared in float64 on the CPU; NaN matches NaN, infinities must match exactly.
 
@@ -141,7 +144,8 @@ def check_close(
         rtol: relative tolerance (>= 0).
 
     Raises:
-        CheckFailed: on a wrong type, a wrong shape, or values that differ, naming the largest difference.
+        CheckFailed: on a wrong type, a wrong shape, or values that differ (naming the largest
+            difference).
     """
     _check_name(name)
     for arg, tol in (("atol", atol), ("rtol", rtol)):
@@ -198,8 +202,12 @@ def check_raises(
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     classes = exception if isinstance(exception, tuple) else (exception,)
-    if not classes or not all(isinstance(c, type) and issubclass(c, BaseException) for c in classes):
-        raise TypeError(f"exception must be an exception class or a tuple of them, got {exception!r}")
+    if not classes or not all(
+        isinstance(c, type) and issubclass(c, BaseException) for c in classes
+    ):
+        raise TypeError(
+            f"exception must be an exception class or a tuple of them, got {exception!r}"
+        )
     wanted = " or ".join(c.__name__ for c in classes)
     try:
         result = fn(*args, **kwargs)
@@ -252,8 +260,8 @@ def torch_optimizer_trajectory(
     """Run a ``torch.optim`` optimizer on one parameter with given gradients, recording every step.
 
     The authority the optimizer exercises are checked against: ``optimizer_class([p], foreach=False,
-    **hyperparameters)`` takes one step per gradient ``grads[t]`` (fed as ``p.grad``, so the gradient
-    does not depend on ``p``, which is all a single update rule needs).
+    **hyperparameters)`` takes one step per gradient ``grads[t]`` (fed as ``p.grad``, so the
+    gradient     does not depend on ``p``, which is all a single update rule needs).
 
     Args:
         optimizer_class: e.g. ``torch.optim.Adam``.
@@ -263,10 +271,15 @@ def torch_optimizer_trajectory(
 
     Returns:
         One dict per step: ``"param"`` (the parameter after the step) and every tensor of the
-        optimizer's state under torch's keys (``"momentum_buffer"``, ``"exp_avg"``, ``"exp_avg_sq"``...).
+        optimizer's state under torch's keys (``"momentum_buffer"``, ``"exp_avg"``,
+        ``"exp_avg_sq"``...).
     """
-    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
-        raise TypeError(f"optimizer_class must be a torch.optim.Optimizer class, got {optimizer_class!r}")
+    if not (
+        isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)
+    ):
+        raise TypeError(
+            f"optimizer_class must be a torch.optim.Optimizer class, got {optimizer_class!r}"
+        )
     if not isinstance(param, Tensor) or not param.is_floating_point():
         raise TypeError(f"param must be a floating-point Tensor, got {param!r:.60}")
     p = param.detach().clone().requires_grad_(True)
@@ -279,6 +292,8 @@ def torch_optimizer_trajectory(
         p.grad = grad.detach().to(p.dtype).clone()
         optimizer.step()
         record = {"param": p.detach().clone()}
-        record.update({k: v.detach().clone() for k, v in optimizer.state[p].items() if isinstance(v, Tensor)})
+        record.update(
+            {k: v.detach().clone() for k, v in optimizer.state[p].items() if isinstance(v, Tensor)}
+        )
         trajectory.append(record)
     return trajectory

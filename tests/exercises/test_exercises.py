@@ -11,8 +11,8 @@ Three things are proved for every assignment (DESIGN.md, "Exercises"):
    (``CheckFailed`` / ``AssertionError``), not because the patched code crashed.
 
 nbgrader runs each notebook in its own kernel. To stay within about two minutes on a shared CPU, the
-two assignments are generated and autograded in parallel, and all fake students of one assignment are
-graded by one ``nbgrader autograde`` call (each assignment with its own gradebook).
+two assignments are generated and autograded in parallel, and all fake students of one assignment
+are graded by one ``nbgrader autograde`` call (each assignment with its own gradebook).
 """
 
 from __future__ import annotations
@@ -36,7 +36,11 @@ WRONG = {
     "ex01_optimizers": {
         "wrong_a": [
             # momentum with the wrong sign: v = mu v + lr g
-            ("sgd_momentum_step", "momentum * velocity - lr * grad", "momentum * velocity + lr * grad"),
+            (
+                "sgd_momentum_step",
+                "momentum * velocity - lr * grad",
+                "momentum * velocity + lr * grad",
+            ),
             # Adam without bias correction
             ("adam_step", "g_hat = g / (1 - beta1**t)", "g_hat = g"),
             ("adam_step", "s_hat = s / (1 - beta2**t)", "s_hat = s"),
@@ -57,22 +61,37 @@ WRONG = {
             # the Jacobian of x_L itself (I + B) instead of the branch term B
             ("residual_branch_jacobian", "        return total\n", "        return x\n"),
             # no check of the input's dimension
-            ("cls_vs_gap", "    if x.dim() != 4:\n        raise ValueError", "    if False:\n        raise ValueError"),
+            (
+                "cls_vs_gap",
+                "    if x.dim() != 4:\n        raise ValueError",
+                "    if False:\n        raise ValueError",
+            ),
         ],
         "wrong_b": [
             # mask applied to the weights after the softmax: rows no longer sum to 1
-            ("scaled_dot_product_attention",
-             "    if mask is not None:\n        scores = scores.masked_fill(~mask, float(\"-inf\"))\n"
-             "    return torch.softmax(scores, dim=-1) @ v",
-             "    weights = torch.softmax(scores, dim=-1)\n"
-             "    if mask is not None:\n        weights = weights * mask\n    return weights @ v"),
+            (
+                "scaled_dot_product_attention",
+                "    if mask is not None:\n"
+                '        scores = scores.masked_fill(~mask, float("-inf"))\n'
+                "    return torch.softmax(scores, dim=-1) @ v",
+                "    weights = torch.softmax(scores, dim=-1)\n"
+                "    if mask is not None:\n        weights = weights * mask\n"
+                "    return weights @ v",
+            ),
             # only the last feature returned, not the list of all of them
             ("residual_features", "    return features\n", "    return features[-1]\n"),
             # only the first block's Jacobian, the deeper blocks forgotten
-            ("residual_branch_jacobian", "for block in blocks[l:]:", "for block in blocks[l:l + 1]:"),
+            (
+                "residual_branch_jacobian",
+                "for block in blocks[l:]:",
+                "for block in blocks[l:l + 1]:",
+            ),
             # [CLS] appended at the end instead of position 0
-            ("cls_vs_gap", "[cls_token.expand(patches.shape[0], -1, -1), patches]",
-             "[patches, cls_token.expand(patches.shape[0], -1, -1)]"),
+            (
+                "cls_vs_gap",
+                "[cls_token.expand(patches.shape[0], -1, -1), patches]",
+                "[patches, cls_token.expand(patches.shape[0], -1, -1)]",
+            ),
         ],
     },
 }
@@ -89,11 +108,25 @@ def _db(root: Path, assignment: str) -> str:
 
 def _nbgrader(root: Path, command: str, assignment: str) -> subprocess.Popen:
     # nbgrader calls `alembic` through PATH: put this interpreter's bin folder first.
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    )
     return subprocess.Popen(
-        [sys.executable, "-m", "nbgrader", command, assignment, "--force",
-         f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url={_db(root, assignment)}"],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            command,
+            assignment,
+            "--force",
+            f"--CourseDirectory.root={root}",
+            f"--CourseDirectory.db_url={_db(root, assignment)}",
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -121,7 +154,8 @@ def _patched(assignment: str, mistakes: list[tuple[str, str, str]]) -> nbformat.
 
 def _test_cells(nb: nbformat.NotebookNode) -> list[str]:
     return [
-        c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+        c.metadata["nbgrader"]["grade_id"]
+        for c in nb.cells
         if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
     ]
 
@@ -131,7 +165,9 @@ def course(tmp_path_factory) -> Path:
     """A copy of the course, with both assignments released and all fake students autograded."""
     root = tmp_path_factory.mktemp("course")
     shutil.copy(COURSE / "nbgrader_config.py", root)
-    shutil.copytree(COURSE / "source", root / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(
+        COURSE / "source", root / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints")
+    )
     _wait_all({a: _nbgrader(root, "generate_assignment", a) for a in ASSIGNMENTS})
     for assignment in ASSIGNMENTS:
         released = nbformat.read(root / "release" / assignment / f"{assignment}.ipynb", 4)
@@ -170,15 +206,22 @@ def test_source_scores_full_marks(course, assignment):
 def test_every_check_fails_on_wrong_answers(course, assignment):
     for student in WRONG[assignment]:
         grades = _grades(course, assignment, student)
-        graded = nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", 4)
+        graded = nbformat.read(
+            course / "autograded" / student / assignment / f"{assignment}.ipynb", 4
+        )
         errors = {
-            c.metadata["nbgrader"]["grade_id"]: [o.ename for o in c.outputs if o.output_type == "error"]
-            for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+            c.metadata["nbgrader"]["grade_id"]: [
+                o.ename for o in c.outputs if o.output_type == "error"
+            ]
+            for c in graded.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
         }
         for grade_id in _test_cells(_source_nb(assignment)):
             assert grades[grade_id][0] == 0, f"{student}: {grade_id} scored {grades[grade_id]}"
             # a check caught the mistake; the patched code itself ran
-            assert errors[grade_id] in (["CheckFailed"], ["AssertionError"]), f"{student}: {grade_id} {errors}"
+            assert errors[grade_id] in (["CheckFailed"], ["AssertionError"]), (
+                f"{student}: {grade_id} {errors}"
+            )
 
 
 def _solution_lines(nb: nbformat.NotebookNode, begin: str, end: str) -> list[str]:
@@ -193,7 +236,9 @@ def _solution_lines(nb: nbformat.NotebookNode, begin: str, end: str) -> list[str
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_student_version_has_no_solutions(course, assignment):
     release = course / "release" / assignment
-    assert sorted(p.name for p in release.iterdir()) == [f"{assignment}.ipynb"], "only the notebook is released"
+    assert sorted(p.name for p in release.iterdir()) == [f"{assignment}.ipynb"], (
+        "only the notebook is released"
+    )
     source, student = _source_nb(assignment), nbformat.read(release / f"{assignment}.ipynb", 4)
     text = "\n".join(c.source for c in student.cells)
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
@@ -203,7 +248,10 @@ def test_student_version_has_no_solutions(course, assignment):
     assert solutions and hidden
     # Lines that only the solutions and hidden tests hold (a hidden test may repeat a visible line).
     visible = "\n".join(c.source for c in source.cells)
-    for begin, end in (("### BEGIN SOLUTION", "### END SOLUTION"), ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")):
+    for begin, end in (
+        ("### BEGIN SOLUTION", "### END SOLUTION"),
+        ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"),
+    ):
         visible = re.sub(rf"{begin}\n.*?{end}", "", visible, flags=re.S)
     visible_lines = {line.strip() for line in visible.splitlines()}
     secret = [line for line in solutions + hidden if line not in visible_lines and len(line) > 12]
@@ -213,8 +261,14 @@ def test_student_version_has_no_solutions(course, assignment):
     assert not leaked, f"solution or hidden-test lines in the student version: {leaked}"
     stubs = sum(c.source.count("### BEGIN SOLUTION") for c in source.cells if c.cell_type == "code")
     code = "\n".join(c.source for c in student.cells if c.cell_type == "code")
-    assert code.count("# YOUR CODE HERE\n    raise NotImplementedError()") == stubs, "one stub per solution"
-    written = [c for c in student.cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]
+    assert code.count("# YOUR CODE HERE\n    raise NotImplementedError()") == stubs, (
+        "one stub per solution"
+    )
+    written = [
+        c
+        for c in student.cells
+        if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")
+    ]
     assert written and all(c.source.strip() == "YOUR ANSWER HERE" for c in written)
 
 
@@ -224,17 +278,31 @@ def test_student_version_stops_at_first_exercise(course, assignment):
     check, saying which exercise to answer (Jupyter's run-all stops there); each check says the same
     for its own exercise, and the blank notebook scores 0."""
     graded = nbformat.read(course / "autograded" / "blank" / assignment / f"{assignment}.ipynb", 4)
-    errors = [(i, o) for i, c in enumerate(graded.cells) for o in c.get("outputs", []) if o.output_type == "error"]
-    first_test = next(i for i, c in enumerate(graded.cells)
-                      if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade"))
+    errors = [
+        (i, o)
+        for i, c in enumerate(graded.cells)
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
+    first_test = next(
+        i
+        for i, c in enumerate(graded.cells)
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+    )
     index, error = errors[0]
     assert index == first_test, "nothing fails before the first check"
     assert error.ename == "NotAnswered" and FIRST_EXERCISE[assignment] in error.evalue
-    assert error.traceback == [f"NotAnswered: {error.evalue}"], "the student sees the message, no traceback"
+    assert error.traceback == [f"NotAnswered: {error.evalue}"], (
+        "the student sees the message, no traceback"
+    )
     tests = _test_cells(_source_nb(assignment))
     for grade_id in tests:
-        cell = next(c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+        cell = next(
+            c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+        )
         shown = [o.evalue for o in cell.outputs if o.output_type == "error"]
-        assert len(shown) == 1 and re.match(r"Exercise \d \(`\w+`\) is not answered yet", shown[0]), shown
+        assert len(shown) == 1 and re.match(
+            r"Exercise \d \(`\w+`\) is not answered yet", shown[0]
+        ), shown
     grades = _grades(course, assignment, "blank")
     assert all(grades[g][0] == 0 for g in tests)

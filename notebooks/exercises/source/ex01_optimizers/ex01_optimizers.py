@@ -39,6 +39,8 @@ from cvcourse.grading import check_close, check_shape, exercise, torch_optimizer
 from cvcourse.runtime import seed_everything
 
 seed_everything(0)
+torch.set_default_dtype(torch.float64)  # the checks compare in float64, to 1e-6 relative
+torch.set_printoptions(precision=4)
 
 # %% [markdown]
 # ## Exercise 1: SGD with momentum (3 points)
@@ -79,10 +81,10 @@ def sgd_momentum_step(theta, grad, velocity, lr, momentum):
 # %% nbgrader={"grade": true, "grade_id": "test_sgd_momentum_step", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 with exercise(1, "sgd_momentum_step"):
     torch.manual_seed(1)
-    theta, velocity = torch.randn(3, 4, dtype=torch.float64), torch.zeros(3, 4, dtype=torch.float64)
-    grads = torch.randn(5, 3, 4, dtype=torch.float64)
+    theta, velocity = torch.randn(3, 4), torch.zeros(3, 4)
+    grads = torch.randn(5, 3, 4)
     expected = torch_optimizer_trajectory(torch.optim.SGD, theta, grads, lr=0.1, momentum=0.9)
-    for t, (grad, want) in enumerate(zip(grads, expected), start=1):
+    for t, (grad, want) in enumerate(zip(grads, expected, strict=True), start=1):
         theta, velocity = sgd_momentum_step(theta, grad, velocity, lr=0.1, momentum=0.9)
         check_shape(f"theta after step {t}", theta, (3, 4))
         check_close(f"theta after step {t} (lr=0.1, momentum=0.9)", theta, want["param"])
@@ -90,10 +92,10 @@ with exercise(1, "sgd_momentum_step"):
 ### BEGIN HIDDEN TESTS
 with exercise(1, "sgd_momentum_step"):
     for lr, mu, steps in [(0.01, 0.5, 12), (0.3, 0.0, 3), (1.0, 0.99, 6)]:
-        theta, velocity = torch.randn(7, dtype=torch.float64), torch.zeros(7, dtype=torch.float64)
-        grads = torch.randn(steps, 7, dtype=torch.float64)
+        theta, velocity = torch.randn(7), torch.zeros(7)
+        grads = torch.randn(steps, 7)
         expected = torch_optimizer_trajectory(torch.optim.SGD, theta, grads, lr=lr, momentum=mu)
-        for t, (grad, want) in enumerate(zip(grads, expected), start=1):
+        for t, (grad, want) in enumerate(zip(grads, expected, strict=True), start=1):
             theta, velocity = sgd_momentum_step(theta, grad, velocity, lr=lr, momentum=mu)
             check_close(f"theta after step {t} (lr={lr}, momentum={mu})", theta, want["param"])
 ### END HIDDEN TESTS
@@ -143,10 +145,10 @@ def adam_step(theta, grad, g, s, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
 # %% nbgrader={"grade": true, "grade_id": "test_adam_step", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 with exercise(2, "adam_step"):
     torch.manual_seed(2)
-    theta, grads = torch.randn(3, 4, dtype=torch.float64), torch.randn(6, 3, 4, dtype=torch.float64)
+    theta, grads = torch.randn(3, 4), torch.randn(6, 3, 4)
     g, s = torch.zeros_like(theta), torch.zeros_like(theta)
     expected = torch_optimizer_trajectory(torch.optim.Adam, theta, grads, lr=0.1)
-    for t, (grad, want) in enumerate(zip(grads, expected), start=1):
+    for t, (grad, want) in enumerate(zip(grads, expected, strict=True), start=1):
         theta, g, s = adam_step(theta, grad, g, s, t, lr=0.1)
         check_shape(f"theta after step {t}", theta, (3, 4))
         check_close(f"g after step {t}", g, want["exp_avg"])
@@ -154,13 +156,15 @@ with exercise(2, "adam_step"):
         check_close(f"theta after step {t} (lr=0.1, default betas and eps)", theta, want["param"])
 ### BEGIN HIDDEN TESTS
 with exercise(2, "adam_step"):
-    for lr, betas, eps in [(0.01, (0.5, 0.7), 0.1), (1.0, (0.0, 0.9), 1e-8), (0.05, (0.99, 0.9999), 1e-3)]:
-        theta, grads = torch.randn(9, dtype=torch.float64), torch.randn(8, 9, dtype=torch.float64)
+    settings = [(0.01, (0.5, 0.7), 0.1), (1.0, (0.0, 0.9), 1e-8), (0.05, (0.99, 0.9999), 1e-3)]
+    for lr, betas, eps in settings:
+        theta, grads = torch.randn(9), torch.randn(8, 9)
         g, s = torch.zeros_like(theta), torch.zeros_like(theta)
-        expected = torch_optimizer_trajectory(torch.optim.Adam, theta, grads, lr=lr, betas=betas, eps=eps)
-        for t, (grad, want) in enumerate(zip(grads, expected), start=1):
-            theta, g, s = adam_step(theta, grad, g, s, t, lr=lr, betas=betas, eps=eps)
-            check_close(f"theta after step {t} (lr={lr}, betas={betas}, eps={eps})", theta, want["param"])
+        hyper = dict(lr=lr, betas=betas, eps=eps)
+        expected = torch_optimizer_trajectory(torch.optim.Adam, theta, grads, **hyper)
+        for t, (grad, want) in enumerate(zip(grads, expected, strict=True), start=1):
+            theta, g, s = adam_step(theta, grad, g, s, t, **hyper)
+            check_close(f"theta after step {t} ({hyper})", theta, want["param"])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -168,8 +172,8 @@ with exercise(2, "adam_step"):
 # $\hat g / \sqrt{\hat s} = \nabla / |\nabla| = \pm 1$ at $t = 1$. Here is the step your function takes.
 
 # %%
-first = adam_step(torch.zeros(3, dtype=torch.float64), torch.tensor([1e-3, 1.0, 1e3], dtype=torch.float64),
-                  torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), t=1, lr=0.1)[0]
+first = adam_step(torch.zeros(3), torch.tensor([1e-3, 1.0, 1e3]),
+                  torch.zeros(3), torch.zeros(3), t=1, lr=0.1)[0]
 print("first step for gradients 1e-3, 1, 1e3:", first.tolist())
 
 # %% [markdown]

@@ -43,6 +43,8 @@ from cvcourse.grading import check_close, check_raises, check_shape, exercise, f
 from cvcourse.runtime import seed_everything
 
 seed_everything(0)
+torch.set_default_dtype(torch.float64)  # the checks compare in float64, to 1e-6 relative
+torch.set_printoptions(precision=4)
 
 # %% [markdown]
 # ## Exercise 1: scaled dot-product attention (4 points)
@@ -82,7 +84,7 @@ def scaled_dot_product_attention(q, k, v, mask=None):
 # %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 with exercise(1, "scaled_dot_product_attention"):
     torch.manual_seed(1)
-    q, k, v = (torch.randn(2, n, d, dtype=torch.float64) for n, d in [(5, 8), (7, 8), (7, 3)])
+    q, k, v = (torch.randn(2, n, d) for n, d in [(5, 8), (7, 8), (7, 3)])
     out = scaled_dot_product_attention(q, k, v)
     check_shape("attention output", out, (2, 5, 3))
     check_close("attention output (no mask)", out, F.scaled_dot_product_attention(q, k, v))
@@ -95,14 +97,15 @@ reference = F.scaled_dot_product_attention  # kept: the block below forbids the 
 with exercise(1, "scaled_dot_product_attention"), forbidden(
         F, "scaled_dot_product_attention", "Exercise 1 asks you to compute the attention yourself, "
         "not to call F.scaled_dot_product_attention"):
-    q, k, v = (torch.randn(3, 2, 6, d, dtype=torch.float64) for d in (64, 64, 5))
+    q, k, v = (torch.randn(3, 2, 6, d) for d in (64, 64, 5))
     causal = torch.ones(6, 6, dtype=torch.bool).tril()
     check_close("attention output (d_K=64, 2 batch dims)", scaled_dot_product_attention(q, k, v),
                 reference(q, k, v))
     check_close("attention output (causal mask)", scaled_dot_product_attention(q, k, v, causal),
                 reference(q, k, v, attn_mask=causal))
-    one = torch.randn(1, 4, dtype=torch.float64)  # a single query and a single key: weight 1
-    check_close("attention output (one key)", scaled_dot_product_attention(one, one, one[:, :2]), one[:, :2])
+    one = torch.randn(1, 4)  # a single query and a single key: weight 1
+    out = scaled_dot_product_attention(one, one, one[:, :2])
+    check_close("attention output (one key)", out, one[:, :2])
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -138,24 +141,26 @@ def residual_features(x0, blocks):
 # %%
 torch.manual_seed(0)
 D, L = 4, 6
-blocks = [nn.Sequential(nn.Linear(D, D), nn.Tanh()).double() for _ in range(L)]  # f_0 ... f_5
-x0 = torch.randn(D, dtype=torch.float64)
+blocks = [nn.Sequential(nn.Linear(D, D), nn.Tanh()) for _ in range(L)]  # f_0 ... f_5
+x0 = torch.randn(D)
 
 # %% nbgrader={"grade": true, "grade_id": "test_residual_features", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 with exercise(2, "residual_features"):
     xs = residual_features(x0, blocks)
-    assert isinstance(xs, list) and len(xs) == L + 1, f"expected a list of {L + 1} features, got {xs!r:.80}"
+    assert isinstance(xs, list) and len(xs) == L + 1, f"expected {L + 1} tensors, got {xs!r:.60}"
     check_close("x_0", xs[0], x0)
     for l in range(L):  # the identity of Exercise 7-1 (a), from every layer l
         unrolled = xs[l] + sum(blocks[i](xs[i]) for i in range(l, L))
-        check_close(f"x_L compared with x_{l} + sum of f_i(x_i) for i = {l}..{L - 1}", xs[L], unrolled)
-        check_close(f"x_{l + 1} compared with f_{l}(x_{l}) + x_{l}", xs[l + 1], blocks[l](xs[l]) + xs[l])
+        check_close(f"x_L compared with x_{l} + sum of f_i(x_i), i = {l}..{L - 1}", xs[L], unrolled)
+        step = blocks[l](xs[l]) + xs[l]
+        check_close(f"x_{l + 1} compared with f_{l}(x_{l}) + x_{l}", xs[l + 1], step)
 ### BEGIN HIDDEN TESTS
 with exercise(2, "residual_features"):
-    batch = torch.randn(3, D, dtype=torch.float64)
+    batch = torch.randn(3, D)
     xs = residual_features(batch, blocks[:2])
     assert len(xs) == 3, f"two blocks give three features, got {len(xs)}"
-    check_close("x_2 for a batch", xs[2], blocks[1](blocks[0](batch) + batch) + blocks[0](batch) + batch)
+    x1 = blocks[0](batch) + batch
+    check_close("x_2 for a batch", xs[2], blocks[1](x1) + x1)
     assert len(residual_features(x0, [])) == 1, "no blocks: the only feature is x_0"
 ### END HIDDEN TESTS
 
@@ -209,7 +214,7 @@ def stack_from(l):  # x_l -> x_L through f_l ... f_{L-1}: the authority is autog
 
 
 with exercise(3, "residual_branch_jacobian"):
-    x_l = torch.randn(D, dtype=torch.float64)
+    x_l = torch.randn(D)
     for l in (0, 2, L - 1):
         B = residual_branch_jacobian(blocks, x_l, l)
         check_shape(f"B for l={l}", B, (D, D))
@@ -217,11 +222,13 @@ with exercise(3, "residual_branch_jacobian"):
         check_close(f"I + B compared with dx_L/dx_l for l={l}", torch.eye(D) + B, full)
 ### BEGIN HIDDEN TESTS
 with exercise(3, "residual_branch_jacobian"):
-    check_close("B for l = L (no blocks left)", residual_branch_jacobian(blocks, x_l, L), torch.zeros(D, D))
+    B = residual_branch_jacobian(blocks, x_l, L)
+    check_close("B for l = L (no blocks left)", B, torch.zeros(D, D))
     x = x_l.clone().requires_grad_(True)
-    weights = torch.randn(D, dtype=torch.float64)  # loss = weights . x_L, so dL/dx_L = weights
+    weights = torch.randn(D)  # loss = weights . x_L, so dL/dx_L = weights
     (weights @ stack_from(1)(x)).backward()
-    check_close("dL/dx_l from (b)", weights + weights @ residual_branch_jacobian(blocks, x_l, 1), x.grad)
+    B = residual_branch_jacobian(blocks, x_l, 1)
+    check_close("dL/dx_l from (b)", weights + weights @ B, x.grad)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -270,25 +277,27 @@ def prepend_cls_token(patches, cls_token):
 
 # %% nbgrader={"grade": true, "grade_id": "test_cls_vs_gap", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 with exercise(4, "global_average_pool"):
-    fmap = torch.randn(2, 3, 5, 4, dtype=torch.float64)
-    check_close("global_average_pool output", global_average_pool(fmap), F.adaptive_avg_pool2d(fmap, 1).flatten(1))
+    fmap = torch.randn(2, 3, 5, 4)
+    expected = F.adaptive_avg_pool2d(fmap, 1).flatten(1)  # [B, C]
+    check_close("global_average_pool output", global_average_pool(fmap), expected)
     check_raises("global_average_pool on a 3-d tensor", global_average_pool, fmap[0])
 with exercise(4, "prepend_cls_token"):
-    patches, cls = torch.randn(2, 9, 6, dtype=torch.float64), torch.randn(1, 1, 6, dtype=torch.float64)
+    patches, cls = torch.randn(2, 9, 6), torch.randn(1, 1, 6)
     tokens = prepend_cls_token(patches, cls.requires_grad_(True))
     check_shape("prepend_cls_token output", tokens, (2, 10, 6))
     check_close("token 0 of every image", tokens[:, 0], cls.detach()[0].expand(2, 6))
     check_close("tokens 1..N", tokens[:, 1:], patches)
     tokens.sum().backward()
-    check_close("gradient reaching cls_token from a sum over 2 images", cls.grad, torch.full((1, 1, 6), 2.0))
+    check_close("cls_token.grad (sum over 2 images)", cls.grad, torch.full_like(cls, 2.0))
 ### BEGIN HIDDEN TESTS
 with exercise(4, "global_average_pool"):
-    one = torch.randn(3, 2, 1, 1, dtype=torch.float64)
+    one = torch.randn(3, 2, 1, 1)
     check_close("global_average_pool of a 1x1 map", global_average_pool(one), one.flatten(1))
     check_raises("global_average_pool on a 5-d tensor", global_average_pool, one[None])
 with exercise(4, "prepend_cls_token"):
-    none = torch.randn(4, 0, 6, dtype=torch.float64)  # no patches: only the [CLS] token is left
-    check_close("prepend_cls_token with N=0", prepend_cls_token(none, cls.detach()), cls.detach().expand(4, 1, 6))
+    none = torch.randn(4, 0, 6)  # no patches: only the [CLS] token is left
+    out = prepend_cls_token(none, cls.detach())
+    check_close("prepend_cls_token with N=0", out, cls.detach().expand(4, 1, 6))
 ### END HIDDEN TESTS
 
 # %% [markdown]
