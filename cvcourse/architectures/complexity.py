@@ -39,6 +39,7 @@ __all__ = [
     "StageRow",
     "stage_summary",
     "default_stages",
+    "format_rows",
     "receptive_field",
     "empirical_receptive_field",
 ]
@@ -178,6 +179,16 @@ def stage_summary(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)
         rows.append(StageRow(n, tuple(out.shape), count_parameters(modules[n]),
                              int(counter.get_total_flops())))
     return rows
+
+
+def format_rows(rows: Sequence[StageRow]) -> str:
+    """A plain-text table of stage rows with a total line, for printing in a notebook."""
+    lines = [f"{'stage':<14}{'output shape':<22}{'parameters':>14}{'MFLOPs':>12}"]
+    for r in rows:
+        lines.append(f"{r.name:<14}{str(list(r.output_shape)):<22}{r.params:>14,}{r.flops / 1e6:>12,.1f}")
+    lines.append(f"{'total':<36}{sum(r.params for r in rows):>14,}"
+                 f"{sum(r.flops for r in rows) / 1e6:>12,.1f}")
+    return "\n".join(lines)
 
 
 def receptive_field(layers: Sequence[tuple[int, int] | tuple[int, int, int]]) -> int:

@@ -19,6 +19,7 @@ Notes, section 2.5:
 
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import torch
@@ -32,6 +33,7 @@ __all__ = [
     "MobileNetV2",
     "mobilenet_v2",
     "make_divisible",
+    "table_2_1",
     "INVERTED_RESIDUAL_SETTING",
 ]
 
@@ -174,3 +176,47 @@ def mobilenet_v2(
     """MobileNetV2 (same as ``torchvision.models.mobilenet_v2``)."""
     check_no_weights(weights, "mobilenet_v2")
     return MobileNetV2(num_classes=num_classes, width_mult=width_mult, dropout=dropout)
+
+
+def table_2_1(model: MobileNetV2, input_size: int = 224) -> list[tuple[str, ...]]:
+    """Regenerate the notes' Table 2.1 from a built MobileNetV2 (its layers, not the constant).
+
+    Each row is (input, operator, t, c, n, s) as strings, the input written "H × C" like the
+    notes (``"1 × 1 × 1280"`` for the pooled vector). Consecutive inverted residual blocks with
+    the same output channels form one row; t is read from the expansion convolution.
+    """
+    if not hasattr(model, "features") or not isinstance(model.features, nn.Sequential):
+        raise TypeError(f"model must be a MobileNetV2, got {type(model).__name__}")
+    layers = list(model.features)
+    shapes = []  # input shape [C, H] of every layer of features, then of the pooling
+    with torch.no_grad():
+        x = torch.zeros(1, 3, input_size, input_size, device="meta")
+        for layer in layers:
+            shapes.append((x.shape[1], x.shape[2]))
+            x = _meta_forward(layer, x)
+        shapes.append((x.shape[1], x.shape[2]))
+    stem = layers[0][0]
+    rows = [(f"{input_size} × 3", "conv2d", "-", str(stem.out_channels), "1", str(stem.stride[0]))]
+    i = 1
+    while i < len(layers) - 1:
+        block = layers[i]
+        first = block.conv[0][0]
+        t = first.out_channels // first.in_channels if len(block.conv) == 4 else 1
+        n = 1
+        while i + n < len(layers) - 1 and layers[i + n].out_channels == block.out_channels:
+            n += 1
+        c_in, h = shapes[i]
+        rows.append((f"{h} × {c_in}", "bottleneck", str(t), str(block.out_channels), str(n),
+                     str(block.stride)))
+        i += n
+    c_in, h = shapes[-2]
+    rows.append((f"{h} × {c_in}", "conv2d 1x1", "-", str(layers[-1].out_channels), "1", "1"))
+    c, h = shapes[-1]
+    rows.append((f"{h} × {c}", f"avgpool {h}x{h}", "-", "-", "1", "-"))
+    rows.append((f"1 × 1 × {c}", "conv2d 1x1", "-", "k", "-", "1"))  # the classifier, k classes
+    return rows
+
+
+def _meta_forward(layer: nn.Module, x: Tensor) -> Tensor:
+    # shapes only: run a meta-device copy of the layer (the model itself is left untouched)
+    return copy.deepcopy(layer).to("meta").eval()(x)

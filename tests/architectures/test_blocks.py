@@ -133,3 +133,29 @@ def test_factorised_convolutions_see_as_far_with_fewer_parameters():
     # two 3x3 see 5x5 with 18 instead of 25 weights per channel pair
     assert receptive_field([(3, 1), (3, 1)]) == 5
     assert 2 * conv_params(32, 32, 3) < conv_params(32, 32, 5)
+
+
+NOTES_TABLE_2_1 = [  # Table 2.1 as printed in the notes (LaTeX stripped)
+    ("224 × 3", "conv2d", "-", "32", "1", "2"),
+    ("112 × 32", "bottleneck", "1", "16", "1", "1"),
+    ("112 × 16", "bottleneck", "6", "24", "2", "2"),
+    ("56 × 24", "bottleneck", "6", "32", "3", "2"),
+    ("28 × 32", "bottleneck", "6", "64", "4", "2"),
+    ("14 × 64", "bottleneck", "6", "96", "3", "1"),
+    ("14 × 96", "bottleneck", "6", "160", "3", "2"),
+    ("7 × 160", "bottleneck", "6", "320", "1", "1"),
+    ("7 × 320", "conv2d 1x1", "-", "1280", "1", "1"),
+    ("7 × 1280", "avgpool 7x7", "-", "-", "1", "-"),
+    ("1 × 1 × 1280", "conv2d 1x1", "-", "k", "-", "1"),
+]
+
+
+def test_table_2_1_function_on_ours_and_torchvision():
+    from cvcourse.architectures import mobilenet_v2
+    from cvcourse.architectures.mobilenet import table_2_1
+
+    assert table_2_1(mobilenet_v2()) == NOTES_TABLE_2_1
+    assert table_2_1(torchvision.models.mobilenet_v2()) == NOTES_TABLE_2_1
+    assert table_2_1(mobilenet_v2(), input_size=64)[-2] == ("2 × 1280", "avgpool 2x2", "-", "-", "1", "-")
+    with pytest.raises(TypeError, match="MobileNetV2"):
+        table_2_1(nn.Linear(2, 2))
