@@ -1,4 +1,5 @@
-"""Argument checks shared by the data sets: clear errors that name the argument, the expectation and the value."""
+"""Argument checks shared by the data sets: errors that name the argument, the expectation and
+the value received."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ def check_int(name: str, value, minimum: int | None = None, maximum: int | None 
     return value
 
 
-def check_float(name: str, value, minimum: float | None = None, maximum: float | None = None) -> float:
+def check_float(
+    name: str, value, minimum: float | None = None, maximum: float | None = None
+) -> float:
     """Return ``value`` as a float, or raise TypeError / ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")

@@ -1,20 +1,24 @@
 """``torch.utils.data.Dataset`` views of the synthetic shapes scenes (:mod:`cvcourse.data.shapes`).
 
-Every view is ``n`` samples long, generated lazily in ``__getitem__`` from ``sample_rng(seed, index)``,
-so sample ``i`` has the same bytes however the data set is read (shuffled, by several DataLoader
-workers, cached or not). Use different seeds for training and validation data::
+Every view is ``n`` samples long, generated lazily in ``__getitem__`` from
+``sample_rng(seed, index)``, so sample ``i`` has the same bytes however the data set is read
+(shuffled, by several DataLoader workers, cached or not). Use different seeds for training and
+validation data::
 
     train = ShapesClassification(5000, size=32, seed=0)
     val = ShapesClassification(1000, size=32, seed=1)
 
 Targets follow torchvision's conventions:
 
-* classification: ``(image FloatTensor[3, H, W] in [0, 1], label int)`` with 0-based labels indexing ``.classes``;
-* detection / instance segmentation: ``(image, {"boxes": FloatTensor[K, 4] xyxy, "labels": Int64Tensor[K],
-  "masks": UInt8Tensor[K, H, W]})`` with 1-based labels (0 = background), the format
-  ``torchvision.models.detection.fasterrcnn_resnet50_fpn`` / ``maskrcnn_resnet50_fpn`` train on;
-* semantic: ``(image, LongTensor[H, W])`` of category ids; panoptic: ``(image, LongTensor[H, W, 2])`` of
-  ``(category id, instance id)``, the layout ``torchmetrics.detection.PanopticQuality`` takes.
+* classification: ``(image FloatTensor[3, H, W] in [0, 1], label int)``, 0-based labels indexing
+  ``.classes``;
+* detection / instance segmentation: ``(image, {"boxes": FloatTensor[K, 4] xyxy,
+  "labels": Int64Tensor[K], "masks": UInt8Tensor[K, H, W]})`` with 1-based labels
+  (0 = background), what ``torchvision.models.detection.maskrcnn_resnet50_fpn`` (Mask R-CNN,
+  arXiv:1703.06870) trains on;
+* semantic: ``(image, LongTensor[H, W])`` of category ids; panoptic:
+  ``(image, LongTensor[H, W, 2])`` of ``(category id, instance id)``, the layout
+  ``torchmetrics.detection.PanopticQuality`` takes.
 """
 
 from __future__ import annotations
@@ -26,10 +30,24 @@ import torch
 from torch.utils.data import Dataset
 
 from ._checks import check_index, check_int
-from .shapes import CATEGORIES, MIN_SIZE, STUFF_IDS, THING_CLASSES, THING_IDS, Scene, render_scene, sample_rng
+from .shapes import (
+    CATEGORIES,
+    MIN_SIZE,
+    STUFF_IDS,
+    THING_CLASSES,
+    THING_IDS,
+    Scene,
+    render_scene,
+    sample_rng,
+)
 
-__all__ = ["ShapesClassification", "ShapesDetection", "ShapesSegmentation", "collate_detection",
-           "scene_to_target"]
+__all__ = [
+    "ShapesClassification",
+    "ShapesDetection",
+    "ShapesSegmentation",
+    "collate_detection",
+    "scene_to_target",
+]
 
 
 class _ShapesBase(Dataset):
@@ -70,14 +88,18 @@ def _image_tensor(scene: Scene) -> torch.Tensor:
 
 
 def scene_to_target(scene: Scene) -> dict[str, torch.Tensor]:
-    """The detection / instance-segmentation target of a scene, as torchvision's detection models take it.
+    """The detection / instance-segmentation target of a scene, as torchvision's detection models
+    take it.
 
     Returns:
-        ``{"boxes": float32 [K, 4] (x1, y1, x2, y2), "labels": int64 [K] in 1..5, "masks": uint8 [K, H, W]}``.
+        ``{"boxes": float32 [K, 4] (x1, y1, x2, y2), "labels": int64 [K] in 1..5,
+        "masks": uint8 [K, H, W]}``.
     """
-    return {"boxes": torch.from_numpy(scene.boxes),
-            "labels": torch.from_numpy(scene.labels),
-            "masks": torch.from_numpy(scene.masks.astype(np.uint8))}
+    return {
+        "boxes": torch.from_numpy(scene.boxes),
+        "labels": torch.from_numpy(scene.labels),
+        "masks": torch.from_numpy(scene.masks.astype(np.uint8)),
+    }
 
 
 class ShapesClassification(_ShapesBase):
@@ -92,7 +114,8 @@ class ShapesClassification(_ShapesBase):
         n: number of samples (>= 0).
         size: image side in pixels (16 .. 256).
         seed: seed of the whole data set; use another one for validation data.
-        num_classes: use only the first ``num_classes`` shapes of ``THING_CLASSES`` (2 .. 5; default all).
+        num_classes: use only the first ``num_classes`` shapes of ``THING_CLASSES``
+            (2 .. 5; default all).
         transform: optional callable applied to the image tensor (e.g. an augmentation).
         cache: keep generated samples in memory, as 8-bit images (``size=32``: 3 KiB a sample).
 
@@ -100,9 +123,15 @@ class ShapesClassification(_ShapesBase):
         classes: the class names, ``classes[label]``.
     """
 
-    def __init__(self, n: int, size: int = 32, seed: int = 0, num_classes: int | None = None,
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None, cache: bool = True
-                 ) -> None:
+    def __init__(
+        self,
+        n: int,
+        size: int = 32,
+        seed: int = 0,
+        num_classes: int | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        cache: bool = True,
+    ) -> None:
         super().__init__(n, size, seed, cache, max_size=256)
         if num_classes is None:
             num_classes = len(THING_CLASSES)
@@ -120,8 +149,12 @@ class ShapesClassification(_ShapesBase):
         return image, label
 
     def _scene_kwargs(self) -> dict:
-        return {"size": self.size, "num_objects": 1, "classes": THING_IDS[:len(self.classes)],
-                "radius_range": (0.25, 0.45)}
+        return {
+            "size": self.size,
+            "num_objects": 1,
+            "classes": THING_IDS[: len(self.classes)],
+            "radius_range": (0.25, 0.45),
+        }
 
     def _make(self, scene: Scene) -> tuple[torch.Tensor, int]:
         # Kept as 8 bits (a quarter of the memory in the cache), turned into floats on the way out.
@@ -130,12 +163,14 @@ class ShapesClassification(_ShapesBase):
 
 
 class ShapesDetection(_ShapesBase):
-    """Scenes of 1 .. ``max_objects`` shapes (some may overlap) with boxes, labels and instance masks.
+    """Scenes of 1 .. ``max_objects`` shapes (some may overlap) with boxes, labels and instance
+    masks.
 
     Returns ``(image FloatTensor[3, H, W], target)`` with ``target`` as in :func:`scene_to_target`:
     ``boxes`` float32 [K, 4] ``(x1, y1, x2, y2)`` tight around the visible mask in pixel-edge
-    coordinates, ``labels`` int64 [K] in ``1 .. 5`` (``classes[label]`` is the name, ``classes[0]`` is
-    "background"), ``masks`` uint8 [K, H, W]. Batch with ``DataLoader(..., collate_fn=collate_detection)``.
+    coordinates, ``labels`` int64 [K] in ``1 .. 5`` (``classes[label]`` is the name, ``classes[0]``
+    is "background"), ``masks`` uint8 [K, H, W]. Batch with ``DataLoader(...,
+    collate_fn=collate_detection)``.
 
     Args:
         n: number of samples (>= 0).
@@ -146,8 +181,9 @@ class ShapesDetection(_ShapesBase):
         cache: keep generated samples in memory (off by default: masks are large).
     """
 
-    def __init__(self, n: int, size: int = 64, seed: int = 0, max_objects: int = 4, cache: bool = False
-                 ) -> None:
+    def __init__(
+        self, n: int, size: int = 64, seed: int = 0, max_objects: int = 4, cache: bool = False
+    ) -> None:
         super().__init__(n, size, seed, cache)
         # Shapes have a circumradius of at least 10 % of the image (3 px), so at most about
         # 1 / (0.2 * 0.2) = 25 disjoint ones fit; allow that many.
@@ -162,16 +198,23 @@ class ShapesDetection(_ShapesBase):
         return _image_tensor(scene), scene_to_target(scene)
 
 
-def collate_detection(batch: list[tuple[torch.Tensor, dict]]) -> tuple[tuple[torch.Tensor, ...], tuple[dict, ...]]:
-    """DataLoader ``collate_fn`` for detection: ``(images, targets)`` as tuples, since K varies per image.
+def collate_detection(
+    batch: list[tuple[torch.Tensor, dict]],
+) -> tuple[tuple[torch.Tensor, ...], tuple[dict, ...]]:
+    """DataLoader ``collate_fn`` for detection: ``(images, targets)`` as tuples, since K varies per
+    image.
 
     torchvision's detection models take exactly this: ``model(list(images), list(targets))``.
     """
     if not isinstance(batch, (list, tuple)):
-        raise TypeError(f"batch must be a list of (image, target) pairs, got {type(batch).__name__}")
+        raise TypeError(
+            f"batch must be a list of (image, target) pairs, got {type(batch).__name__}"
+        )
     for i, item in enumerate(batch):
         if not (isinstance(item, (list, tuple)) and len(item) == 2):
-            raise TypeError(f"batch[{i}] must be an (image, target) pair, got {type(item).__name__}")
+            raise TypeError(
+                f"batch[{i}] must be an (image, target) pair, got {type(item).__name__}"
+            )
     images = tuple(item[0] for item in batch)
     targets = tuple(item[1] for item in batch)
     return images, targets
@@ -181,12 +224,14 @@ class ShapesSegmentation(_ShapesBase):
     """Scenes for segmentation, one of three kinds of label:
 
     * ``kind="semantic"``: ``(image, LongTensor[H, W])``, the category id of every pixel;
-    * ``kind="instance"``: ``(image, target)`` exactly as :class:`ShapesDetection` (Mask R-CNN format);
-    * ``kind="panoptic"``: ``(image, LongTensor[H, W, 2])``, ``(category id, instance id)`` per pixel.
+    * ``kind="instance"``: ``(image, target)`` exactly as :class:`ShapesDetection` (Mask R-CNN
+      format);
+    * ``kind="panoptic"``: ``(image, LongTensor[H, W, 2])``, ``(category id, instance id)`` per
+      pixel.
 
     Category ids (``classes[id]`` is the name): 0 "void" (never produced), things ``THING_IDS`` =
-    1 .. 5 (circle, square, triangle, cross, star), stuff ``STUFF_IDS`` = 6 .. 8 (sky, ground, water).
-    A semantic model therefore has ``len(classes) == 9`` outputs. For panoptic quality use
+    1 .. 5 (circle, square, triangle, cross, star), stuff ``STUFF_IDS`` = 6 .. 8 (sky, ground,
+    water). A semantic model therefore has ``len(classes) == 9`` outputs. For panoptic quality use
     ``PanopticQuality(things=set(THING_IDS), stuffs=set(STUFF_IDS))``.
 
     Args:
@@ -200,8 +245,15 @@ class ShapesSegmentation(_ShapesBase):
 
     KINDS = ("semantic", "instance", "panoptic")
 
-    def __init__(self, n: int, size: int = 64, seed: int = 0, kind: str = "semantic", max_objects: int = 4,
-                 cache: bool = False) -> None:
+    def __init__(
+        self,
+        n: int,
+        size: int = 64,
+        seed: int = 0,
+        kind: str = "semantic",
+        max_objects: int = 4,
+        cache: bool = False,
+    ) -> None:
         super().__init__(n, size, seed, cache)
         if kind not in self.KINDS:
             raise ValueError(f"kind must be one of {self.KINDS}, got {kind!r}")

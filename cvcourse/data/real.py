@@ -1,10 +1,10 @@
 """Real images: the photographs scikit-image ships, and torchvision data sets when they are on disk.
 
-``sample_image`` and ``stereo_pair`` read only files installed with scikit-image (its ``data`` folder),
-never the network: the images skimage would fetch with pooch are not offered. ``real_dataset``
-opens a torchvision data set by name; when it is not on disk and cannot be downloaded (offline,
-or ``download=False``), it raises one clear :class:`DatasetUnavailableError` that names the
-synthetic data set to use instead.
+``sample_image`` and ``stereo_pair`` read only files installed with scikit-image (its ``data``
+folder), never the network: the images skimage would fetch with pooch are not offered.
+``real_dataset`` opens a torchvision data set by name; when it is not on disk and cannot be
+downloaded (offline, or ``download=False``), it raises one clear :class:`DatasetUnavailableError`
+that names the synthetic data set to use instead.
 """
 
 from __future__ import annotations
@@ -16,8 +16,16 @@ import numpy as np
 
 from ..runtime import data_dir
 
-__all__ = ["SAMPLE_IMAGES", "STEREO_PAIRS", "MOTORCYCLE_CALIBRATION", "REAL_DATASETS", "DatasetUnavailableError",
-           "sample_image", "stereo_pair", "real_dataset"]
+__all__ = [
+    "SAMPLE_IMAGES",
+    "STEREO_PAIRS",
+    "MOTORCYCLE_CALIBRATION",
+    "REAL_DATASETS",
+    "DatasetUnavailableError",
+    "sample_image",
+    "stereo_pair",
+    "real_dataset",
+]
 
 # name -> (skimage.data function, file shipped with scikit-image that it reads). Grey images are
 # returned as three equal channels.
@@ -45,7 +53,11 @@ SAMPLE_IMAGES: dict[str, str] = {
 STEREO_PAIRS: tuple[str, ...] = ("motorcycle",)
 # Middlebury 2014 calibration of the 4x down-sampled motorcycle pair (from skimage's docstring):
 # depth Z = baseline * focal / (d + doffs), doffs being the offset of the two principal points.
-MOTORCYCLE_CALIBRATION: dict[str, float] = {"focal_length": 994.978, "baseline": 0.193001, "doffs": 31.086}
+MOTORCYCLE_CALIBRATION: dict[str, float] = {
+    "focal_length": 994.978,
+    "baseline": 0.193001,
+    "doffs": 31.086,
+}
 
 
 def _skimage_file(filename: str) -> Path:
@@ -58,7 +70,8 @@ def sample_image(name: str) -> np.ndarray:
     """A real photograph shipped with scikit-image, as uint8 [H, W, 3] RGB.
 
     Args:
-        name: one of :data:`SAMPLE_IMAGES` (``"astronaut"``, ``"chelsea"``, ``"coffee"``, ``"camera"``, ...).
+        name: one of :data:`SAMPLE_IMAGES` (``"astronaut"``, ``"chelsea"``, ``"coffee"``,
+            ``"camera"``, ...).
 
     Returns:
         uint8 ndarray [H, W, 3]; grey and binary images are repeated over three channels, an alpha
@@ -82,18 +95,20 @@ def sample_image(name: str) -> np.ndarray:
 
 
 def stereo_pair(name: str = "motorcycle") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A rectified real stereo pair with ground-truth disparity (Middlebury 2014, shipped with scikit-image).
+    """A rectified real stereo pair with ground-truth disparity (Middlebury 2014, shipped with
+    scikit-image).
 
-    The disparity is defined in the left view with the same sign as :class:`StereoShapes`: the point at
-    column ``u`` of the left image is at column ``u - d`` of the right image. Pixels without ground
-    truth (skimage marks them ``inf``) are 0 here, as in KITTI. For depth use
+    The disparity is defined in the left view with the same sign as :class:`StereoShapes`: the point
+    at column ``u`` of the left image is at column ``u - d`` of the right image. Pixels without
+    ground truth (skimage marks them ``inf``) are 0 here, as in KITTI. For depth use
     :data:`MOTORCYCLE_CALIBRATION`: ``Z = baseline * focal_length / (d + doffs)``.
 
     Args:
         name: ``"motorcycle"`` (the only pair scikit-image ships).
 
     Returns:
-        ``(left uint8 [H, W, 3], right uint8 [H, W, 3], disparity float32 [H, W])``, H, W = 500, 741.
+        ``(left uint8 [H, W, 3], right uint8 [H, W, 3], disparity float32 [H, W])``,
+        with H, W = 500, 741.
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__} {name!r}")
@@ -107,7 +122,8 @@ def stereo_pair(name: str = "motorcycle") -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 class DatasetUnavailableError(RuntimeError):
-    """A real data set is neither on disk nor downloadable; the message names the synthetic alternative."""
+    """A real data set is neither on disk nor downloadable; the message names the synthetic
+    alternative."""
 
 
 # name -> (torchvision class name, synthetic alternative, how to pass the split)
@@ -121,15 +137,22 @@ REAL_DATASETS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def real_dataset(name: str, root: str | Path | None = None, split: str = "train", download: bool = False,
-                 **kwargs: Any):
-    """Open a torchvision data set by name, only when asked for: nothing downloads unless ``download=True``.
+def real_dataset(
+    name: str,
+    root: str | Path | None = None,
+    split: str = "train",
+    download: bool = False,
+    **kwargs: Any,
+):
+    """Open a torchvision data set by name, only when asked for: nothing downloads unless
+    ``download=True``.
 
     Args:
-        name: one of :data:`REAL_DATASETS` (``"CIFAR10"``, ``"OxfordIIITPet"``, ``"VOCSegmentation"``, ...).
+        name: one of :data:`REAL_DATASETS` (``"CIFAR10"``, ``"OxfordIIITPet"``,
+            ``"VOCSegmentation"``, ...).
         root: folder of the data (default ``data_dir() / "torchvision"``).
-        split: ``"train"`` / ``"test"`` (CIFAR10, MNIST), ``"trainval"`` / ``"test"`` (OxfordIIITPet),
-            ``"train"`` / ``"val"`` (VOC).
+        split: ``"train"`` / ``"test"`` (CIFAR10, MNIST), ``"trainval"`` / ``"test"``
+            (OxfordIIITPet), ``"train"`` / ``"val"`` (VOC).
         download: let torchvision download the data when it is missing (needs the network).
         **kwargs: passed on to the torchvision class (``transform=``, ``target_types=``, ...).
 
@@ -158,9 +181,12 @@ def real_dataset(name: str, root: str | Path | None = None, split: str = "train"
         return getattr(torchvision.datasets, cls_name)(root=str(root), download=download, **kwargs)
     except (ValueError, TypeError):
         raise  # a wrong argument is the caller's bug: keep torchvision's message
-    except Exception as err:  # missing files, no network (URLError, socket blocked), corrupt archive
-        how = ("the download failed (offline?)" if download
-               else "it is not on disk and download=False")
+    except (
+        Exception
+    ) as err:  # missing files, no network (URLError, socket blocked), corrupt archive
+        how = (
+            "the download failed (offline?)" if download else "it is not on disk and download=False"
+        )
         raise DatasetUnavailableError(
             f"{name} is not available under {root}: {how} ({type(err).__name__}: {err}). "
             f"Use the synthetic data set instead: cvcourse.data.{alternative}, or run once with "

@@ -14,18 +14,20 @@ follow COCO (arXiv:1405.0312) and the formats torchvision and torchmetrics consu
 
 Conventions (the same in every view of the data):
 
-* Pixel ``(row i, column j)`` covers ``[j, j + 1) x [i, i + 1)``; its centre is ``(x, y) = (j + 0.5, i + 0.5)``.
-  A pixel belongs to a shape when its centre is inside the shape (hard, aliased edges: labels are exact).
+* Pixel ``(row i, column j)`` covers ``[j, j + 1) x [i, i + 1)``; its centre is
+  ``(x, y) = (j + 0.5, i + 0.5)``. A pixel belongs to a shape when its centre is inside the shape
+  (hard, aliased edges: labels are exact).
 * Boxes are ``(x1, y1, x2, y2)`` in pixel-edge coordinates, tight around the *visible* mask:
-  ``x1 = min column``, ``x2 = max column + 1``, so a box's area ``(x2 - x1) * (y2 - y1)`` counts pixels
-  (COCO's convention; ``torchvision.ops.masks_to_boxes(masks) + [0, 0, 1, 1]``).
-* One table of category ids, :data:`CATEGORIES`: ``0`` is "void" (never generated; free to use as an
-  ignore label), things are ``1 .. 5`` (the detection labels, 0 = background as torchvision's detection
-  models expect), stuff is ``6 .. 8``. A panoptic map is ``(H, W, 2)`` holding ``(category id, instance id)``
-  per pixel, the layout ``torchmetrics.detection.PanopticQuality`` takes: instance ids are ``1 .. K`` for
-  things (the index into ``boxes`` plus one) and ``0`` for stuff.
-* Determinism: a scene depends only on the ``numpy.random.Generator`` it is given; data sets derive it from
-  ``(seed, index)`` with :func:`sample_rng`, so sample ``i`` has the same bytes whatever order it is read in.
+  ``x1 = min column``, ``x2 = max column + 1``, so a box's area ``(x2 - x1) * (y2 - y1)`` counts
+  pixels (COCO's convention; ``torchvision.ops.masks_to_boxes(masks) + [0, 0, 1, 1]``).
+* One table of category ids, :data:`CATEGORIES`: ``0`` is "void" (never generated; free to use as
+  an ignore label), things are ``1 .. 5`` (the detection labels, 0 = background as torchvision's
+  detection models expect), stuff is ``6 .. 8``. A panoptic map is ``(H, W, 2)`` holding
+  ``(category id, instance id)`` per pixel, the layout ``torchmetrics.detection.PanopticQuality``
+  takes: instance ids are ``1 .. K`` for things (the index into ``boxes`` plus one), 0 for stuff.
+* Determinism: a scene depends only on the ``numpy.random.Generator`` it is given; data sets derive
+  it from ``(seed, index)`` with :func:`sample_rng`, so sample ``i`` has the same bytes whatever
+  order it is read in.
 """
 
 from __future__ import annotations
@@ -34,19 +36,35 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .geometry import THING_CLASSES, THING_IDS, masks_to_boxes, rasterise, shape_mask
+
 __all__ = [
-    "THING_CLASSES", "STUFF_CLASSES", "CATEGORIES", "THING_IDS", "STUFF_IDS", "VOID_ID", "MIN_SIZE",
-    "ShapeSpec", "Layout", "Scene", "sample_rng", "shape_mask", "sample_layout", "render", "render_scene",
+    "THING_CLASSES",
+    "STUFF_CLASSES",
+    "CATEGORIES",
+    "THING_IDS",
+    "STUFF_IDS",
+    "VOID_ID",
+    "MIN_SIZE",
+    "ShapeSpec",
+    "Layout",
+    "Scene",
+    "sample_rng",
+    "shape_mask",
+    "masks_to_boxes",
+    "sample_layout",
+    "render",
+    "render_scene",
 ]
 
-THING_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "star")
 STUFF_CLASSES: tuple[str, ...] = ("sky", "ground", "water")
 VOID_ID = 0
 CATEGORIES: tuple[str, ...] = ("void", *THING_CLASSES, *STUFF_CLASSES)  # id -> name
-THING_IDS: tuple[int, ...] = tuple(range(1, 1 + len(THING_CLASSES)))  # (1, 2, 3, 4, 5)
 STUFF_IDS: tuple[int, ...] = tuple(range(1 + len(THING_CLASSES), len(CATEGORIES)))  # (6, 7, 8)
 SKY, GROUND, WATER = STUFF_IDS
-MIN_SIZE = 16  # smallest image side: below it a star and a circle are a few indistinguishable pixels
+MIN_SIZE = (
+    16  # smallest image side: below it a star and a circle are a few indistinguishable pixels
+)
 
 # Base colours of the stuff regions (RGB in [0, 1]); each scene jitters them.
 _STUFF_COLOURS = {
@@ -57,7 +75,8 @@ _STUFF_COLOURS = {
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
-    """The generator of sample ``index`` of a data set seeded with ``seed``: ``default_rng([seed, index])``.
+    """The generator of sample ``index`` of a data set seeded with ``seed``: ``default_rng([seed,
+    index])``.
 
     ``SeedSequence`` hashes the pair, so neighbouring seeds and indices give independent streams.
     """
@@ -66,8 +85,9 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
 
 @dataclass
 class ShapeSpec:
-    """One thing: a shape of class ``label`` (1-based) with centre ``(cx, cy)`` in pixels, circumradius
-    ``radius``, rotation ``angle`` (radians), fill ``colour`` (RGB) and a shading direction."""
+    """One thing: a shape of class ``label`` (1-based) with centre ``(cx, cy)`` in pixels,
+    circumradius ``radius``, rotation ``angle`` (radians), fill ``colour`` (RGB) and a shading
+    direction."""
 
     label: int
     cx: float
@@ -83,8 +103,9 @@ class Layout:
     """The parameters of a scene; :func:`render` turns them into pixels.
 
     The background is split by the horizon ``y = horizon + slope * (x - size / 2)`` into sky (above)
-    and ground (below); when ``water`` is not None, ``y > water + amp * sin(freq * x + phase)`` is water.
-    ``noise`` is a coarse lattice of random values bilinearly interpolated into smooth texture.
+    and ground (below); when ``water`` is not None, ``y > water + amp * sin(freq * x + phase)`` is
+    water. ``noise`` is a coarse lattice of random values bilinearly interpolated into smooth
+    texture.
     """
 
     size: int
@@ -106,11 +127,12 @@ class Scene:
 
     Attributes:
         image: float32 [H, W, 3] in [0, 1], quantised to 8 bits (so it equals ``uint8 / 255``).
-        boxes: float32 [K, 4] ``(x1, y1, x2, y2)`` tight around the visible masks, pixel-edge coordinates.
+        boxes: float32 [K, 4] ``(x1, y1, x2, y2)`` tight around the visible masks, pixel edges.
         labels: int64 [K] thing category ids in ``1 .. 5`` (0 = background is never a box).
         masks: bool [K, H, W] visible part of each thing (occlusion applied), never empty.
         semantic: int64 [H, W] category id of every pixel (things 1..5, stuff 6..8).
-        panoptic: int64 [H, W, 2] ``(category id, instance id)``; instance ``k + 1`` is ``masks[k]``, 0 for stuff.
+        panoptic: int64 [H, W, 2] ``(category id, instance id)``; instance ``k + 1`` is
+            ``masks[k]``, 0 for stuff.
         layout: the parameters the scene was rendered from.
     """
 
@@ -123,83 +145,33 @@ class Scene:
     layout: Layout
 
 
-# ----------------------------------------------------------------------------- shapes
-def shape_mask(label: int, x: np.ndarray, y: np.ndarray, cx: float, cy: float, radius: float,
-               angle: float) -> np.ndarray:
-    """Inside test of a thing at points ``(x, y)``: True where the point is inside the shape.
-
-    The point is moved into the shape's frame, ``(p, q) = R(-angle) (x - cx, y - cy) / radius``, and
-    tested against a unit shape that fits in the unit circle (so the whole shape lies within ``radius``
-    of its centre, which is how placement keeps shapes inside the image).
-    """
-    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label not in THING_IDS:
-        raise ValueError(f"label must be a thing id in {THING_IDS}, got {label!r}")
-    c, s = np.cos(angle), np.sin(angle)
-    dx, dy = x - cx, y - cy
-    p = (c * dx + s * dy) / radius
-    q = (-s * dx + c * dy) / radius
-    name = THING_CLASSES[label - 1]
-    if name == "circle":
-        return p * p + q * q <= 0.81  # radius 0.9: a circle as large as the other shapes look
-    if name == "square":
-        return np.maximum(np.abs(p), np.abs(q)) <= 0.70  # half side 0.7 < 1/sqrt(2)
-    if name == "triangle":
-        # Equilateral triangle inscribed in the unit circle: inradius 1/2, one half-plane per edge,
-        # edge normals at -90, 30 and 150 degrees (the vertices point the opposite way).
-        h = np.sqrt(3) / 2  # cos 30 degrees
-        return (-q <= 0.5) & (h * p + 0.5 * q <= 0.5) & (-h * p + 0.5 * q <= 0.5)
-    if name == "cross":
-        ap, aq = np.abs(p), np.abs(q)
-        return ((ap <= 0.9) & (aq <= 0.3)) | ((aq <= 0.9) & (ap <= 0.3))
-    if name == "star":
-        # Five-pointed star, outer radius 1, inner radius 0.45. Fold the polar angle into one
-        # half-spike: gamma = 0 at an inner corner I = (0.45, 0), gamma = pi/5 at the tip O. Inside
-        # means on the origin's side of the edge I -> O.
-        rho = np.hypot(p, q)
-        beta = np.mod(np.arctan2(q, p) + np.pi / 2, 2 * np.pi / 5)  # a tip at angle -90 degrees (up)
-        gamma = np.abs(beta - np.pi / 5)
-        px, py = rho * np.cos(gamma), rho * np.sin(gamma)
-        ox, oy, ix = np.cos(np.pi / 5), np.sin(np.pi / 5), 0.45
-        return (ox - ix) * py - oy * (px - ix) >= 0.0
-    raise AssertionError(name)  # unreachable: every thing class is handled above
-
-
-def _rasterise(spec: ShapeSpec, size: int, shift: float = 0.0) -> tuple[slice, slice, np.ndarray]:
-    """The pixels of one shape, shifted left by ``shift``, computed only in the window around it.
-
-    Returns:
-        ``(rows, cols, mask)``: slices of the image window and the bool [h, w] mask inside it, so
-        that ``full[rows, cols] = mask`` gives the [H, W] mask. Pixel centres are ``index + 0.5``.
-    """
-    cx = spec.cx - shift
-    r0, r1 = max(int(spec.cy - spec.radius), 0), min(int(np.ceil(spec.cy + spec.radius)) + 1, size)
-    c0, c1 = max(int(np.floor(cx - spec.radius)), 0), min(int(np.ceil(cx + spec.radius)) + 1, size)
-    c1, r1 = max(c0, c1), max(r0, r1)  # a shape shifted out of the image has an empty window
-    y = (np.arange(r0, r1) + 0.5)[:, None]  # [h, 1]
-    x = (np.arange(c0, c1) + 0.5)[None, :]  # [1, w]
-    mask = shape_mask(spec.label, x, y, cx, spec.cy, spec.radius, spec.angle)  # [h, w] by broadcasting
-    return slice(r0, r1), slice(c0, c1), mask
-
-
 # ----------------------------------------------------------------------------- sampling
 def _random_colours(rng: np.random.Generator, count: int) -> np.ndarray:
-    """Saturated colours [count, 3]: random hue, saturation in [0.5, 1], value in [0.45, 1] (HSV -> RGB)."""
+    """Saturated colours [count, 3]: random hue, saturation in [0.5, 1], value in [0.45, 1] (HSV ->
+    RGB)."""
     h, s, v = rng.uniform(0, 1, count), rng.uniform(0.5, 1.0, count), rng.uniform(0.45, 1.0, count)
     k = np.mod(np.array([5.0, 3.0, 1.0]) + h[:, None] * 6, 6)  # [count, 3]
     return v[:, None] - (v * s)[:, None] * np.minimum(np.maximum(np.minimum(k, 4 - k), 0), 1)
 
 
-def _contrasting_colour(rng: np.random.Generator, background: np.ndarray, candidates: int = 4
-                        ) -> np.ndarray:
+def _contrasting_colour(
+    rng: np.random.Generator, background: np.ndarray, candidates: int = 4
+) -> np.ndarray:
     """Of a few random colours, the one farthest (worst case) from the background colours [M, 3]."""
     colours = _random_colours(rng, candidates)  # [C, 3]
     distance = ((colours[:, None] - background[None]) ** 2).sum(axis=-1).min(axis=1)  # [C] squared
     return colours[np.argmax(distance)]
 
 
-def sample_layout(rng: np.random.Generator, size: int, num_objects: int,
-                  classes: tuple[int, ...] = THING_IDS, radius_range: tuple[float, float] = (0.1, 0.25),
-                  max_hidden: float = 0.5, tries: int = 20) -> tuple[Layout, np.ndarray]:
+def sample_layout(
+    rng: np.random.Generator,
+    size: int,
+    num_objects: int,
+    classes: tuple[int, ...] = THING_IDS,
+    radius_range: tuple[float, float] = (0.1, 0.25),
+    max_hidden: float = 0.5,
+    tries: int = 20,
+) -> tuple[Layout, np.ndarray]:
     """Draw a background and up to ``num_objects`` shapes, each fully inside the image.
 
     A new shape is rejected (and redrawn, ``tries`` times at most) when it would hide more than
@@ -224,8 +196,10 @@ def sample_layout(rng: np.random.Generator, size: int, num_objects: int,
         slope=rng.uniform(-0.3, 0.3),
         water=rng.uniform(0.65, 0.9) * size if rng.uniform() < 0.5 else None,
         wave=(rng.uniform(0.5, 2.0), rng.uniform(0.1, 0.4) * 32 / size, rng.uniform(0, 2 * np.pi)),
-        colours={k: np.clip(np.array(v) + rng.normal(0, 0.08, (2, 3)), 0, 1)
-                 for k, v in _STUFF_COLOURS.items()},
+        colours={
+            k: np.clip(np.array(v) + rng.normal(0, 0.08, (2, 3)), 0, 1)
+            for k, v in _STUFF_COLOURS.items()
+        },
         noise=rng.uniform(-1, 1, (6, 18)),
     )
     background = np.concatenate(list(layout.colours.values()))  # [6, 3]
@@ -236,19 +210,26 @@ def sample_layout(rng: np.random.Generator, size: int, num_objects: int,
     for _ in range(num_objects):
         for _ in range(tries):
             r = rng.uniform(r_lo, r_hi)
-            spec = ShapeSpec(label=classes[rng.integers(len(classes))], cx=rng.uniform(r, size - r),
-                             cy=rng.uniform(r, size - r), radius=r, angle=rng.uniform(0, 2 * np.pi),
-                             colour=np.zeros(3))
-            rows, cols, mask = _rasterise(spec, size)
+            spec = ShapeSpec(
+                label=classes[rng.integers(len(classes))],
+                cx=rng.uniform(r, size - r),
+                cy=rng.uniform(r, size - r),
+                radius=r,
+                angle=rng.uniform(0, 2 * np.pi),
+                colour=np.zeros(3),
+            )
+            rows, cols, mask = rasterise(
+                spec.label, spec.cx, spec.cy, spec.radius, spec.angle, size
+            )
             hidden = [np.count_nonzero(v[rows, cols] & mask) for v in visible]
-            if mask.any() and all(h <= max_hidden * a for h, a in zip(hidden, areas)):
+            if mask.any() and all(h <= max_hidden * a for h, a in zip(hidden, areas, strict=True)):
                 break
         else:
             continue  # no acceptable place for this shape: leave it out
         spec.colour, spec.shade = _contrasting_colour(rng, background), rng.uniform(0, 2 * np.pi)
         for v in visible:
             v[rows, cols] &= ~mask
-        areas = [a - h for a, h in zip(areas, hidden)] + [np.count_nonzero(mask)]
+        areas = [a - h for a, h in zip(areas, hidden, strict=True)] + [np.count_nonzero(mask)]
         full = np.zeros((size, size), dtype=bool)
         full[rows, cols] = mask
         visible.append(full)
@@ -259,13 +240,13 @@ def sample_layout(rng: np.random.Generator, size: int, num_objects: int,
 
 # ----------------------------------------------------------------------------- rendering
 def _smooth_noise(noise: np.ndarray, x: np.ndarray, y: np.ndarray, size: int) -> np.ndarray:
-    """Value noise: the [6, 18] lattice ``noise`` bilinearly interpolated at columns ``x`` [1, W] and
-    rows ``y`` [H, 1] -> [H, W], values in [-1, 1].
+    """Value noise: the [6, 18] lattice ``noise`` bilinearly interpolated at columns ``x`` [1, W]
+    and rows ``y`` [H, 1] -> [H, W], values in [-1, 1].
 
     One lattice cell is ``size / 3`` pixels, so the image spans 3 x 3 cells; row 0 and columns
-    0 .. 5 are margin, leaving room for shifted coordinates ``x + d`` (stereo, ``0 <= d < 3 * size``).
-    Bilinear interpolation is separable, a tent kernel ``max(0, 1 - |t - j|)`` along each axis, so it
-    is two small matrix products: ``noise(y, x) = Wy @ lattice @ Wx^T``.
+    0 .. 5 are margin, leaving room for shifted coordinates ``x + d`` (stereo, ``0 <= d < 3 *
+    size``). Bilinear interpolation is separable, a tent kernel ``max(0, 1 - |t - j|)`` along each
+    axis, so it is two small matrix products: ``noise(y, x) = Wy @ lattice @ Wx^T``.
     """
     v = y.ravel() / (size / 3) + 1  # [H] lattice row coordinates
     u = x.ravel() / (size / 3) + 6  # [W] lattice column coordinates
@@ -284,9 +265,9 @@ def _stuff_map(layout: Layout, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _background(layout: Layout, x: np.ndarray, y: np.ndarray, stuff: np.ndarray) -> np.ndarray:
-    """RGB [H, W, 3] of the background at columns ``x`` [1, W] and rows ``y`` [H, 1]: each stuff region
-    mixes its two colours with a texture of its own (sky: vertical gradient, ground: smooth noise,
-    water: wave stripes)."""
+    """RGB [H, W, 3] of the background at columns ``x`` [1, W] and rows ``y`` [H, 1]: each stuff
+    region mixes its two colours with a texture of its own (sky: vertical gradient, ground: smooth
+    noise, water: wave stripes)."""
     n = layout.size
     # float32 is plenty for colours and several times faster than float64 for sin.
     x, y = x.astype(np.float32), y.astype(np.float32)
@@ -294,18 +275,29 @@ def _background(layout: Layout, x: np.ndarray, y: np.ndarray, stuff: np.ndarray)
     phase = layout.wave[2]
     sky = np.minimum(y / max(layout.horizon, 1.0), 1) + 0.15 * noise  # gradient down to the horizon
     ground = 0.5 + 0.6 * noise
-    water = 0.5 + 0.4 * np.sin(np.float32(16 * np.pi / n) * y + 2 * noise + np.float32(phase))  # waves
+    water = 0.5 + 0.4 * np.sin(
+        np.float32(16 * np.pi / n) * y + 2 * noise + np.float32(phase)
+    )  # waves
     mix = np.where(stuff == SKY, sky, np.where(stuff == GROUND, ground, water))
     mix = np.minimum(np.maximum(mix, 0), 1)[..., None]  # [H, W, 1]
-    pairs = np.stack([layout.colours[k] for k in STUFF_IDS]).astype(np.float32)  # [3 stuff, 2, 3 rgb]
+    pairs = np.stack([layout.colours[k] for k in STUFF_IDS]).astype(
+        np.float32
+    )  # [3 stuff, 2, 3 rgb]
     region = stuff - STUFF_IDS[0]  # [H, W] in 0 .. 2
-    first, second = np.take(pairs[:, 0], region, axis=0), np.take(pairs[:, 1], region, axis=0)  # [H, W, 3]
+    first, second = (
+        np.take(pairs[:, 0], region, axis=0),
+        np.take(pairs[:, 1], region, axis=0),
+    )  # [H, W, 3]
     return first + (second - first) * mix
 
 
-def render(layout: Layout, shift: float = 0.0, shape_shifts: np.ndarray | None = None,
-           rng: np.random.Generator | None = None, noise_std: float = 0.0
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def render(
+    layout: Layout,
+    shift: float = 0.0,
+    shape_shifts: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+    noise_std: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rasterise a layout at the pixel centres, every layer optionally shifted to the left.
 
     A layer shifted by ``d`` shows at column ``x`` what the unshifted layer shows at ``x + d``: the
@@ -331,11 +323,11 @@ def render(layout: Layout, shift: float = 0.0, shape_shifts: np.ndarray | None =
     stuff = _stuff_map(layout, x + shift, y)  # [H, W]
     image = _background(layout, x + shift, y, stuff)  # [H, W, 3]
     masks = np.zeros((k, n, n), dtype=bool)
-    for i, (spec, d) in enumerate(zip(layout.shapes, shape_shifts)):
+    for i, (spec, d) in enumerate(zip(layout.shapes, shape_shifts, strict=True)):
         if d == 0 and len(layout.windows) == k:
             rows, cols, m = layout.windows[i]  # already rasterised by sample_layout
         else:
-            rows, cols, m = _rasterise(spec, n, d)  # m: [h, w] in the window image[rows, cols]
+            rows, cols, m = rasterise(spec.label, spec.cx - d, spec.cy, spec.radius, spec.angle, n)
         # Shading: brighter on one side, darker on the other, so a shape is not a flat stamp.
         dx, dy = x[:, cols] + d - spec.cx, y[rows] - spec.cy  # [1, w], [h, 1]
         t = (dx * np.cos(spec.shade) + dy * np.sin(spec.shade)) / spec.radius  # [h, w]
@@ -351,18 +343,15 @@ def render(layout: Layout, shift: float = 0.0, shape_shifts: np.ndarray | None =
     return image, masks, stuff
 
 
-def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
-    """Tight ``(x1, y1, x2, y2)`` boxes, pixel-edge coordinates, of bool masks [K, H, W] -> float32 [K, 4]."""
-    boxes = np.zeros((len(masks), 4), dtype=np.float32)
-    for k, m in enumerate(masks):
-        cols, rows = np.flatnonzero(m.any(axis=0)), np.flatnonzero(m.any(axis=1))
-        boxes[k] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
-    return boxes
-
-
-def render_scene(rng: np.random.Generator, size: int = 64, num_objects: int = 4,
-                 classes: tuple[int, ...] = THING_IDS, radius_range: tuple[float, float] = (0.1, 0.25),
-                 noise_std: float = 0.02, random_count: bool = False) -> Scene:
+def render_scene(
+    rng: np.random.Generator,
+    size: int = 64,
+    num_objects: int = 4,
+    classes: tuple[int, ...] = THING_IDS,
+    radius_range: tuple[float, float] = (0.1, 0.25),
+    noise_std: float = 0.02,
+    random_count: bool = False,
+) -> Scene:
     """Sample a layout and render it with every label (see :class:`Scene`).
 
     Args:
@@ -384,5 +373,12 @@ def render_scene(rng: np.random.Generator, size: int = 64, num_objects: int = 4,
     for k, m in enumerate(masks):
         semantic[m] = labels[k]
         instance[m] = k + 1
-    return Scene(image=image, boxes=masks_to_boxes(masks), labels=labels, masks=masks,
-                 semantic=semantic, panoptic=np.stack([semantic, instance], axis=-1), layout=layout)
+    return Scene(
+        image=image,
+        boxes=masks_to_boxes(masks),
+        labels=labels,
+        masks=masks,
+        semantic=semantic,
+        panoptic=np.stack([semantic, instance], axis=-1),
+        layout=layout,
+    )

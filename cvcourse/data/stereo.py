@@ -5,16 +5,17 @@ in the left image at ``(u_L, v)`` and in the right image on the same row at ``(u
 
     d = u_L - u_R,    z = b f / d    (disparity ``d`` in pixels, > 0, larger for nearer points)
 
-as in the lecture notes (chapter 6, "Stereo correspondence") and in Scharstein & Szeliski, "A Taxonomy
-and Evaluation of Dense Two-Frame Stereo Correspondence Algorithms" (IJCV 2002), whose Middlebury
-data uses the same sign (:func:`cvcourse.data.real.stereo_pair`). So the left pixel ``u`` is found at
-``u - d`` in the right image. (The notes' Monodepth paragraph, arXiv:1609.03677, writes ``u + d``
-for the same correspondence; with ``d = u_L - u_R`` it is ``u - d``, which is what the data follows.) The scene is the same
-procedural shapes scene as the other data sets (:mod:`cvcourse.data.shapes`), cut into layers: the
-background plane at disparity ``d_0`` and each shape on its own plane in front of it, nearer shapes
-painted over farther ones. Since every layer is a function of continuous coordinates, the right view
-is rendered exactly, sub-pixel disparities included: a layer at disparity ``d`` shows at column ``x``
-of the right image what it shows at ``x + d`` in the left one.
+as in the lecture notes (chapter 6, "Stereo correspondence") and in Scharstein & Szeliski, "A
+Taxonomy and Evaluation of Dense Two-Frame Stereo Correspondence Algorithms" (IJCV 2002), whose
+Middlebury data uses the same sign (:func:`cvcourse.data.real.stereo_pair`). So the left pixel ``u``
+is found at ``u - d`` in the right image. (The notes' Monodepth paragraph, arXiv:1609.03677, writes
+``u + d`` for this correspondence; with ``d = u_L - u_R`` it is ``u - d``, which the data follows.)
+
+The scene is the same procedural shapes scene as the other data sets (:mod:`cvcourse.data.shapes`),
+cut into layers: the background plane at disparity ``d_0`` and each shape on its own plane in front
+of it, nearer shapes painted over farther ones. Since every layer is a function of continuous
+coordinates, the right view is rendered exactly, sub-pixel disparities included: a layer at
+disparity ``d`` shows at column ``x`` of the right image what it shows at ``x + d`` in the left one.
 
 The ground truth is defined in the left view. A left pixel is *valid* when the point it sees is also
 seen by the right camera: it lands inside the right image (``0 <= x - d < W``) and no nearer layer
@@ -35,8 +36,9 @@ from .shapes import MIN_SIZE, Layout, render, sample_layout, sample_rng, shape_m
 __all__ = ["StereoShapes", "render_stereo"]
 
 
-def render_stereo(layout: Layout, background_disparity: float, disparities: np.ndarray
-                  ) -> dict[str, np.ndarray]:
+def render_stereo(
+    layout: Layout, background_disparity: float, disparities: np.ndarray
+) -> dict[str, np.ndarray]:
     """Render the left and right views of a layered scene and its left-view disparity.
 
     Args:
@@ -67,8 +69,13 @@ def render_stereo(layout: Layout, background_disparity: float, disparities: np.n
         farther = disparity < disparities[k]
         hidden = shape_mask(s.label, x_right + disparities[k], yy, s.cx, s.cy, s.radius, s.angle)
         valid &= ~(farther & hidden)
-    return {"left": left, "right": right, "disparity": disparity.astype(np.float32),
-            "valid": valid, "masks": masks}
+    return {
+        "left": left,
+        "right": right,
+        "disparity": disparity.astype(np.float32),
+        "valid": valid,
+        "masks": masks,
+    }
 
 
 class StereoShapes(Dataset):
@@ -76,9 +83,10 @@ class StereoShapes(Dataset):
 
     ``left``, ``right`` are FloatTensor[3, H, W] in [0, 1]; ``disparity`` is FloatTensor[H, W] in
     pixels in the left view, ``u_R = u_L - d``, and 0 where the left pixel has no match in the right
-    image (occluded or out of view). The background plane has a disparity in
-    ``[0.1, 0.3] * max_disparity``, each shape one in ``[d_0 + 0.2 * max_disparity, max_disparity]``.
-    Depth follows from ``depth = focal_length * baseline / disparity``.
+    image (occluded or out of view). The background plane has a disparity ``d_0`` in
+    ``[0.1, 0.3] * max_disparity``, each shape one in ``[d_0 + 0.2 * max_disparity, max_disparity]``
+    (nearer shapes painted later). Depth follows from ``depth = focal_length * baseline /
+    disparity``.
 
     Args:
         n: number of pairs (>= 0).
@@ -95,12 +103,22 @@ class StereoShapes(Dataset):
         baseline: ``B`` in metres (0.1).
     """
 
-    def __init__(self, n: int, size: int = 64, seed: int = 0, max_disparity: float = 16.0,
-                 max_objects: int = 4, subpixel: bool = True, noise_std: float = 0.0) -> None:
+    def __init__(
+        self,
+        n: int,
+        size: int = 64,
+        seed: int = 0,
+        max_disparity: float = 16.0,
+        max_objects: int = 4,
+        subpixel: bool = True,
+        noise_std: float = 0.0,
+    ) -> None:
         self.n = check_int("n", n, minimum=0)
         self.size = check_int("size", size, minimum=MIN_SIZE, maximum=1024)
         self.seed = check_int("seed", seed, minimum=0)
-        self.max_disparity = check_float("max_disparity", max_disparity, minimum=1.0, maximum=self.size / 2)
+        self.max_disparity = check_float(
+            "max_disparity", max_disparity, minimum=1.0, maximum=self.size / 2
+        )
         self.max_objects = check_int("max_objects", max_objects, minimum=1, maximum=25)
         if not isinstance(subpixel, bool):
             raise TypeError(f"subpixel must be a bool, got {type(subpixel).__name__} {subpixel!r}")
@@ -113,15 +131,18 @@ class StereoShapes(Dataset):
         return self.n
 
     def sample(self, index: int) -> dict[str, torch.Tensor]:
-        """Everything about pair ``index``: ``left``, ``right`` [3, H, W]; dense ``disparity`` [H, W];
-        ``valid`` bool [H, W]; ``depth`` [H, W] in metres; ``masks`` bool [K, H, W] (left view)."""
+        """Everything about pair ``index``: ``left``, ``right`` [3, H, W]; dense ``disparity`` [H,
+        W]; ``valid`` bool [H, W]; ``depth`` [H, W] in metres; ``masks`` bool [K, H, W] (left
+        view)."""
         index = check_index(index, self.n)
         rng = sample_rng(self.seed, index)
         count = int(rng.integers(1, self.max_objects + 1))
         layout, _ = sample_layout(rng, self.size, count)
         d_max = self.max_disparity
         d0 = rng.uniform(0.1, 0.3) * d_max
-        d = np.sort(rng.uniform(d0 + 0.2 * d_max, d_max, len(layout.shapes)))  # nearer = painted later
+        d = np.sort(
+            rng.uniform(d0 + 0.2 * d_max, d_max, len(layout.shapes))
+        )  # nearer = painted later
         if not self.subpixel:
             d0, d = max(1.0, round(d0)), np.maximum(1.0, np.round(d))
         out = render_stereo(layout, d0, d)
@@ -129,7 +150,9 @@ class StereoShapes(Dataset):
             if self.noise_std > 0:
                 noisy = out[view] + rng.normal(0, self.noise_std, out[view].shape)
                 out[view] = (np.round(np.clip(noisy, 0, 1) * 255) / 255).astype(np.float32)
-            out[view] = torch.from_numpy(np.ascontiguousarray(out[view].transpose(2, 0, 1)))  # [3, H, W]
+            out[view] = torch.from_numpy(
+                np.ascontiguousarray(out[view].transpose(2, 0, 1))
+            )  # [3, H, W]
         out["disparity"] = torch.from_numpy(out["disparity"])
         out["valid"] = torch.from_numpy(out["valid"])
         out["masks"] = torch.from_numpy(out["masks"])
@@ -141,5 +164,7 @@ class StereoShapes(Dataset):
         return s["left"], s["right"], torch.where(s["valid"], s["disparity"], torch.zeros(()))
 
     def __repr__(self) -> str:
-        return (f"StereoShapes(n={self.n}, size={self.size}, seed={self.seed}, "
-                f"max_disparity={self.max_disparity})")
+        return (
+            f"StereoShapes(n={self.n}, size={self.size}, seed={self.seed}, "
+            f"max_disparity={self.max_disparity})"
+        )

@@ -1,4 +1,5 @@
-"""Dataset views: formats, determinism (order and cache independence), collation, torchvision compatibility, errors."""
+"""Dataset views: formats, determinism (order and cache independence), collation, torchvision
+compatibility, errors."""
 
 from __future__ import annotations
 
@@ -29,11 +30,14 @@ def _bytes(sample):
 
 
 # ----------------------------------------------------------------------------- determinism
-@pytest.mark.parametrize("make", [
-    lambda **kw: ShapesClassification(12, size=24, **kw),
-    lambda **kw: ShapesDetection(12, size=40, **kw),
-    lambda **kw: ShapesSegmentation(12, size=40, kind="panoptic", **kw),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: ShapesClassification(12, size=24, **kw),
+        lambda **kw: ShapesDetection(12, size=40, **kw),
+        lambda **kw: ShapesSegmentation(12, size=40, kind="panoptic", **kw),
+    ],
+)
 def test_same_seed_same_bytes_in_any_order_cached_or_not(make):
     a, b = make(seed=3, cache=True), make(seed=3, cache=False)
     forward = [_bytes(a[i]) for i in range(12)]
@@ -93,7 +97,7 @@ def test_detection_targets_and_collation():
     images, targets = next(iter(DataLoader(ds, batch_size=4, collate_fn=collate_detection)))
     assert isinstance(images, tuple) and len(images) == 4 and isinstance(targets, tuple)
     counts = set()
-    for image, t in zip(images, targets):
+    for image, t in zip(images, targets, strict=True):
         k = len(t["labels"])
         counts.add(k)
         assert image.shape == (3, 48, 48)
@@ -119,12 +123,18 @@ def test_detection_count_varies_up_to_max_objects():
 
 
 def test_torchvision_mask_rcnn_trains_on_the_targets():
-    """The authority for the format: torchvision's Mask R-CNN accepts images and targets as they come."""
+    """The authority for the format: torchvision's Mask R-CNN accepts images and targets as they
+    come."""
     from torchvision.models.detection import maskrcnn_resnet50_fpn
 
     torch.manual_seed(0)
-    model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=len(THING_IDS) + 1,
-                                  min_size=64, max_size=64)
+    model = maskrcnn_resnet50_fpn(
+        weights=None,
+        weights_backbone=None,
+        num_classes=len(THING_IDS) + 1,
+        min_size=64,
+        max_size=64,
+    )
     model.train()
     images, targets = collate_detection([ShapesDetection(2, size=64)[i] for i in range(2)])
     losses = model(list(images), list(targets))
@@ -154,24 +164,43 @@ def test_segmentation_kinds():
 
 
 # ----------------------------------------------------------------------------- errors
-@pytest.mark.parametrize("make, error, words", [
-    (lambda: ShapesClassification(-1), ValueError, "n must be >= 0, got -1"),
-    (lambda: ShapesClassification("10"), TypeError, "n must be an int, got str"),
-    (lambda: ShapesClassification(10, size=15), ValueError, "size must be >= 16, got 15"),
-    (lambda: ShapesClassification(10, size=0), ValueError, "size must be >= 16, got 0"),
-    (lambda: ShapesClassification(10, size=32.0), TypeError, "size must be an int, got float"),
-    (lambda: ShapesClassification(10, seed=-2), ValueError, "seed must be >= 0, got -2"),
-    (lambda: ShapesClassification(10, num_classes=1), ValueError, "num_classes must be >= 2, got 1"),
-    (lambda: ShapesClassification(10, num_classes=9), ValueError, "num_classes must be <= 5, got 9"),
-    (lambda: ShapesClassification(10, transform=3), TypeError, "transform must be callable"),
-    (lambda: ShapesClassification(10, cache="yes"), TypeError, "cache must be a bool"),
-    (lambda: ShapesDetection(10, max_objects=0), ValueError, "max_objects must be >= 1, got 0"),
-    (lambda: ShapesDetection(10, size=16, max_objects=26), ValueError, "max_objects must be <= "),
-    (lambda: ShapesDetection(10, max_objects=True), TypeError, "max_objects must be an int, got bool"),
-    (lambda: ShapesSegmentation(10, kind="depth"), ValueError, "kind must be one of"),
-    (lambda: ShapesClassification(3)[3], IndexError, "index must be in [-3, 3), got 3"),
-    (lambda: ShapesClassification(3)[1.0], TypeError, "index must be an int, got float"),
-])
+@pytest.mark.parametrize(
+    "make, error, words",
+    [
+        (lambda: ShapesClassification(-1), ValueError, "n must be >= 0, got -1"),
+        (lambda: ShapesClassification("10"), TypeError, "n must be an int, got str"),
+        (lambda: ShapesClassification(10, size=15), ValueError, "size must be >= 16, got 15"),
+        (lambda: ShapesClassification(10, size=0), ValueError, "size must be >= 16, got 0"),
+        (lambda: ShapesClassification(10, size=32.0), TypeError, "size must be an int, got float"),
+        (lambda: ShapesClassification(10, seed=-2), ValueError, "seed must be >= 0, got -2"),
+        (
+            lambda: ShapesClassification(10, num_classes=1),
+            ValueError,
+            "num_classes must be >= 2, got 1",
+        ),
+        (
+            lambda: ShapesClassification(10, num_classes=9),
+            ValueError,
+            "num_classes must be <= 5, got 9",
+        ),
+        (lambda: ShapesClassification(10, transform=3), TypeError, "transform must be callable"),
+        (lambda: ShapesClassification(10, cache="yes"), TypeError, "cache must be a bool"),
+        (lambda: ShapesDetection(10, max_objects=0), ValueError, "max_objects must be >= 1, got 0"),
+        (
+            lambda: ShapesDetection(10, size=16, max_objects=26),
+            ValueError,
+            "max_objects must be <= ",
+        ),
+        (
+            lambda: ShapesDetection(10, max_objects=True),
+            TypeError,
+            "max_objects must be an int, got bool",
+        ),
+        (lambda: ShapesSegmentation(10, kind="depth"), ValueError, "kind must be one of"),
+        (lambda: ShapesClassification(3)[3], IndexError, "index must be in [-3, 3), got 3"),
+        (lambda: ShapesClassification(3)[1.0], TypeError, "index must be an int, got float"),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(make, error, words):
     with pytest.raises(error) as info:
         make()
@@ -179,11 +208,13 @@ def test_bad_arguments_raise_clear_errors(make, error, words):
 
 
 def test_classification_image_is_the_rendered_scene_bit_for_bit():
-    """The 8-bit cache round trip is exact: the tensor equals the float32 scene the generator rendered."""
+    """The 8-bit cache round trip is exact: the tensor equals the float32 scene the generator
+    rendered."""
     from cvcourse.data.shapes import render_scene, sample_rng
 
     ds = ShapesClassification(5, size=32, seed=2)
-    scene = render_scene(sample_rng(2, 3), size=32, num_objects=1, classes=THING_IDS,
-                         radius_range=(0.25, 0.45))
+    scene = render_scene(
+        sample_rng(2, 3), size=32, num_objects=1, classes=THING_IDS, radius_range=(0.25, 0.45)
+    )
     assert torch.equal(ds[3][0], torch.from_numpy(scene.image.transpose(2, 0, 1).copy()))
     assert ds[3][1] == int(scene.labels[0]) - 1

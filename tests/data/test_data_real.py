@@ -1,4 +1,5 @@
-"""Real images shipped with scikit-image, and the offline message of real_dataset (sockets are disabled)."""
+"""Real images shipped with scikit-image, and the offline message of real_dataset (sockets are
+disabled)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def test_motorcycle_disparity_sign_and_invalid_pixels():
     assert left.shape == right.shape == (500, 741, 3) and disparity.shape == (500, 741)
     assert disparity.dtype == np.float32
     np.testing.assert_array_equal(disparity == 0, ~np.isfinite(original))
-    # Same convention as StereoShapes: left column u is right column u - d (the other sign is worse).
+    # Same convention as StereoShapes: left column u is right column u - d (u + d matches worse).
     rows, cols = np.nonzero(disparity > 0)
     d = np.round(disparity[rows, cols]).astype(int)
     keep = (cols - d >= 0) & (cols + d < left.shape[1])
@@ -65,13 +66,17 @@ def test_missing_dataset_without_download_gives_one_clear_error(tmp_path):
     with pytest.raises(DatasetUnavailableError) as info:
         real_dataset("CIFAR10", root=tmp_path)
     message = str(info.value)
-    assert "CIFAR10" in message and "ShapesClassification" in message and "download=False" in message
+    assert (
+        "CIFAR10" in message and "ShapesClassification" in message and "download=False" in message
+    )
     assert info.value.__cause__ is None and info.value.__suppress_context__  # no traceback wall
     assert isinstance(info.value, RuntimeError)
 
 
-@pytest.mark.parametrize("name, split", [("CIFAR10", "train"), ("OxfordIIITPet", "trainval"),
-                                         ("VOCSegmentation", "train")])
+@pytest.mark.parametrize(
+    "name, split",
+    [("CIFAR10", "train"), ("OxfordIIITPet", "trainval"), ("VOCSegmentation", "train")],
+)
 def test_download_attempt_offline_gives_the_same_clear_error(tmp_path, name, split):
     """pytest-socket blocks the network, as a classroom without internet would."""
     with pytest.raises(DatasetUnavailableError) as info:

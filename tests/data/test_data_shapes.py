@@ -1,4 +1,5 @@
-"""The scene generator: shape geometry against matplotlib's polygon test, label consistency, determinism."""
+"""The scene generator: shape geometry against matplotlib's polygon test, label consistency,
+determinism."""
 
 from __future__ import annotations
 
@@ -33,8 +34,22 @@ def _polygon(name: str) -> np.ndarray | None:
         return np.stack([np.cos(angles), np.sin(angles)], axis=1)
     if name == "cross":
         a, w = 0.9, 0.3
-        return np.array([[w, -a], [w, -w], [a, -w], [a, w], [w, w], [w, a],
-                         [-w, a], [-w, w], [-a, w], [-a, -w], [-w, -w], [-w, -a]])
+        return np.array(
+            [
+                [w, -a],
+                [w, -w],
+                [a, -w],
+                [a, w],
+                [w, w],
+                [w, a],
+                [-w, a],
+                [-w, w],
+                [-a, w],
+                [-a, -w],
+                [-w, -w],
+                [-w, -a],
+            ]
+        )
     if name == "star":
         angles = np.deg2rad(-90 + 36 * np.arange(10))
         radii = np.where(np.arange(10) % 2 == 0, 1.0, 0.45)
@@ -44,7 +59,8 @@ def _polygon(name: str) -> np.ndarray | None:
 
 @pytest.mark.parametrize("label", THING_IDS)
 def test_shape_mask_matches_matplotlib_polygon_test(label):
-    """Random points, random pose: our inside test equals matplotlib's point-in-polygon (float64)."""
+    """Random points, random pose: our inside test equals matplotlib's point-in-polygon
+    (float64)."""
     rng = np.random.default_rng(label)
     cx, cy, radius, angle = 20.0, 30.0, 12.0, rng.uniform(0, 2 * np.pi)
     x, y = rng.uniform(0, 50, 20000), rng.uniform(0, 60, 20000)
@@ -84,7 +100,7 @@ def _check_scene(scene, size):
     assert np.all(scene.boxes[:, 2:] > scene.boxes[:, :2])
     # Semantic map: the thing's id on its mask, a stuff id everywhere else.
     covered = scene.masks.any(axis=0)
-    for m, label in zip(scene.masks, scene.labels):
+    for m, label in zip(scene.masks, scene.labels, strict=True):
         assert np.all(scene.semantic[m] == label)
     assert set(np.unique(scene.semantic[~covered]).tolist()) <= set(STUFF_IDS)
     # Panoptic map: category = semantic; instance k + 1 on mask k, 0 on stuff.

@@ -1,4 +1,5 @@
-"""Stereo pairs: the right view is the left one shifted by the disparity (u_R = u_L - d) on valid pixels."""
+"""Stereo pairs: the right view is the left one shifted by the disparity (u_R = u_L - d) on valid
+pixels."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def test_integer_disparity_warp_is_exact_on_valid_pixels():
 
 
 def test_valid_mask_equals_brute_force_visibility():
-    """A left pixel is valid iff its point lands in the right image on a pixel showing the same plane."""
+    """A left pixel is valid iff its point lands in the right image on a pixel showing the same
+    plane."""
     for index in range(8):
         rng = sample_rng(2, index)
         layout, _ = sample_layout(rng, 40, 5)
@@ -50,12 +52,15 @@ def test_valid_mask_equals_brute_force_visibility():
         u = np.arange(40)[None, :].repeat(40, 0)
         ur = u - out["disparity"].astype(int)
         inside = (ur >= 0) & (ur < 40)
-        same_plane = np.take_along_axis(right_disparity, np.clip(ur, 0, 39), axis=1) == out["disparity"]
+        same_plane = (
+            np.take_along_axis(right_disparity, np.clip(ur, 0, 39), axis=1) == out["disparity"]
+        )
         np.testing.assert_array_equal(out["valid"], inside & same_plane)
 
 
 def test_subpixel_disparity_matches_bilinear_warp():
-    """Sub-pixel planes: warping the right view with grid_sample (bilinear) reproduces the left view."""
+    """Sub-pixel planes: warping the right view with grid_sample (bilinear) reproduces the left
+    view."""
     ds = StereoShapes(6, size=64, seed=0, max_disparity=16)
     errors, wrong_sign = [], []
     for i in range(len(ds)):
@@ -67,8 +72,13 @@ def test_subpixel_disparity_matches_bilinear_warp():
             grid_x = 2 * x_right / 64 - 1  # align_corners=False: -1 and 1 are the image edges
             grid_y = (2 * (torch.arange(64).double() + 0.5) / 64 - 1)[:, None].expand(64, 64)
             grid = torch.stack([grid_x, grid_y], dim=-1)[None]  # [1, H, W, 2]
-            warped = F.grid_sample(s["right"].double()[None], grid, mode="bilinear",
-                                   padding_mode="border", align_corners=False)[0]
+            warped = F.grid_sample(
+                s["right"].double()[None],
+                grid,
+                mode="bilinear",
+                padding_mode="border",
+                align_corners=False,
+            )[0]
             inner = valid & (x_right >= 0.5) & (x_right <= 63.5)
             store.append((warped - s["left"].double()).abs().amax(0)[inner])
     errors, wrong_sign = torch.cat(errors), torch.cat(wrong_sign)
@@ -93,22 +103,25 @@ def test_getitem_uses_zero_for_invalid_and_depth_follows():
 
 def test_determinism_and_noise():
     a, b = StereoShapes(2, size=32, seed=4), StereoShapes(2, size=32, seed=4)
-    assert all(torch.equal(x, y) for x, y in zip(a[1], b[1]))
+    assert all(torch.equal(x, y) for x, y in zip(a[1], b[1], strict=True))
     c = StereoShapes(2, size=32, seed=5)
     assert not torch.equal(a[1][0], c[1][0])
     noisy = StereoShapes(2, size=32, seed=4, noise_std=0.05)
     assert not torch.equal(noisy[1][0], a[1][0]) and torch.equal(noisy[1][2], a[1][2])
 
 
-@pytest.mark.parametrize("kwargs, error, words", [
-    ({"max_disparity": 0.5}, ValueError, "max_disparity must be >= 1.0, got 0.5"),
-    ({"max_disparity": 40}, ValueError, "max_disparity must be <= 32.0, got 40.0"),
-    ({"max_disparity": "8"}, TypeError, "max_disparity must be a number, got str"),
-    ({"size": 8}, ValueError, "size must be >= 16, got 8"),
-    ({"n": -1}, ValueError, "n must be >= 0, got -1"),
-    ({"subpixel": 1}, TypeError, "subpixel must be a bool"),
-    ({"noise_std": -0.1}, ValueError, "noise_std must be >= 0.0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        ({"max_disparity": 0.5}, ValueError, "max_disparity must be >= 1.0, got 0.5"),
+        ({"max_disparity": 40}, ValueError, "max_disparity must be <= 32.0, got 40.0"),
+        ({"max_disparity": "8"}, TypeError, "max_disparity must be a number, got str"),
+        ({"size": 8}, ValueError, "size must be >= 16, got 8"),
+        ({"n": -1}, ValueError, "n must be >= 0, got -1"),
+        ({"subpixel": 1}, TypeError, "subpixel must be a bool"),
+        ({"noise_std": -0.1}, ValueError, "noise_std must be >= 0.0"),
+    ],
+)
 def test_bad_arguments(kwargs, error, words):
     args = {"n": 2, "size": 64} | kwargs
     with pytest.raises(error) as info:
