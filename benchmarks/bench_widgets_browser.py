@@ -29,9 +29,17 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from e2e_harness import (LATENCY_TARGET_MS, NOTEBOOKS, JupyterLab,  # noqa: E402
-                         discover_notebooks, launch_browser, move_control, playwright_missing_reason,
-                         run_notebook, widget_areas)
+from e2e_harness import (  # noqa: E402
+    LATENCY_TARGET_MS,
+    NOTEBOOKS,
+    JupyterLab,
+    discover_notebooks,
+    launch_browser,
+    move_control,
+    playwright_missing_reason,
+    run_notebook,
+    widget_areas,
+)
 
 FLOOR_NOTEBOOK = {
     "cells": [
@@ -41,9 +49,10 @@ FLOOR_NOTEBOOK = {
             "x = np.linspace(0, 6, 200)\n",
             "fig, ax, canvas = interactive_figure(figsize=(6, 3))\n",
             "(line,) = ax.plot(x, np.sin(x)); ax.set_title('floor: one line')\n",
-            "slider = widgets.FloatSlider(value=1.0, min=0.5, max=3.0, step=0.1, description='f')\n",
-            "slider.observe(lambda c: (line.set_ydata(np.sin(c.new * x)), fig.canvas.draw_idle()),\n",
-            "              names='value')\n",
+            "slider = widgets.FloatSlider(value=1.0, min=0.5, max=3.0, step=0.1,\n",
+            "                             description='f')\n",
+            "slider.observe(lambda c: (line.set_ydata(np.sin(c.new * x)),\n",
+            "                          fig.canvas.draw_idle()), names='value')\n",
             "widgets.VBox([slider, canvas])\n"]}],
     "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
                                 "name": "python3"}},
@@ -59,7 +68,7 @@ def measure(playwright, lab: JupyterLab, path: Path, repeats: int, profile: str)
     try:
         run = run_notebook(page, lab, path)
         if run.stderr or run.timed_out:
-            print(f"  {path.name}: did not run clean (errors or time-out); widgets after it untimed")
+            print(f"  {path.name}: did not run clean (errors or time-out); later widgets untimed")
         for index, area in enumerate(widget_areas(page)):
             move_control(page, area, index, repeat=1)  # warm-up: first-call caches, JIT, fonts
             moves = [move_control(page, area, index, repeat=r) for r in range(repeats)]
@@ -91,8 +100,8 @@ def summarise(rows: list[dict], floor_ms: float | None) -> None:
         verdict = "ok" if median <= LATENCY_TARGET_MS else "SLOW"
         if row["missed"]:
             verdict += f" ({row['missed']} moves without change)"
-        print(f"{row['notebook']:<22} {row['widget']:>2} {row['control']:<9} {median:9.0f} {p90:7.0f} "
-              f"{median / LATENCY_TARGET_MS:9.2f} {vs_floor} {len(times):>3}  {verdict}")
+        print(f"{row['notebook']:<22} {row['widget']:>2} {row['control']:<9} {median:9.0f} "
+              f"{p90:7.0f} {median / LATENCY_TARGET_MS:9.2f} {vs_floor} {len(times):>3}  {verdict}")
 
 
 def main() -> None:
@@ -108,9 +117,9 @@ def main() -> None:
         paths = [p for p in paths if p.stem in args.notebooks]
         if not paths:
             sys.exit(f"no notebook named {args.notebooks} in {NOTEBOOKS}")
-    from playwright.sync_api import sync_playwright
-
     import json
+
+    from playwright.sync_api import sync_playwright
     rows: list[dict] = []
     with sync_playwright() as playwright, tempfile.TemporaryDirectory() as tmp:
         floor_dir = Path(tmp) / "floor"
@@ -124,7 +133,8 @@ def main() -> None:
         with JupyterLab() as lab:
             for path in paths:
                 print(f"running {path.name} ...", flush=True)
-                rows += measure(playwright, lab, path, args.repeats, str(Path(tmp) / f"profile-{path.stem}"))
+                profile = str(Path(tmp) / f"profile-{path.stem}")
+                rows += measure(playwright, lab, path, args.repeats, profile)
     summarise(floor_rows + rows, floor_ms)
 
 

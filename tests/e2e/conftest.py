@@ -11,7 +11,13 @@ import tempfile
 from typing import Any
 
 import pytest
-from e2e_harness import ARTIFACTS, LATENCY_TARGET_MS, JupyterLab, launch_browser, playwright_missing_reason
+from e2e_harness import (
+    ARTIFACTS,
+    LATENCY_TARGET_MS,
+    JupyterLab,
+    launch_browser,
+    playwright_missing_reason,
+)
 
 SKIP_REASON = playwright_missing_reason()
 _REPORT: dict[str, Any] = {}
@@ -33,7 +39,8 @@ def browser():
         pytest.skip(SKIP_REASON)
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory(prefix="cvcourse-e2e-chromium-") as profile:
+    with (sync_playwright() as playwright,
+          tempfile.TemporaryDirectory(prefix="cvcourse-e2e-chromium-") as profile):
         context = launch_browser(playwright, profile)
         yield context
         context.close()
@@ -52,11 +59,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     (ARTIFACTS / "report.json").write_text(json.dumps(_REPORT, indent=2, default=str))
     write = terminalreporter.write_line
     terminalreporter.section("e2e: notebooks in the browser")
-    write(f"{'notebook':<28} {'run all s':>9} {'widgets':>7}  control -> picture ms (target {LATENCY_TARGET_MS:.0f})")
+    write(f"{'notebook':<28} {'run all s':>9} {'widgets':>7}  "
+          f"control -> picture ms (target {LATENCY_TARGET_MS:.0f})")
     for name, entry in _REPORT.items():
         moves = ", ".join(
-            f"#{m['index']} {m['control']} " + (f"{m['latency_ms']:.0f}" if m["latency_ms"] is not None
-                                                else "NO CHANGE")
+            f"#{m['index']} {m['control']} "
+            + (f"{m['latency_ms']:.0f}" if m["latency_ms"] is not None else "NO CHANGE")
             for m in entry["moves"])
         write(f"{name:<28} {entry['seconds']:>9.1f} {entry['widget_outputs']:>7}  {moves or '-'}")
     write(f"screenshots: {ARTIFACTS}/<notebook>/page_*.png, widgetNN_before/after.png")

@@ -65,7 +65,8 @@ def playwright_missing_reason() -> str | None:
 def discover_notebooks() -> list[Path]:
     """Every chapter notebook ``notebooks/*.ipynb`` plus one released exercise notebook, if any.
 
-    Released exercises follow nbgrader's layout ``notebooks/exercises/release/<assignment>/*.ipynb``.
+    Released exercises follow nbgrader's layout
+    ``notebooks/exercises/release/<assignment>/*.ipynb``.
     """
     found = sorted(NOTEBOOKS.glob("*.ipynb"))
     release = NOTEBOOKS / "exercises" / "release"
@@ -145,7 +146,8 @@ class JupyterLab:
                         return
             except OSError:
                 time.sleep(0.3)
-        raise TimeoutError(f"jupyter lab did not answer /api/status in {self.timeout_s} s:\n{self.log()}")
+        raise TimeoutError(
+            f"jupyter lab did not answer /api/status in {self.timeout_s} s:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
@@ -200,8 +202,12 @@ _INIT_JS = """
     };
   }
   window.__e2eArmed = false;
-  const mark = () => { if (window.__e2eArmed) { window.__e2eT0 = performance.now(); window.__e2eArmed = false; } };
-  for (const t of ['keydown', 'mousedown', 'input', 'change']) window.addEventListener(t, mark, true);
+  const mark = () => {
+    if (window.__e2eArmed) { window.__e2eT0 = performance.now(); window.__e2eArmed = false; }
+  };
+  for (const t of ['keydown', 'mousedown', 'input', 'change']) {
+    window.addEventListener(t, mark, true);
+  }
 })();
 """
 
@@ -209,15 +215,19 @@ _INIT_JS = """
 _WATCH_JS = """
 (root) => {
   if (window.__e2eWatch) window.__e2eWatch.stop();
-  const textOf = (r) => [...r.querySelectorAll('.widget-html-content, .widget-output .jp-OutputArea-output')]
+  const textOf = (r) => [...r.querySelectorAll(
+      '.widget-html-content, .widget-output .jp-OutputArea-output')]
       .map(e => e.innerText).join('\\u241e');
   const imgsOf = (r) => [...r.querySelectorAll('img')].map(i => i.src).join('\\u241e');
   const canvases = [...root.querySelectorAll('canvas')].filter(c => c.width > 0 && c.height > 0);
   const before = {text: textOf(root), imgs: imgsOf(root),
-                  canvas: canvases.map(c => { try { return c.toDataURL(); } catch (e) { return ''; } })};
+                  canvas: canvases.map(c => c.toDataURL())};
   const watch = {changedAt: null, how: null};
-  const done = (t, how) => { if (watch.changedAt === null) { watch.changedAt = t; watch.how = how; } };
-  const pictureShown = () => [...root.querySelectorAll('img')].some(i => i.complete && i.naturalWidth > 0)
+  const done = (t, how) => {
+    if (watch.changedAt === null) { watch.changedAt = t; watch.how = how; }
+  };
+  const pictureShown = () => [...root.querySelectorAll('img')]
+      .some(i => i.complete && i.naturalWidth > 0)
       || [...root.querySelectorAll('canvas')].some(c => (c.__e2eDraws || 0) > 0);
   watch.onDraw = (c) => {
     const i = canvases.indexOf(c);
@@ -245,16 +255,16 @@ _WATCH_JS = """
 # Snapshot of the notebook after running: prompts, errors, widgets, canvases.
 _STATE_JS = """
 (stderrMime) => {
-  const cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell')];
-  const prompts = cells.map(c => (c.querySelector('.jp-InputPrompt') || {}).textContent || '');
   const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
   const q = (s) => panel ? [...panel.querySelectorAll(s)] : [];
+  const prompts = q('.jp-CodeCell').map(c => c.querySelector('.jp-InputPrompt')?.textContent || '');
   return {
     prompts: prompts.map(p => p.trim()),
-    stderr: q(`.jp-OutputArea-output[data-mime-type="${stderrMime}"]`).map(e => e.innerText.slice(0, 2000)),
+    stderr: q(`.jp-OutputArea-output[data-mime-type="${stderrMime}"]`)
+        .map(e => e.innerText.slice(0, 2000)),
     // JupyterLab renders a widget view as an lm-Panel output without a data-mime-type.
     widgetOutputs: q('.jp-OutputArea-output:not([data-mime-type])').length,
-    widgetViews: q('.jp-OutputArea-output .jupyter-widgets, .jp-OutputArea-output .widget-container')
+    widgetViews: q('.jp-OutputArea-output .jupyter-widgets')
         .filter(e => e.getBoundingClientRect().height > 0).length,
     // A widget output that takes space but holds no widget view failed to render. (An empty one is
     // a widget closed on purpose, e.g. a finished tqdm bar with leave=False.)
@@ -306,7 +316,8 @@ def _notebook_panel_ready(page: Any, timeout_ms: float) -> None:
     deadline = time.monotonic() + timeout_ms / 1000
     while time.monotonic() < deadline:
         kernel, status, dialog = page.evaluate("""() => [
-            document.querySelector('.jp-NotebookPanel .jp-KernelName jp-button')?.getAttribute('aria-label'),
+            document.querySelector('.jp-NotebookPanel .jp-KernelName jp-button')
+                ?.getAttribute('aria-label'),
             document.querySelector('#jp-main-statusbar')?.innerText || '',
             !!document.querySelector('.jp-Dialog .jp-mod-accept')]""")
         if dialog:
@@ -336,7 +347,8 @@ def run_notebook(page: Any, lab: JupyterLab, path: Path, timeout_s: float = 240.
     page.goto(lab.notebook_url(path), wait_until="domcontentloaded")
     _notebook_panel_ready(page, timeout_s * 1000)
     # The notebook's own command, as in the menu Kernel > Restart Kernel and Run All Cells.
-    button = page.query_selector('.jp-NotebookPanel-toolbar [data-command="notebook:restart-run-all"]')
+    button = page.query_selector(
+        '.jp-NotebookPanel-toolbar [data-command="notebook:restart-run-all"]')
     if button is not None:
         button.click()
     else:
@@ -375,14 +387,16 @@ def _wait_widgets_drawn(page: Any, timeout_ms: float = 10000) -> None:
     """Widget views render asynchronously after their output arrives; give them a moment."""
     try:
         page.wait_for_function(
-            "() => [...document.querySelectorAll('.jupyter-matplotlib-canvas-div > canvas:first-of-type')]"
+            "() => [...document.querySelectorAll("
+            "'.jupyter-matplotlib-canvas-div > canvas:first-of-type')]"
             ".filter(c => c.width > 0)"
             ".every(c => c.__e2eDraws > 0)", timeout=timeout_ms)
     except Exception:  # noqa: BLE001  (reported as blank canvases by the caller)
         pass
     try:  # widgets talk to the kernel while they render; wait for it to be idle again
         page.wait_for_function(
-            "() => /\\|\\s*Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
+            "() => /\\|\\s*Idle/.test("
+            "document.querySelector('#jp-main-statusbar')?.innerText || '')",
             timeout=timeout_ms)
     except Exception:  # noqa: BLE001  (a busy kernel shows in the screenshots)
         pass
@@ -451,8 +465,8 @@ def move_control(page: Any, area: Any, index: int, timeout_ms: float = 10000,
     elif kind == "dropdown":
         options = control.eval_on_selector_all("option", "os => os.map(o => o.value)")
         current = control.eval_on_selector("option:checked", "o => o.value") if options else None
-        nxt = options[(options.index(current) + 1) % len(options)] if current in options else options[0]
-        control.select_option(nxt)
+        at = options.index(current) if current in options else -1
+        control.select_option(options[(at + 1) % len(options)])
     else:
         control.click()
     try:
@@ -465,7 +479,8 @@ def move_control(page: Any, area: Any, index: int, timeout_ms: float = 10000,
         "() => ({t0: window.__e2eT0, t1: window.__e2eWatch.changedAt, how: window.__e2eWatch.how})")
     page.evaluate("() => window.__e2eWatch.stop()")
     latency = result["t1"] - result["t0"] if changed and result["t0"] is not None else None
-    move = ControlMove(index=index, control=kind, changed=changed, latency_ms=latency, how=result["how"])
+    move = ControlMove(index=index, control=kind, changed=changed, latency_ms=latency,
+                       how=result["how"])
     if shots is not None:
         page.wait_for_timeout(300)  # later frames of the same update
         move.before = shots / f"widget{index:02d}_before.png"
