@@ -218,3 +218,23 @@ def test_classification_image_is_the_rendered_scene_bit_for_bit():
     )
     assert torch.equal(ds[3][0], torch.from_numpy(scene.image.transpose(2, 0, 1).copy()))
     assert ds[3][1] == int(scene.labels[0]) - 1
+
+
+def test_classification_is_not_given_away_by_the_average_image():
+    """Not trivial: a nearest-class-mean classifier on raw pixels stays near chance (1 / 5).
+
+    (That a small CNN learns the task is measured by ``benchmarks/bench_data.py --learn``.)
+    """
+    train, val = (
+        ShapesClassification(400, size=24, seed=0),
+        ShapesClassification(200, size=24, seed=1),
+    )
+    x = torch.stack([train[i][0] for i in range(len(train))]).flatten(1).double()
+    y = torch.tensor([train[i][1] for i in range(len(train))])
+    xv = torch.stack([val[i][0] for i in range(len(val))]).flatten(1).double()
+    yv = torch.tensor([val[i][1] for i in range(len(val))])
+    means = torch.stack([x[y == c].mean(0) for c in range(5)])  # [5, D]
+    predicted = torch.cdist(xv, means).argmin(1)
+    accuracy = (predicted == yv).double().mean().item()
+    assert set(y.tolist()) == set(yv.tolist()) == set(range(5))  # every class in both splits
+    assert accuracy < 0.4
