@@ -18,7 +18,7 @@ from torch.optim import Optimizer
 
 from ._checks import SparseGradientError, check_betas, check_number, check_plain_loop, scalar_dtype
 
-__all__ = ["Adam"]
+__all__ = ["Adam", "adam_moments"]
 
 
 class Adam(Optimizer):
@@ -115,3 +115,33 @@ class Adam(Optimizer):
                     denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)  # sqrt(s_hat) + eps
                 p.addcdiv_(exp_avg, denom, value=-step_size)
         return loss
+
+
+def adam_moments(grads: Tensor, beta1: float = 0.9, beta2: float = 0.999) -> dict[str, Tensor]:
+    r"""Adam's moving averages over a sequence of gradients, raw and bias-corrected (notes 1.4.3).
+
+    g^(t) = beta1 g^(t-1) + (1 - beta1) grad_t and s^(t) = beta2 s^(t-1) + (1 - beta2) grad_t^2 from
+    g^(0) = s^(0) = 0 are biased towards 0 in the first steps; dividing by 1 - beta^t removes it
+    (for a constant gradient the corrected averages equal the gradient exactly).
+
+    Args:
+        grads: Tensor[T, ...], the gradient at steps t = 1..T.
+        beta1, beta2: decay rates in [0, 1).
+
+    Returns:
+        dict of Tensor[T, ...]: ``g``, ``s`` (raw), ``g_hat``, ``s_hat`` (corrected), and
+        ``step`` / ``step_uncorrected``, the update direction g_hat / sqrt(s_hat) and the
+        uncorrected g / sqrt(s) (eps = 0; scale by lr for the step).
+    """
+    if not isinstance(grads, Tensor) or grads.ndim < 1:
+        raise TypeError(f"grads must be a Tensor[T, ...], got {type(grads).__name__}")
+    beta1, beta2 = check_betas((beta1, beta2))
+    g, s = torch.zeros_like(grads[0]), torch.zeros_like(grads[0])
+    out: dict[str, list] = {k: [] for k in ("g", "s", "g_hat", "s_hat", "step", "step_uncorrected")}
+    for t, grad in enumerate(grads, start=1):
+        g = beta1 * g + (1 - beta1) * grad
+        s = beta2 * s + (1 - beta2) * grad * grad
+        g_hat, s_hat = g / (1 - beta1**t), s / (1 - beta2**t)
+        for key, value in zip(out, (g, s, g_hat, s_hat, g_hat / s_hat.sqrt(), g / s.sqrt())):
+            out[key].append(value)
+    return {key: torch.stack(values) for key, values in out.items()}
