@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cvcourse.data import StereoShapes
 from cvcourse.data.shapes import render, sample_layout, sample_rng
@@ -133,3 +135,26 @@ def test_empty_dataset():
     assert len(StereoShapes(0)) == 0
     with pytest.raises(IndexError):
         StereoShapes(0)[0]
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31), size=st.integers(16, 48), shift=st.integers(0, 8))
+def test_uniform_integer_shift_moves_the_whole_picture(seed, size, shift):
+    """A scene on one plane (every layer shifted by the same whole number of pixels) is the
+    unshifted picture moved ``shift`` columns left: ``right[:, u - d] == left[:, u]``."""
+    layout, _ = sample_layout(sample_rng(seed, 0), size, 3)
+    left, left_masks, left_stuff = render(layout)
+    right, right_masks, right_stuff = render(layout, shift=float(shift))
+    np.testing.assert_array_equal(right[:, : size - shift], left[:, shift:])
+    np.testing.assert_array_equal(right_masks[:, :, : size - shift], left_masks[:, :, shift:])
+    np.testing.assert_array_equal(right_stuff[:, : size - shift], left_stuff[:, shift:])
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31), max_disparity=st.integers(1, 12))
+def test_integer_warp_property(seed, max_disparity):
+    s = StereoShapes(1, size=32, seed=seed, max_disparity=max_disparity, subpixel=False).sample(0)
+    d, valid = s["disparity"].long(), s["valid"]
+    u = torch.arange(32).expand(32, 32)
+    assert torch.equal(_gather_right(s["right"], u - d)[:, valid], s["left"][:, valid])
+    assert (u - d)[valid].min() >= 0
