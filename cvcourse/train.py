@@ -343,7 +343,8 @@ class _LivePlot:
         self.fig.subplots_adjust(left=0.1 if with_metrics else 0.15, right=0.97, bottom=0.15,
                                  top=0.9, wspace=0.25)
         self.history, self.min_interval = history, min_interval
-        self.handle, self.next_time = None, -math.inf
+        # The first picture after min_interval: a training that short gets just the final one.
+        self.handle, self.next_time = None, time.monotonic() + min_interval
 
     def update(self, force: bool = False) -> None:
         from IPython.display import Image, display
