@@ -11,7 +11,8 @@ gives the same outputs. The course never downloads; online, pretrained weights l
     model = resnet50()
     model.load_state_dict(torchvision.models.resnet50(weights="IMAGENET1K_V2").state_dict())
 
-Modules: ``googlenet`` (2.1), ``resnet`` (2.2), ``inception_resnet`` (2.2.2), ``resnext`` (2.3),
+Modules: ``inception_v1`` (2.1, GoogLeNet), ``resnet`` (2.2), ``inception_resnet`` (2.2.2),
+``resnext`` (2.3),
 ``squeeze_excitation`` (2.4), ``mobilenet`` (2.5), ``efficientnet`` (2.6-2.7), ``regnet`` (2.8),
 ``small`` (small-input and plain vs residual nets, Exercise 7-1), ``complexity`` (parameters,
 FLOPs, receptive fields), ``widgets`` (explorers).
@@ -26,9 +27,13 @@ from cvcourse.architectures.complexity import (
     receptive_field,
     stage_summary,
 )
-from cvcourse.architectures.efficientnet import compound_scaling, efficientnet, efficientnet_b0
-from cvcourse.architectures.googlenet import googlenet
+from cvcourse.architectures.efficientnet import (
+    compound_scaling,
+    efficientnet_b0,
+    scaled_efficientnet,
+)
 from cvcourse.architectures.inception_resnet import InceptionResNetA, InceptionResNetB
+from cvcourse.architectures.inception_v1 import googlenet
 from cvcourse.architectures.mobilenet import mobilenet_v2
 from cvcourse.architectures.resnet import (
     resnet18,
@@ -69,7 +74,7 @@ __all__ = [
     "conv_params",
     "count_flops",
     "count_parameters",
-    "efficientnet",
+    "scaled_efficientnet",
     "efficientnet_b0",
     "empirical_receptive_field",
     "googlenet",

@@ -46,17 +46,20 @@ __all__ = [
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of scalars in the model's parameters (optionally only those with ``requires_grad``)."""
+    """Number of scalars in the model's parameters (optionally only ``requires_grad`` ones)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def _check_input_size(input_size: Sequence[int]) -> tuple[int, ...]:
-    if (not isinstance(input_size, (tuple, list)) or len(input_size) == 0
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in input_size)):
+    if (
+        not isinstance(input_size, (tuple, list))
+        or len(input_size) == 0
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in input_size)
+    ):
         raise ValueError(
-            f"input_size must be a tuple of positive ints such as (1, 3, 224, 224), got {input_size!r}"
+            f"input_size must be a tuple of positive ints like (1, 3, 224, 224), got {input_size!r}"
         )
     return tuple(input_size)
 
@@ -66,8 +69,9 @@ def _on_meta(model: nn.Module, meta: bool) -> nn.Module:
     return copy.deepcopy(model).to("meta") if meta else model
 
 
-def count_flops(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224),
-                meta: bool = True) -> int:
+def count_flops(
+    model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224), meta: bool = True
+) -> int:
     """FLOPs (2 per multiply-add) of one forward pass in eval mode, via ``FlopCounterMode``.
 
     Args:
@@ -130,8 +134,12 @@ def default_stages(model: nn.Module) -> list[str]:
     return names
 
 
-def stage_summary(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224),
-                  stages: Sequence[str] | None = None, meta: bool = True) -> list[StageRow]:
+def stage_summary(
+    model: nn.Module,
+    input_size: Sequence[int] = (1, 3, 224, 224),
+    stages: Sequence[str] | None = None,
+    meta: bool = True,
+) -> list[StageRow]:
     """Output shape, parameters and FLOPs of each stage (a named sub-module) in eval mode.
 
     A forward hook catches each stage's input and output; the stage's FLOPs are then counted by
@@ -159,6 +167,7 @@ def stage_summary(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
             if name not in caught:  # clone: later in-place ops must not change what we keep
                 caught[name] = (tuple(t.clone() for t in inputs), output)
+
         return hook
 
     hooks = [modules[n].register_forward_hook(catch(n)) for n in names]
@@ -176,8 +185,11 @@ def stage_summary(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)
         inp, out = caught[n]
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             modules[n](*inp)
-        rows.append(StageRow(n, tuple(out.shape), count_parameters(modules[n]),
-                             int(counter.get_total_flops())))
+        rows.append(
+            StageRow(
+                n, tuple(out.shape), count_parameters(modules[n]), int(counter.get_total_flops())
+            )
+        )
     return rows
 
 
@@ -185,9 +197,12 @@ def format_rows(rows: Sequence[StageRow]) -> str:
     """A plain-text table of stage rows with a total line, for printing in a notebook."""
     lines = [f"{'stage':<14}{'output shape':<22}{'parameters':>14}{'MFLOPs':>12}"]
     for r in rows:
-        lines.append(f"{r.name:<14}{str(list(r.output_shape)):<22}{r.params:>14,}{r.flops / 1e6:>12,.1f}")
-    lines.append(f"{'total':<36}{sum(r.params for r in rows):>14,}"
-                 f"{sum(r.flops for r in rows) / 1e6:>12,.1f}")
+        lines.append(
+            f"{r.name:<14}{str(list(r.output_shape)):<22}{r.params:>14,}{r.flops / 1e6:>12,.1f}"
+        )
+    lines.append(
+        f"{'total':<36}{sum(r.params for r in rows):>14,}{sum(r.flops for r in rows) / 1e6:>12,.1f}"
+    )
     return "\n".join(lines)
 
 
@@ -203,7 +218,9 @@ def receptive_field(layers: Sequence[tuple[int, int] | tuple[int, int, int]]) ->
     r, jump = 1, 1  # jump = product of the strides before the current layer
     for i, layer in enumerate(layers):
         if len(layer) not in (2, 3) or any(int(v) < 1 for v in layer):
-            raise ValueError(f"layers[{i}] must be (kernel, stride[, dilation]) >= 1, got {layer!r}")
+            raise ValueError(
+                f"layers[{i}] must be (kernel, stride[, dilation]) >= 1, got {layer!r}"
+            )
         k, s = int(layer[0]), int(layer[1])
         d = int(layer[2]) if len(layer) == 3 else 1
         r += d * (k - 1) * jump

@@ -14,7 +14,8 @@ SiLU activations). Bigger models scale B0 with one compound coefficient :math:`\
           \\qquad \\alpha \\beta^2 \\gamma^2 \\approx 2
 
 so that FLOPs (linear in depth, quadratic in width and resolution) grow by about :math:`2^\\phi`.
-``compound_scaling`` computes the multipliers (paper's grid search: alpha=1.2, beta=1.1, gamma=1.15).
+``compound_scaling`` computes the multipliers (paper's grid search: alpha=1.2, beta=1.1,
+gamma=1.15).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ __all__ = [
     "EfficientNet",
     "efficientnet_b0",
     "scaled_setting",
-    "efficientnet",
+    "scaled_efficientnet",
     "compound_scaling",
     "B0_SETTING",
 ]
@@ -120,11 +121,23 @@ class MBConv(nn.Module):
         expanded = make_divisible(cnf.input_channels * cnf.expand_ratio)
         layers: list[nn.Module] = []
         if expanded != cnf.input_channels:
-            layers.append(ConvNormActivation(cnf.input_channels, expanded, 1, activation_layer=nn.SiLU))
-        layers.append(ConvNormActivation(expanded, expanded, cnf.kernel, cnf.stride, groups=expanded,
-                                         activation_layer=nn.SiLU))
+            layers.append(
+                ConvNormActivation(cnf.input_channels, expanded, 1, activation_layer=nn.SiLU)
+            )
+        layers.append(
+            ConvNormActivation(
+                expanded,
+                expanded,
+                cnf.kernel,
+                cnf.stride,
+                groups=expanded,
+                activation_layer=nn.SiLU,
+            )
+        )
         squeeze = max(1, cnf.input_channels // 4)  # SE ratio 1/4 of the block's *input* channels
-        layers.append(SqueezeExcitation(expanded, squeeze, activation=partial(nn.SiLU, inplace=True)))
+        layers.append(
+            SqueezeExcitation(expanded, squeeze, activation=partial(nn.SiLU, inplace=True))
+        )
         layers.append(ConvNormActivation(expanded, cnf.out_channels, 1, activation_layer=None))
         self.block = nn.Sequential(*layers)
         self.stochastic_depth = StochasticDepth(stochastic_depth_prob)
@@ -179,8 +192,9 @@ class EfficientNet(nn.Module):
         layers.append(ConvNormActivation(last_in, 4 * last_in, 1, activation_layer=nn.SiLU))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True),
-                                        nn.Linear(4 * last_in, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout, inplace=True), nn.Linear(4 * last_in, num_classes)
+        )
 
         for m in self.modules():  # same initialisation as torchvision
             if isinstance(m, nn.Conv2d):
@@ -203,7 +217,10 @@ class EfficientNet(nn.Module):
 
 
 def efficientnet_b0(
-    *, weights: None = None, num_classes: int = 1000, dropout: float = 0.2,
+    *,
+    weights: None = None,
+    num_classes: int = 1000,
+    dropout: float = 0.2,
     stochastic_depth_prob: float = 0.2,
 ) -> EfficientNet:
     """EfficientNet-B0 (same as ``torchvision.models.efficientnet_b0``)."""
@@ -217,18 +234,30 @@ def scaled_setting(width_mult: float = 1.0, depth_mult: float = 1.0) -> list[MBC
     if not (width_mult > 0 and depth_mult > 0):
         raise ValueError(f"width_mult and depth_mult must be > 0, got {width_mult}, {depth_mult}")
     return [
-        MBConvConfig(c.expand_ratio, c.kernel, c.stride, make_divisible(c.input_channels * width_mult),
-                     make_divisible(c.out_channels * width_mult),
-                     int(math.ceil(c.num_layers * depth_mult)))
+        MBConvConfig(
+            c.expand_ratio,
+            c.kernel,
+            c.stride,
+            make_divisible(c.input_channels * width_mult),
+            make_divisible(c.out_channels * width_mult),
+            int(math.ceil(c.num_layers * depth_mult)),
+        )
         for c in B0_SETTING
     ]
 
 
-def efficientnet(width_mult: float = 1.0, depth_mult: float = 1.0, *, num_classes: int = 1000,
-                 dropout: float = 0.2, stochastic_depth_prob: float = 0.2) -> EfficientNet:
+def scaled_efficientnet(
+    width_mult: float = 1.0,
+    depth_mult: float = 1.0,
+    *,
+    num_classes: int = 1000,
+    dropout: float = 0.2,
+    stochastic_depth_prob: float = 0.2,
+) -> EfficientNet:
     """B0 scaled in width and depth: (1.0, 1.1) is B1, (1.1, 1.2) B2, (1.2, 1.4) B3, ..."""
-    return EfficientNet(scaled_setting(width_mult, depth_mult), dropout, stochastic_depth_prob,
-                        num_classes)
+    return EfficientNet(
+        scaled_setting(width_mult, depth_mult), dropout, stochastic_depth_prob, num_classes
+    )
 
 
 def compound_scaling(

@@ -20,7 +20,7 @@ Notes, section 2.5:
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -65,7 +65,7 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
 class ConvNormActivation(nn.Sequential):
     """Conv2d (no bias) -> BatchNorm2d -> activation, as ``torchvision.ops.Conv2dNormActivation``.
 
-    A ``Sequential`` so that the state-dict keys are ``0.weight`` (conv) and ``1.*`` (BN). Padding is
+    A ``Sequential`` so that the state-dict keys are ``0.weight`` (conv), ``1.*`` (BN). Padding is
     ``(kernel_size - 1) // 2``, which keeps H, W for stride 1 and halves them for stride 2.
     """
 
@@ -79,8 +79,15 @@ class ConvNormActivation(nn.Sequential):
         activation_layer: Callable[..., nn.Module] | None = nn.ReLU6,
     ) -> None:
         layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride,
-                      padding=(kernel_size - 1) // 2, groups=groups, bias=False),
+            nn.Conv2d(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride,
+                padding=(kernel_size - 1) // 2,
+                groups=groups,
+                bias=False,
+            ),
             nn.BatchNorm2d(out_channels),
         ]
         if activation_layer is not None:
@@ -110,7 +117,9 @@ class InvertedResidual(nn.Module):
         if expand_ratio != 1:
             layers.append(ConvNormActivation(inp, hidden_dim, kernel_size=1))  # expand
         layers += [
-            ConvNormActivation(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim),  # depth-wise
+            ConvNormActivation(
+                hidden_dim, hidden_dim, stride=stride, groups=hidden_dim
+            ),  # depth-wise
             nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False),  # point-wise projection ...
             nn.BatchNorm2d(oup),  # ... with no activation: the linear bottleneck
         ]
@@ -132,7 +141,9 @@ class MobileNetV2(nn.Module):
         dropout: dropout probability before the classifier.
     """
 
-    def __init__(self, num_classes: int = 1000, width_mult: float = 1.0, dropout: float = 0.2) -> None:
+    def __init__(
+        self, num_classes: int = 1000, width_mult: float = 1.0, dropout: float = 0.2
+    ) -> None:
         super().__init__()
         check_positive_int(num_classes, "num_classes")
         if not width_mult > 0:
@@ -144,12 +155,16 @@ class MobileNetV2(nn.Module):
             output_channel = make_divisible(c * width_mult)
             for i in range(n):
                 # only the first block of a stage strides (notes: stride on the middle 3x3)
-                features.append(InvertedResidual(input_channel, output_channel, s if i == 0 else 1, t))
+                features.append(
+                    InvertedResidual(input_channel, output_channel, s if i == 0 else 1, t)
+                )
                 input_channel = output_channel
         # few channels in the body, so expand before the classifier (notes, 2.5)
         features.append(ConvNormActivation(input_channel, self.last_channel, kernel_size=1))
         self.features = nn.Sequential(*features)
-        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes)
+        )
 
         for m in self.modules():  # same initialisation as torchvision
             if isinstance(m, nn.Conv2d):
@@ -206,8 +221,16 @@ def table_2_1(model: MobileNetV2, input_size: int = 224) -> list[tuple[str, ...]
         while i + n < len(layers) - 1 and layers[i + n].out_channels == block.out_channels:
             n += 1
         c_in, h = shapes[i]
-        rows.append((f"{h} × {c_in}", "bottleneck", str(t), str(block.out_channels), str(n),
-                     str(block.stride)))
+        rows.append(
+            (
+                f"{h} × {c_in}",
+                "bottleneck",
+                str(t),
+                str(block.out_channels),
+                str(n),
+                str(block.stride),
+            )
+        )
         i += n
     c_in, h = shapes[-2]
     rows.append((f"{h} × {c_in}", "conv2d 1x1", "-", str(layers[-1].out_channels), "1", "1"))

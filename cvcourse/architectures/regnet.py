@@ -54,15 +54,22 @@ class XBlock(nn.Module):
     def __init__(self, in_channels: int, width: int, stride: int, groups: int, bottleneck: int):
         super().__init__()
         inner = width // bottleneck
-        self.conv1 = nn.Sequential(nn.Conv2d(in_channels, inner, 1, bias=False),
-                                   nn.BatchNorm2d(inner), nn.ReLU(inplace=True))
-        self.conv2 = nn.Sequential(nn.Conv2d(inner, inner, 3, stride, 1, groups=groups, bias=False),
-                                   nn.BatchNorm2d(inner), nn.ReLU(inplace=True))
+        self.conv1 = nn.Sequential(
+            nn.Conv2d(in_channels, inner, 1, bias=False),
+            nn.BatchNorm2d(inner),
+            nn.ReLU(inplace=True),
+        )
+        self.conv2 = nn.Sequential(
+            nn.Conv2d(inner, inner, 3, stride, 1, groups=groups, bias=False),
+            nn.BatchNorm2d(inner),
+            nn.ReLU(inplace=True),
+        )
         self.conv3 = nn.Sequential(nn.Conv2d(inner, width, 1, bias=False), nn.BatchNorm2d(width))
         self.shortcut = None
         if stride != 1 or in_channels != width:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, width, 1, stride, bias=False),
-                                          nn.BatchNorm2d(width))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, width, 1, stride, bias=False), nn.BatchNorm2d(width)
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         skip = x if self.shortcut is None else self.shortcut(x)
@@ -77,11 +84,15 @@ class AnyNet(nn.Module):
         check_positive_int(num_classes, "num_classes")
         self.config = config
         self.in_channels = in_channels
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False),
-                                  nn.BatchNorm2d(16), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(16),
+            nn.ReLU(inplace=True),
+        )
         stages, channels = [], 16
-        for i, (d, w, g, b) in enumerate(zip(config.depths, config.widths, config.groups,
-                                             config.bottlenecks)):
+        for i, (d, w, g, b) in enumerate(
+            zip(config.depths, config.widths, config.groups, config.bottlenecks, strict=True)
+        ):
             blocks = []
             for j in range(d):
                 blocks.append(XBlock(channels, w, 2 if i > 0 and j == 0 else 1, g, b))
@@ -109,9 +120,11 @@ def sample_config(space: str, rng: random.Random, num_stages: int = 4) -> AnyNet
     depths = tuple(rng.choice(DEPTHS) for _ in range(num_stages))
     if space == "free":
         widths = tuple(rng.choice(WIDTHS) for _ in range(num_stages))
-        bottlenecks = tuple(rng.choice([b for b in BOTTLENECKS if w % b == 0 and w // b >= 4])
-                            for w in widths)
-        groups = tuple(rng.choice(_valid_groups(w, b)) for w, b in zip(widths, bottlenecks))
+        bottlenecks = tuple(
+            rng.choice([b for b in BOTTLENECKS if w % b == 0 and w // b >= 4]) for w in widths
+        )
+        pairs = zip(widths, bottlenecks, strict=True)
+        groups = tuple(rng.choice(_valid_groups(w, b)) for w, b in pairs)
     else:
         widths = tuple(sorted(rng.choice(WIDTHS) for _ in range(num_stages)))  # w_{i+1} >= w_i
         b = rng.choice([b for b in BOTTLENECKS if all(w % b == 0 and w // b >= 4 for w in widths)])

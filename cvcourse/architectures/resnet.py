@@ -76,7 +76,7 @@ class BasicBlock(nn.Module):
         super().__init__()
         if groups != 1 or base_width != 64:
             raise ValueError(
-                f"BasicBlock only supports groups=1 and base_width=64, got {groups} and {base_width}"
+                f"BasicBlock supports only groups=1, base_width=64, got {groups} and {base_width}"
             )
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -207,7 +207,9 @@ class ResNet(nn.Module):
         layers = [block(self.inplanes, planes, stride, downsample, self.groups, self.base_width)]
         self.inplanes = planes * block.expansion
         for _ in range(1, blocks):
-            layers.append(block(self.inplanes, planes, groups=self.groups, base_width=self.base_width))
+            layers.append(
+                block(self.inplanes, planes, groups=self.groups, base_width=self.base_width)
+            )
         return nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -248,7 +250,7 @@ def resnet50(
 def resnext50_32x4d(
     *, weights: None = None, num_classes: int = 1000, zero_init_residual: bool = False
 ) -> ResNet:
-    """ResNeXt-50 (32x4d): ResNet-50 whose 3x3 convs have G = 32 groups of d = 4 channels (x stage)."""
+    """ResNeXt-50 (32x4d): ResNet-50 with 3x3 convs of G = 32 groups of d = 4 (x stage) channels."""
     check_no_weights(weights, "resnext50_32x4d")
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, zero_init_residual, 32, 4)
 
@@ -256,6 +258,6 @@ def resnext50_32x4d(
 def wide_resnet50_2(
     *, weights: None = None, num_classes: int = 1000, zero_init_residual: bool = False
 ) -> ResNet:
-    """Wide ResNet-50-2: ResNet-50 with twice as many channels inside each bottleneck (width scaling)."""
+    """Wide ResNet-50-2: ResNet-50 with twice the channels inside every bottleneck (wider)."""
     check_no_weights(weights, "wide_resnet50_2")
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, zero_init_residual, 1, 64 * 2)

@@ -11,7 +11,8 @@ Notes, section 2.3. A ResNeXt block with G branches of width d,
 
 equals a bottleneck block whose 3x3 is a *grouped* convolution with G groups on G*d channels:
 
-* last 1x1: :math:`y_k = \\sum_b w_k^{(b)} \\cdot a^{(b)} + x_k = [w_k^{(1)} \\dots w_k^{(G)}] \\cdot
+* last 1x1: :math:`y_k = \\sum_b w_k^{(b)} \\cdot a^{(b)} + x_k
+  = [w_k^{(1)} \\dots w_k^{(G)}] \\cdot
   [a^{(1)} \\dots a^{(G)}] + x_k`, one 1x1 conv on the G*d stacked channels;
 * first 1x1: G convs of the same input = one conv with G*d outputs, split afterwards;
 * middle 3x3: branch b only sees its own d channels = a grouped convolution with G groups.
@@ -91,7 +92,9 @@ class ResNeXtGroupedBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))  # [B, G*d, H, W]
-        out = self.relu(self.bn2(self.conv2(out)))  # [B, G*d, H, W], group g sees channels g*d:(g+1)*d
+        out = self.relu(
+            self.bn2(self.conv2(out))
+        )  # [B, G*d, H, W], group g sees channels g*d:(g+1)*d
         out = self.bn3(self.conv3(out))  # [B, C, H, W]
         return self.relu(out + x)
 

@@ -28,8 +28,14 @@ from torch import Tensor, nn
 from cvcourse.architectures._checks import check_image_batch, check_positive_int
 from cvcourse.architectures.resnet import ResNet, resnet18
 
-__all__ = ["PreActBlock", "DeepCNN", "plain_cnn", "residual_cnn", "block_input_gradients",
-           "small_resnet18"]
+__all__ = [
+    "PreActBlock",
+    "DeepCNN",
+    "plain_cnn",
+    "residual_cnn",
+    "block_input_gradients",
+    "small_resnet18",
+]
 
 
 class PreActBlock(nn.Module):
@@ -38,8 +44,9 @@ class PreActBlock(nn.Module):
     When the shape changes (stride 2 or new width) the skip is a strided 1x1 convolution.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
-                 residual: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int = 1, residual: bool = True
+    ) -> None:
         super().__init__()
         self.residual = residual
         self.bn1 = nn.BatchNorm2d(in_channels)
@@ -75,11 +82,21 @@ class DeepCNN(nn.Module):
         in_channels: channels of the input images.
     """
 
-    def __init__(self, blocks_per_stage: int, residual: bool, width: int = 16,
-                 num_classes: int = 10, in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        blocks_per_stage: int,
+        residual: bool,
+        width: int = 16,
+        num_classes: int = 10,
+        in_channels: int = 3,
+    ) -> None:
         super().__init__()
-        for name, value in (("blocks_per_stage", blocks_per_stage), ("width", width),
-                            ("num_classes", num_classes), ("in_channels", in_channels)):
+        for name, value in (
+            ("blocks_per_stage", blocks_per_stage),
+            ("width", width),
+            ("num_classes", num_classes),
+            ("in_channels", in_channels),
+        ):
             check_positive_int(value, name)
         self.in_channels = in_channels
         self.stem = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
@@ -114,8 +131,9 @@ def plain_cnn(depth: int, width: int = 16, num_classes: int = 10, in_channels: i
     return DeepCNN(_blocks_for(depth), False, width, num_classes, in_channels)
 
 
-def residual_cnn(depth: int, width: int = 16, num_classes: int = 10,
-                 in_channels: int = 3) -> DeepCNN:
+def residual_cnn(
+    depth: int, width: int = 16, num_classes: int = 10, in_channels: int = 3
+) -> DeepCNN:
     """A pre-activation ResNet with ``depth = 6n + 2`` weighted layers (ResNet-20, -56, ...)."""
     return DeepCNN(_blocks_for(depth), True, width, num_classes, in_channels)
 
@@ -126,8 +144,9 @@ def _blocks_for(depth: int) -> int:
     return (depth - 2) // 6
 
 
-def block_input_gradients(model: DeepCNN, x: Tensor, y: Tensor,
-                          loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None) -> list[float]:
+def block_input_gradients(
+    model: DeepCNN, x: Tensor, y: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None
+) -> list[float]:
     """Norms :math:`\\lVert \\partial \\mathcal{L} / \\partial x_l \\rVert_2` at the input x_l of
     every block (l = 0 first), for one batch. Parameter gradients are left untouched."""
     if not isinstance(model, DeepCNN):

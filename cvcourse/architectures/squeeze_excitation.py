@@ -17,7 +17,7 @@ torchvision, so no reshape is needed.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import Tensor, nn
 

@@ -16,25 +16,49 @@ from torch import nn
 
 from cvcourse.architectures import BUILDERS
 from cvcourse.architectures.complexity import StageRow, count_flops, stage_summary
-from cvcourse.architectures.efficientnet import compound_scaling, efficientnet
+from cvcourse.architectures.efficientnet import compound_scaling, scaled_efficientnet
 from cvcourse.viz import interactive_figure, style_axes
 
-__all__ = ["architecture_rows", "architecture_explorer", "scaling_curves", "scaled_b0_flops",
-           "compound_scaling_explorer", "EXPLORER_STAGES"]
+__all__ = [
+    "architecture_rows",
+    "architecture_explorer",
+    "scaling_curves",
+    "scaled_b0_flops",
+    "compound_scaling_explorer",
+    "EXPLORER_STAGES",
+]
 
 _RESNET = ["conv1", "maxpool", "layer1", "layer2", "layer3", "layer4", "fc"]
 EXPLORER_STAGES: dict[str, list[str] | None] = {
-    "resnet18": _RESNET, "resnet34": _RESNET, "resnet50": _RESNET, "resnext50_32x4d": _RESNET,
+    "resnet18": _RESNET,
+    "resnet34": _RESNET,
+    "resnet50": _RESNET,
+    "resnext50_32x4d": _RESNET,
     "wide_resnet50_2": _RESNET,
-    "googlenet": ["conv1", "maxpool1", "conv3", "maxpool2", "inception3a", "inception3b",
-                  "maxpool3", "inception4a", "inception4b", "inception4c", "inception4d",
-                  "inception4e", "maxpool4", "inception5a", "inception5b", "fc"],
+    "googlenet": [
+        "conv1",
+        "maxpool1",
+        "conv3",
+        "maxpool2",
+        "inception3a",
+        "inception3b",
+        "maxpool3",
+        "inception4a",
+        "inception4b",
+        "inception4c",
+        "inception4d",
+        "inception4e",
+        "maxpool4",
+        "inception5a",
+        "inception5b",
+        "fc",
+    ],
     "mobilenet_v2": None,  # default: every entry of ``features`` then the classifier
     "efficientnet_b0": None,
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _meta_model(name: str) -> nn.Module:
     with torch.device("meta"):  # shapes only: instant to build, no memory
         return BUILDERS[name]().eval()
@@ -54,10 +78,14 @@ def _table_html(rows: list[StageRow]) -> str:
     body = "".join(
         f"<tr><td>{html.escape(r.name)}</td><td>{list(r.output_shape)}</td>"
         f"<td style='text-align:right'>{r.params:,}</td>"
-        f"<td style='text-align:right'>{r.flops / 1e6:,.1f}</td></tr>" for r in rows)
-    total = (f"<tr><th>total</th><th></th><th style='text-align:right'>"
-             f"{sum(r.params for r in rows):,}</th><th style='text-align:right'>"
-             f"{sum(r.flops for r in rows) / 1e6:,.1f}</th></tr>")
+        f"<td style='text-align:right'>{r.flops / 1e6:,.1f}</td></tr>"
+        for r in rows
+    )
+    total = (
+        f"<tr><th>total</th><th></th><th style='text-align:right'>"
+        f"{sum(r.params for r in rows):,}</th><th style='text-align:right'>"
+        f"{sum(r.flops for r in rows) / 1e6:,.1f}</th></tr>"
+    )
     return f"<table>{head}{body}{total}</table>"
 
 
@@ -69,8 +97,14 @@ def architecture_explorer(name: str = "resnet18", input_size: int = 224) -> widg
         figure, ``.table`` the HTML table, ``.rows`` the current ``StageRow`` list.
     """
     model = widgets.Dropdown(options=list(BUILDERS), value=name, description="model")
-    size = widgets.IntSlider(value=input_size, min=32, max=512, step=32, description="input size",
-                             continuous_update=False)
+    size = widgets.IntSlider(
+        value=input_size,
+        min=32,
+        max=512,
+        step=32,
+        description="input size",
+        continuous_update=False,
+    )
     fig, (ax_p, ax_f), canvas = interactive_figure(figsize=(8, 5), nrows=2)
     table = widgets.HTML()
     box = widgets.HBox([widgets.VBox([model, size, canvas]), table])
@@ -80,13 +114,21 @@ def architecture_explorer(name: str = "resnet18", input_size: int = 224) -> widg
         box.rows = rows
         table.value = _table_html(rows)
         labels = [r.name for r in rows]
-        for ax, values, what, unit in ((ax_p, [r.params / 1e6 for r in rows], "parameters", "M"),
-                                       (ax_f, [r.flops / 1e9 for r in rows], "FLOPs", "G")):
+        for ax, values, what, unit in (
+            (ax_p, [r.params / 1e6 for r in rows], "parameters", "M"),
+            (ax_f, [r.flops / 1e9 for r in rows], "FLOPs", "G"),
+        ):
             ax.clear()
-            ax.bar(range(len(rows)), values, color="tab:blue" if what == "parameters" else "tab:orange")
+            ax.bar(
+                range(len(rows)), values, color="tab:blue" if what == "parameters" else "tab:orange"
+            )
             ax.set_xticks(range(len(rows)), labels, rotation=60, fontsize=7)
-            style_axes(ax, f"{model.value} at {size.value} px: {what} per stage", "stage",
-                       f"{what} ({unit})")
+            style_axes(
+                ax,
+                f"{model.value} at {size.value} px: {what} per stage",
+                "stage",
+                f"{what} ({unit})",
+            )
         fig.canvas.draw_idle()
 
     model.observe(update, names="value")
@@ -104,23 +146,31 @@ def scaled_b0_flops(phi: float, alpha: float, beta: float, gamma: float) -> int:
     with the FLOP counter at resolution ``round(224 * gamma**phi)``."""
     m = compound_scaling(phi, alpha, beta, gamma)
     with torch.device("meta"):
-        model = efficientnet(m["width"], m["depth"]).eval()
+        model = scaled_efficientnet(m["width"], m["depth"]).eval()
     r = int(round(224 * m["resolution"]))
     return count_flops(model, (1, 3, r, r))
 
 
-def scaling_curves(phi_max: float, alpha: float, beta: float, gamma: float,
-                   num: int = 41) -> dict[str, np.ndarray]:
+def scaling_curves(
+    phi_max: float, alpha: float, beta: float, gamma: float, num: int = 41
+) -> dict[str, np.ndarray]:
     """The FLOP growth factors against phi: predicted ``(alpha beta^2 gamma^2)^phi`` and the
     ``2^phi`` the constraint aims at, and the depth/width/resolution multipliers."""
     phis = np.linspace(0.0, phi_max, num)
     m = compound_scaling(phi_max, alpha, beta, gamma)  # validates the arguments
-    return {"phi": phis, "predicted": m["constraint"] ** phis, "two_to_phi": 2.0 ** phis,
-            "depth": alpha ** phis, "width": beta ** phis, "resolution": gamma ** phis}
+    return {
+        "phi": phis,
+        "predicted": m["constraint"] ** phis,
+        "two_to_phi": 2.0**phis,
+        "depth": alpha**phis,
+        "width": beta**phis,
+        "resolution": gamma**phis,
+    }
 
 
-def compound_scaling_explorer(phi: float = 1.0, alpha: float = 1.2, beta: float = 1.1,
-                              gamma: float = 1.15) -> widgets.Box:
+def compound_scaling_explorer(
+    phi: float = 1.0, alpha: float = 1.2, beta: float = 1.1, gamma: float = 1.15
+) -> widgets.Box:
     """Sliders for phi, alpha, beta, gamma; plots the FLOP growth against the 2^phi line and
     marks the FLOPs of EfficientNet-B0 scaled that way, measured with the FLOP counter.
 
@@ -129,10 +179,15 @@ def compound_scaling_explorer(phi: float = 1.0, alpha: float = 1.2, beta: float 
     """
     sliders = {
         "phi": widgets.FloatSlider(value=phi, min=0.0, max=4.0, step=0.5, description="φ"),
-        "alpha": widgets.FloatSlider(value=alpha, min=1.0, max=2.0, step=0.05, description="α (depth)"),
-        "beta": widgets.FloatSlider(value=beta, min=1.0, max=1.6, step=0.05, description="β (width)"),
-        "gamma": widgets.FloatSlider(value=gamma, min=1.0, max=1.6, step=0.05,
-                                     description="γ (resolution)"),
+        "alpha": widgets.FloatSlider(
+            value=alpha, min=1.0, max=2.0, step=0.05, description="α (depth)"
+        ),
+        "beta": widgets.FloatSlider(
+            value=beta, min=1.0, max=1.6, step=0.05, description="β (width)"
+        ),
+        "gamma": widgets.FloatSlider(
+            value=gamma, min=1.0, max=1.6, step=0.05, description="γ (resolution)"
+        ),
     }
     for s in sliders.values():
         s.continuous_update = False
@@ -151,16 +206,20 @@ def compound_scaling_explorer(phi: float = 1.0, alpha: float = 1.2, beta: float 
         pred_line.set_data(curves["phi"], curves["predicted"])
         two_line.set_data(curves["phi"], curves["two_to_phi"])
         ratio = scaled_b0_flops(v["phi"], v["alpha"], v["beta"], v["gamma"]) / scaled_b0_flops(
-            0.0, v["alpha"], v["beta"], v["gamma"])
+            0.0, v["alpha"], v["beta"], v["gamma"]
+        )
         point.set_data([v["phi"]], [ratio])
         ax.relim()
         ax.autoscale_view()
         m = compound_scaling(v["phi"], v["alpha"], v["beta"], v["gamma"])
-        style_axes(ax, f"Compound scaling: αβ²γ² = {m['constraint']:.2f}", "φ",
-                   "FLOPs / FLOPs(φ=0)")
-        info.value = (f"depth × {m['depth']:.2f}<br>width × {m['width']:.2f}<br>"
-                      f"resolution × {m['resolution']:.2f} ({round(224 * m['resolution'])} px)<br>"
-                      f"FLOPs × {m['flops_factor']:.2f} predicted, {ratio:.2f} measured")
+        style_axes(
+            ax, f"Compound scaling: αβ²γ² = {m['constraint']:.2f}", "φ", "FLOPs / FLOPs(φ=0)"
+        )
+        info.value = (
+            f"depth × {m['depth']:.2f}<br>width × {m['width']:.2f}<br>"
+            f"resolution × {m['resolution']:.2f} ({round(224 * m['resolution'])} px)<br>"
+            f"FLOPs × {m['flops_factor']:.2f} predicted, {ratio:.2f} measured"
+        )
         fig.canvas.draw_idle()
 
     for s in sliders.values():

@@ -17,8 +17,8 @@ from cvcourse.architectures import (
     compound_scaling,
     conv_params,
     count_parameters,
-    efficientnet,
     receptive_field,
+    scaled_efficientnet,
 )
 from cvcourse.architectures.efficientnet import stochastic_depth
 from cvcourse.architectures.mobilenet import INVERTED_RESIDUAL_SETTING, make_divisible
@@ -79,8 +79,15 @@ def test_mobilenet_v2_table_2_1_regenerated_from_model():
                 n += 1
             stages.append((t, b.out_channels, n, b.stride))
             i += n
-        printed = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-                   (6, 160, 3, 2), (6, 320, 1, 1)]  # the table as printed in the notes
+        printed = [
+            (1, 16, 1, 1),
+            (6, 24, 2, 2),
+            (6, 32, 3, 2),
+            (6, 64, 4, 2),
+            (6, 96, 3, 1),
+            (6, 160, 3, 2),
+            (6, 320, 1, 1),
+        ]  # the table as printed in the notes
         assert stages == printed == [tuple(r) for r in INVERTED_RESIDUAL_SETTING]
 
 
@@ -91,13 +98,14 @@ def test_make_divisible_rounds_like_torchvision():
         assert make_divisible(v) == _make_divisible(v, 8)
 
 
-@pytest.mark.parametrize("b,width,depth", [("efficientnet_b1", 1.0, 1.1),
-                                           ("efficientnet_b2", 1.1, 1.2),
-                                           ("efficientnet_b3", 1.2, 1.4)])
+@pytest.mark.parametrize(
+    "b,width,depth",
+    [("efficientnet_b1", 1.0, 1.1), ("efficientnet_b2", 1.1, 1.2), ("efficientnet_b3", 1.2, 1.4)],
+)
 def test_scaled_b0_is_torchvisions_b1_to_b3(b, width, depth):
     with torch.device("meta"):
         tv = getattr(torchvision.models, b)()
-        ours = efficientnet(width, depth)
+        ours = scaled_efficientnet(width, depth)
     assert list(ours.state_dict()) == list(tv.state_dict())
     assert count_parameters(ours) == count_parameters(tv)
 
@@ -156,6 +164,13 @@ def test_table_2_1_function_on_ours_and_torchvision():
 
     assert table_2_1(mobilenet_v2()) == NOTES_TABLE_2_1
     assert table_2_1(torchvision.models.mobilenet_v2()) == NOTES_TABLE_2_1
-    assert table_2_1(mobilenet_v2(), input_size=64)[-2] == ("2 × 1280", "avgpool 2x2", "-", "-", "1", "-")
+    assert table_2_1(mobilenet_v2(), input_size=64)[-2] == (
+        "2 × 1280",
+        "avgpool 2x2",
+        "-",
+        "-",
+        "1",
+        "-",
+    )
     with pytest.raises(TypeError, match="MobileNetV2"):
         table_2_1(nn.Linear(2, 2))

@@ -1,7 +1,6 @@
 """Parameter/FLOP counting, per-stage summaries and receptive fields."""
 
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -74,8 +73,15 @@ def _positive_chain(layers):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from([1, 2, 3, 5]), st.sampled_from([1, 2]),
-                          st.sampled_from([1, 2, 3])), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([1, 2, 3, 5]), st.sampled_from([1, 2]), st.sampled_from([1, 2, 3])
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_receptive_field_formula_equals_measured_gradient_support(layers):
     r = receptive_field(layers)
     size = 4 * r + 8  # large enough that the centre output's field is inside the image

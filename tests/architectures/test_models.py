@@ -70,8 +70,9 @@ def test_strict_load_and_equal_outputs_float64(name):
     assert expected.abs().max() > 1e-3  # the comparison is not between two zero tensors
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnext50_32x4d", "mobilenet_v2", "googlenet",
-                                  "efficientnet_b0"])
+@pytest.mark.parametrize(
+    "name", ["resnet18", "resnext50_32x4d", "mobilenet_v2", "googlenet", "efficientnet_b0"]
+)
 def test_train_mode_outputs_gradients_and_bn_statistics_equal(name):
     """Train mode: batch statistics, dropout, stochastic depth and aux heads draw the same."""
     ours, tv = loaded_pair(name)
@@ -84,7 +85,7 @@ def test_train_mode_outputs_gradients_and_bn_statistics_equal(name):
     got = ours(x)
     if name == "googlenet":  # GoogLeNetOutputs(logits, aux_logits2, aux_logits1)
         assert len(got) == len(expected) == 3
-        for a, b in zip(got, expected):
+        for a, b in zip(got, expected, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
         got, expected = got[0] + got[1] + got[2], expected[0] + expected[1] + expected[2]
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)

@@ -40,7 +40,7 @@ def test_sampled_configs_build_and_respect_their_space(space):
     for _ in range(20):
         cfg = sample_config(space, rng)
         assert len(cfg.depths) == len(cfg.widths) == len(cfg.groups) == len(cfg.bottlenecks) == 4
-        for w, g, b in zip(cfg.widths, cfg.groups, cfg.bottlenecks):
+        for w, g, b in zip(cfg.widths, cfg.groups, cfg.bottlenecks, strict=True):
             assert (w // b) % g == 0
         if space == "shared":
             assert list(cfg.widths) == sorted(cfg.widths)

@@ -26,7 +26,9 @@ def randomize(model: nn.Module, seed: int) -> None:
                 t.copy_(torch.randn(t.shape, generator=g, dtype=t.dtype) * 0.3)
 
 
-@pytest.mark.parametrize("channels,cardinality,width", [(16, 4, 2), (32, 8, 4), (8, 1, 3), (12, 3, 1)])
+@pytest.mark.parametrize(
+    "channels,cardinality,width", [(16, 4, 2), (32, 8, 4), (8, 1, 3), (12, 3, 1)]
+)
 @pytest.mark.parametrize("train", [False, True])
 def test_branch_and_grouped_forms_are_the_same_function(channels, cardinality, width, train):
     branches = ResNeXtBranchBlock(channels, cardinality, width).double()
@@ -47,7 +49,7 @@ def test_branch_and_grouped_forms_are_the_same_function(channels, cardinality, w
 
 
 def test_copy_breaks_if_a_branch_weight_is_misplaced():
-    """The equivalence depends on the slicing: swapping two branches' 3x3 kernels changes the output."""
+    """The equivalence needs the right slicing: swapping two branches' 3x3 kernels breaks it."""
     branches = ResNeXtBranchBlock(16, 4, 2).double().eval()
     randomize(branches, seed=0)
     grouped = branches_to_grouped(branches).eval()
@@ -58,7 +60,7 @@ def test_copy_breaks_if_a_branch_weight_is_misplaced():
 
 
 def test_grouped_block_is_torchvisions_bottleneck():
-    """Form (c) has the keys of torchvision's ResNeXt bottleneck (256 ch, 32 x 4d) and its outputs."""
+    """Form (c) has the keys and outputs of torchvision's ResNeXt bottleneck (256 ch, 32x4d)."""
     tv = TVBottleneck(256, 64, groups=32, base_width=4).double()
     randomize(tv, seed=1)
     ours = ResNeXtGroupedBlock(256, 32, 4).double()
@@ -80,11 +82,16 @@ def test_parameters_equal_across_forms():
 @pytest.mark.parametrize("groups", [1, 2, 4, 8, 32])
 def test_grouped_convolution_is_g_times_cheaper(groups):
     conv = nn.Conv2d(64, 128, 3, padding=1, groups=groups, bias=False)
-    assert count_parameters(conv) == conv_params(64, 128, 3, groups) == conv_params(64, 128, 3) // groups
+    assert (
+        count_parameters(conv)
+        == conv_params(64, 128, 3, groups)
+        == conv_params(64, 128, 3) // groups
+    )
     flops = count_flops(conv, (1, 64, 10, 10), meta=False)
     assert flops == conv_flops(64, 128, 3, 10, 10, groups)
-    assert flops * groups == count_flops(nn.Conv2d(64, 128, 3, padding=1, bias=False),
-                                         (1, 64, 10, 10), meta=False)
+    assert flops * groups == count_flops(
+        nn.Conv2d(64, 128, 3, padding=1, bias=False), (1, 64, 10, 10), meta=False
+    )
 
 
 def test_bad_arguments():

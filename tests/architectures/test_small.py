@@ -41,7 +41,10 @@ def test_gradient_reaches_x_l_unchanged_when_branches_are_zero():
 def test_plain_net_gradients_change_over_depth_much_more_than_residual():
     torch.manual_seed(0)
     x, y = torch.rand(8, 3, 16, 16), torch.randint(0, 10, (8,))
-    plain, res = block_input_gradients(plain_cnn(56), x, y), block_input_gradients(residual_cnn(56), x, y)
+    plain, res = (
+        block_input_gradients(plain_cnn(56), x, y),
+        block_input_gradients(residual_cnn(56), x, y),
+    )
     spread = lambda g: max(g) / min(g)  # noqa: E731
     assert spread(plain) > 10 * spread(res)
 
@@ -59,7 +62,9 @@ def test_same_depth_and_shapes_with_and_without_skips():
 def test_small_resnet18_keeps_resolution_longer():
     model = small_resnet18(num_classes=4).eval()
     assert model(torch.rand(1, 3, 32, 32)).shape == (1, 4)
-    feats = model.layer4(model.layer3(model.layer2(model.layer1(model.conv1(torch.rand(1, 3, 32, 32))))))
+    feats = model.layer4(
+        model.layer3(model.layer2(model.layer1(model.conv1(torch.rand(1, 3, 32, 32)))))
+    )
     assert feats.shape[-2:] == (4, 4)
 
 

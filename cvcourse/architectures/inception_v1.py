@@ -70,8 +70,16 @@ class Inception(nn.Module):
         pool_proj: output channels of the 1x1 after the 3x3 max-pool.
     """
 
-    def __init__(self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int,
-                 ch5x5red: int, ch5x5: int, pool_proj: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        ch1x1: int,
+        ch3x3red: int,
+        ch3x3: int,
+        ch5x5red: int,
+        ch5x5: int,
+        pool_proj: int,
+    ) -> None:
         super().__init__()
         self.branch1 = BasicConv2d(in_channels, ch1x1, kernel_size=1)
         self.branch2 = nn.Sequential(
@@ -121,9 +129,15 @@ class GoogLeNet(nn.Module):
         dropout_aux: dropout inside the auxiliary classifiers.
     """
 
-    def __init__(self, num_classes: int = 1000, aux_logits: bool = True,
-                 transform_input: bool = False, init_weights: bool = True,
-                 dropout: float = 0.2, dropout_aux: float = 0.7) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        aux_logits: bool = True,
+        transform_input: bool = False,
+        init_weights: bool = True,
+        dropout: float = 0.2,
+        dropout_aux: float = 0.7,
+    ) -> None:
         super().__init__()
         check_positive_int(num_classes, "num_classes")
         self.aux_logits = aux_logits
@@ -188,9 +202,16 @@ class GoogLeNet(nn.Module):
         return x
 
 
-def googlenet(*, weights: None = None, num_classes: int = 1000, aux_logits: bool = True,
-              transform_input: bool = False, init_weights: bool = True, dropout: float = 0.2,
-              dropout_aux: float = 0.7) -> GoogLeNet:
+def googlenet(
+    *,
+    weights: None = None,
+    num_classes: int = 1000,
+    aux_logits: bool = True,
+    transform_input: bool = False,
+    init_weights: bool = True,
+    dropout: float = 0.2,
+    dropout_aux: float = 0.7,
+) -> GoogLeNet:
     """GoogLeNet (same as ``torchvision.models.googlenet(weights=None, ...)``)."""
     check_no_weights(weights, "googlenet")
     return GoogLeNet(num_classes, aux_logits, transform_input, init_weights, dropout, dropout_aux)
