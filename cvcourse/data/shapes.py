@@ -62,9 +62,8 @@ VOID_ID = 0
 CATEGORIES: tuple[str, ...] = ("void", *THING_CLASSES, *STUFF_CLASSES)  # id -> name
 STUFF_IDS: tuple[int, ...] = tuple(range(1 + len(THING_CLASSES), len(CATEGORIES)))  # (6, 7, 8)
 SKY, GROUND, WATER = STUFF_IDS
-MIN_SIZE = (
-    16  # smallest image side: below it a star and a circle are a few indistinguishable pixels
-)
+# Smallest image side: below it a star and a circle are a few indistinguishable pixels.
+MIN_SIZE = 16
 
 # Base colours of the stuff regions (RGB in [0, 1]); each scene jitters them.
 _STUFF_COLOURS = {
@@ -75,10 +74,10 @@ _STUFF_COLOURS = {
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
-    """The generator of sample ``index`` of a data set seeded with ``seed``: ``default_rng([seed,
-    index])``.
+    """The generator of sample ``index`` of a data set seeded with ``seed``.
 
-    ``SeedSequence`` hashes the pair, so neighbouring seeds and indices give independent streams.
+    It is ``numpy.random.default_rng([seed, index])``: ``SeedSequence`` hashes the pair, so
+    neighbouring seeds and indices give independent streams.
     """
     return np.random.default_rng([int(seed), int(index)])
 
@@ -147,8 +146,11 @@ class Scene:
 
 # ----------------------------------------------------------------------------- sampling
 def _random_colours(rng: np.random.Generator, count: int) -> np.ndarray:
-    """Saturated colours [count, 3]: random hue, saturation in [0.5, 1], value in [0.45, 1] (HSV ->
-    RGB)."""
+    """Saturated colours [count, 3]: random hue, saturation in [0.5, 1], value in [0.45, 1].
+
+    HSV -> RGB with the closed form ``v - v s clip(min(k, 4 - k), 0, 1)``, ``k = (n + 6 h) mod 6``
+    for ``n = 5, 3, 1`` (red, green, blue).
+    """
     h, s, v = rng.uniform(0, 1, count), rng.uniform(0.5, 1.0, count), rng.uniform(0.45, 1.0, count)
     k = np.mod(np.array([5.0, 3.0, 1.0]) + h[:, None] * 6, 6)  # [count, 3]
     return v[:, None] - (v * s)[:, None] * np.minimum(np.maximum(np.minimum(k, 4 - k), 0), 1)
@@ -243,10 +245,11 @@ def _smooth_noise(noise: np.ndarray, x: np.ndarray, y: np.ndarray, size: int) ->
     """Value noise: the [6, 18] lattice ``noise`` bilinearly interpolated at columns ``x`` [1, W]
     and rows ``y`` [H, 1] -> [H, W], values in [-1, 1].
 
-    One lattice cell is ``size / 3`` pixels, so the image spans 3 x 3 cells; row 0 and columns
-    0 .. 5 are margin, leaving room for shifted coordinates ``x + d`` (stereo, ``0 <= d < 3 *
-    size``). Bilinear interpolation is separable, a tent kernel ``max(0, 1 - |t - j|)`` along each
-    axis, so it is two small matrix products: ``noise(y, x) = Wy @ lattice @ Wx^T``.
+    One lattice cell is ``size / 3`` pixels, so the image spans 3 x 3 cells (rows 1 .. 4, columns
+    6 .. 9); the other columns leave room for the shifted coordinates ``x + d`` of stereo views
+    (``-2 size <= x + d <= 3.6 size``). Bilinear interpolation is separable, a tent kernel
+    ``max(0, 1 - |t - j|)`` along each axis, so it is two small matrix products:
+    ``noise(y, x) = Wy @ lattice @ Wx^T``.
     """
     v = y.ravel() / (size / 3) + 1  # [H] lattice row coordinates
     u = x.ravel() / (size / 3) + 6  # [W] lattice column coordinates
@@ -275,19 +278,14 @@ def _background(layout: Layout, x: np.ndarray, y: np.ndarray, stuff: np.ndarray)
     phase = layout.wave[2]
     sky = np.minimum(y / max(layout.horizon, 1.0), 1) + 0.15 * noise  # gradient down to the horizon
     ground = 0.5 + 0.6 * noise
-    water = 0.5 + 0.4 * np.sin(
-        np.float32(16 * np.pi / n) * y + 2 * noise + np.float32(phase)
-    )  # waves
+    waves = np.float32(16 * np.pi / n) * y + 2 * noise + np.float32(phase)  # eight per image
+    water = 0.5 + 0.4 * np.sin(waves)
     mix = np.where(stuff == SKY, sky, np.where(stuff == GROUND, ground, water))
     mix = np.minimum(np.maximum(mix, 0), 1)[..., None]  # [H, W, 1]
-    pairs = np.stack([layout.colours[k] for k in STUFF_IDS]).astype(
-        np.float32
-    )  # [3 stuff, 2, 3 rgb]
+    pairs = np.stack([layout.colours[k] for k in STUFF_IDS]).astype(np.float32)  # [3, 2, 3 rgb]
     region = stuff - STUFF_IDS[0]  # [H, W] in 0 .. 2
-    first, second = (
-        np.take(pairs[:, 0], region, axis=0),
-        np.take(pairs[:, 1], region, axis=0),
-    )  # [H, W, 3]
+    first = np.take(pairs[:, 0], region, axis=0)  # [H, W, 3]
+    second = np.take(pairs[:, 1], region, axis=0)  # [H, W, 3]
     return first + (second - first) * mix
 
 
