@@ -452,12 +452,17 @@ def test_live_plot_redraws_one_output_in_a_notebook(monkeypatch):
     assert train._in_notebook() is False  # pytest runs no Jupyter kernel
     monkeypatch.setattr(IPython.display, "display", fake_display)
     monkeypatch.setattr(train, "_in_notebook", lambda: True)
+    drawn = []
+    draw = train._draw_history
+    monkeypatch.setattr(train, "_draw_history",
+                        lambda history, axes: (drawn.append(history.epochs), draw(history, axes)))
     x, y = make_data()
     model = make_model()
     quiet_fit(model, loader(x, y), F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1),
               epochs=3, metrics={"accuracy": accuracy})
-    assert len(shown) == 1 and isinstance(shown[0], IPython.display.Image)
-    assert len(updates) >= 1 and updates[-1].data[:4] == b"\x89PNG"  # the final picture
+    assert len(shown) == 1 and isinstance(shown[0], IPython.display.Image)  # one output ...
+    assert all(picture.data[:4] == b"\x89PNG" for picture in shown + updates)  # ... redrawn
+    assert drawn[-1] == 3  # the last picture shows all three epochs
     monkeypatch.setattr(train, "_in_notebook", lambda: False)  # outside notebooks: nothing shown
     quiet_fit(model, loader(x, y), F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1))
     assert len(shown) == 1
