@@ -23,6 +23,7 @@ and what to do. In Jupyter both exceptions show only their message, not a traceb
 from __future__ import annotations
 
 import math
+import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -38,6 +39,7 @@ __all__ = [
     "check_shape",
     "check_raises",
     "forbidden",
+    "check_written_here",
     "torch_optimizer_trajectory",
 ]
 
@@ -249,6 +251,49 @@ def forbidden(owner: Any, attribute: str, reason: str) -> Iterator[None]:
         yield
     finally:
         setattr(owner, attribute, original)
+
+
+REFERENCE_MODULES = ("cvcourse.optim", "cvcourse.transformers")
+
+
+def check_written_here(fn: Callable[..., Any], avoid: Sequence[str] = REFERENCE_MODULES) -> None:
+    """Check that the student's ``fn`` does not use the course's reference implementations.
+
+    ``cvcourse.optim`` and ``cvcourse.transformers`` hold the readable reference code that the
+    exercises ask students to write themselves. This looks at every global name that ``fn`` (and any
+    function defined inside it) uses, and fails if one is a module in ``avoid`` (or a package above
+    one, such as ``cvcourse``) or an object defined in one.
+
+    Args:
+        fn: the student's function (a Python function, not a builtin).
+        avoid: module names whose code must not be used.
+
+    Raises:
+        CheckFailed: naming the global name and the module it comes from.
+    """
+    code = getattr(fn, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        raise TypeError(f"fn must be a Python function, got {type(fn).__name__}")
+    if isinstance(avoid, str) or not all(isinstance(m, str) and m for m in avoid):
+        raise ValueError(f"avoid must be a sequence of module names, got {avoid!r}")
+    names, stack = set(), [code]
+    while stack:  # the function's own code and the code of functions defined inside it
+        code = stack.pop()
+        names.update(code.co_names)
+        stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    for name in sorted(names & fn.__globals__.keys()):
+        value = fn.__globals__[name]
+        is_module = isinstance(value, types.ModuleType)
+        origin = value.__name__ if is_module else getattr(value, "__module__", None)
+        if not isinstance(origin, str):
+            continue
+        for module in avoid:
+            inside = origin == module or origin.startswith(module + ".")
+            if inside or (is_module and module.startswith(origin + ".")):
+                raise CheckFailed(
+                    f"`{fn.__name__}` uses `{name}` from {origin}: this exercise asks you to write "
+                    f"the computation yourself, without the course's reference code in {module}"
+                )
 
 
 def torch_optimizer_trajectory(

@@ -19,6 +19,7 @@ from cvcourse.grading import (
     check_close,
     check_raises,
     check_shape,
+    check_written_here,
     exercise,
     forbidden,
     torch_optimizer_trajectory,
@@ -284,3 +285,56 @@ def test_trajectory_degenerate_and_bad_inputs():
         torch_optimizer_trajectory(torch.nn.Linear, p0, [], lr=0.1)
     with pytest.raises(TypeError, match="param must be a floating-point Tensor"):
         torch_optimizer_trajectory(torch.optim.SGD, torch.zeros(2, dtype=torch.long), [], lr=0.1)
+
+
+# --- check_written_here ---------------------------------------------------------------------------
+
+
+def test_check_written_here_accepts_own_code_and_torch():
+    namespace = {"torch": torch, "F": F}
+    exec(  # a student's notebook: globals of its own, torch imported
+        "def attention(q, k, v):\n"
+        "    def scores(a, b):\n"
+        "        return a @ b.transpose(-2, -1) / a.shape[-1] ** 0.5\n"
+        "    return torch.softmax(scores(q, k), dim=-1) @ v\n",
+        namespace,
+    )
+    check_written_here(namespace["attention"])
+
+
+@pytest.mark.parametrize(
+    "imports, body",
+    [
+        (
+            "from cvcourse.transformers.attention import scaled_dot_product_attention as ref",
+            "ref(q, k, v)",
+        ),
+        (
+            "import cvcourse.transformers.attention as attention",
+            "attention.scaled_dot_product_attention(q, k, v)",
+        ),
+        (
+            "import cvcourse.transformers",
+            "cvcourse.transformers.attention.scaled_dot_product_attention(q, k, v)",
+        ),
+        (
+            "from cvcourse import transformers",
+            "transformers.attention.scaled_dot_product_attention(q, k, v)",
+        ),
+    ],
+)
+def test_check_written_here_catches_the_reference(imports, body):
+    namespace = {}
+    student = "def student(q, k, v):\n    def inner():\n        return {}\n    return inner()\n"
+    exec(f"{imports}\n{student.format(body)}", namespace)
+    with pytest.raises(CheckFailed, match=r"`student` uses `\w+` from cvcourse"):
+        check_written_here(namespace["student"])
+
+
+def test_check_written_here_rejects_bad_arguments():
+    with pytest.raises(
+        TypeError, match="fn must be a Python function, got builtin_function_or_method"
+    ):
+        check_written_here(len)
+    with pytest.raises(ValueError, match="avoid must be a sequence of module names"):
+        check_written_here(test_check_written_here_rejects_bad_arguments, avoid="cvcourse.optim")

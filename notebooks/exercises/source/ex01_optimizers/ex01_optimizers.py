@@ -35,7 +35,14 @@
 # %%
 import torch
 
-from cvcourse.grading import check_close, check_shape, exercise, torch_optimizer_trajectory
+from cvcourse.grading import (
+    check_close,
+    check_shape,
+    check_written_here,
+    exercise,
+    forbidden,
+    torch_optimizer_trajectory,
+)
 from cvcourse.runtime import seed_everything
 
 seed_everything(0)
@@ -90,13 +97,15 @@ with exercise(1, "sgd_momentum_step"):
         check_close(f"theta after step {t} (lr=0.1, momentum=0.9)", theta, want["param"])
         check_close(f"velocity after step {t}", velocity, -0.1 * want["momentum_buffer"])
 ### BEGIN HIDDEN TESTS
+check_written_here(sgd_momentum_step)  # not the course's reference code (cvcourse.optim)
 with exercise(1, "sgd_momentum_step"):
     for lr, mu, steps in [(0.01, 0.5, 12), (0.3, 0.0, 3), (1.0, 0.99, 6)]:
         theta, velocity = torch.randn(7), torch.zeros(7)
         grads = torch.randn(steps, 7)
         expected = torch_optimizer_trajectory(torch.optim.SGD, theta, grads, lr=lr, momentum=mu)
         for t, (grad, want) in enumerate(zip(grads, expected, strict=True), start=1):
-            theta, velocity = sgd_momentum_step(theta, grad, velocity, lr=lr, momentum=mu)
+            with forbidden(torch.optim, "SGD", "write the step, not torch.optim.SGD"):
+                theta, velocity = sgd_momentum_step(theta, grad, velocity, lr=lr, momentum=mu)
             check_close(f"theta after step {t} (lr={lr}, momentum={mu})", theta, want["param"])
 ### END HIDDEN TESTS
 
@@ -155,6 +164,7 @@ with exercise(2, "adam_step"):
         check_close(f"s after step {t}", s, want["exp_avg_sq"])
         check_close(f"theta after step {t} (lr=0.1, default betas and eps)", theta, want["param"])
 ### BEGIN HIDDEN TESTS
+check_written_here(adam_step)
 with exercise(2, "adam_step"):
     settings = [(0.01, (0.5, 0.7), 0.1), (1.0, (0.0, 0.9), 1e-8), (0.05, (0.99, 0.9999), 1e-3)]
     for lr, betas, eps in settings:
@@ -163,7 +173,8 @@ with exercise(2, "adam_step"):
         hyper = dict(lr=lr, betas=betas, eps=eps)
         expected = torch_optimizer_trajectory(torch.optim.Adam, theta, grads, **hyper)
         for t, (grad, want) in enumerate(zip(grads, expected, strict=True), start=1):
-            theta, g, s = adam_step(theta, grad, g, s, t, **hyper)
+            with forbidden(torch.optim, "Adam", "write the step, not torch.optim.Adam"):
+                theta, g, s = adam_step(theta, grad, g, s, t, **hyper)
             check_close(f"theta after step {t} ({hyper})", theta, want["param"])
 ### END HIDDEN TESTS
 

@@ -39,7 +39,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cvcourse.grading import check_close, check_raises, check_shape, exercise, forbidden
+from cvcourse.grading import (
+    check_close,
+    check_raises,
+    check_shape,
+    check_written_here,
+    exercise,
+    forbidden,
+)
 from cvcourse.runtime import seed_everything
 
 seed_everything(0)
@@ -93,6 +100,7 @@ with exercise(1, "scaled_dot_product_attention"):
     check_close("attention output (with mask)", scaled_dot_product_attention(q, k, v, mask),
                 F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
 ### BEGIN HIDDEN TESTS
+check_written_here(scaled_dot_product_attention)  # not the course's cvcourse.transformers
 reference = F.scaled_dot_product_attention  # kept: the block below forbids the student to call it
 with exercise(1, "scaled_dot_product_attention"), forbidden(
         F, "scaled_dot_product_attention", "Exercise 1 asks you to compute the attention yourself, "
