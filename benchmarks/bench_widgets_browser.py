@@ -33,6 +33,7 @@ from e2e_harness import (  # noqa: E402
     LATENCY_TARGET_MS,
     NOTEBOOKS,
     JupyterLab,
+    controls,
     discover_notebooks,
     launch_browser,
     move_control,
@@ -60,8 +61,9 @@ FLOOR_NOTEBOOK = {
 }
 
 
-def measure(playwright, lab: JupyterLab, path: Path, repeats: int, profile: str) -> list[dict]:
-    """Latencies (ms) per widget area of one notebook: a warm-up move, then ``repeats`` moves."""
+def measure(playwright, lab: JupyterLab, path: Path, repeats: int, profile: str,
+            all_controls: bool = False) -> list[dict]:
+    """Latencies (ms) per widget area (per control with ``all_controls``) of one notebook."""
     context = launch_browser(playwright, profile)
     page = context.pages[0] if context.pages else context.new_page()
     rows = []
@@ -70,11 +72,20 @@ def measure(playwright, lab: JupyterLab, path: Path, repeats: int, profile: str)
         if run.stderr or run.timed_out:
             print(f"  {path.name}: did not run clean (errors or time-out); later widgets untimed")
         for index, area in enumerate(widget_areas(page)):
-            move_control(page, area, index, repeat=1)  # warm-up: first-call caches, JIT, fonts
-            moves = [move_control(page, area, index, repeat=r) for r in range(repeats)]
-            times = [m.latency_ms for m in moves if m.latency_ms is not None]
-            rows.append({"notebook": path.stem, "widget": index, "control": moves[0].control,
-                         "times": times, "missed": sum(not m.changed for m in moves)})
+            chosen = controls(area) if all_controls else controls(area)[:1]
+            for control in chosen:
+                try:
+                    # A warm-up move first: first-call caches, fonts, allocations.
+                    move_control(page, area, index, repeat=1, control=control)
+                    moves = [move_control(page, area, index, repeat=r, control=control)
+                             for r in range(repeats)]
+                except Exception as error:  # noqa: BLE001  (a control the widget re-rendered)
+                    print(f"  {path.stem} #{index} {control[2]!r}: not timed ({error})")
+                    continue
+                rows.append({"notebook": path.stem, "widget": index, "control": control[0],
+                             "label": control[2], "times": [m.latency_ms for m in moves
+                                                            if m.latency_ms is not None],
+                             "missed": sum(not m.changed for m in moves)})
     finally:
         context.close()
         lab.shutdown_kernels()
@@ -84,14 +95,15 @@ def measure(playwright, lab: JupyterLab, path: Path, repeats: int, profile: str)
 def summarise(rows: list[dict], floor_ms: float | None) -> None:
     print(f"\nload average (1, 5, 15 min): {', '.join(f'{v:.1f}' for v in os.getloadavg())}"
           f" on {os.cpu_count()} CPUs")
-    header = (f"{'notebook':<22} {'#':>2} {'control':<9} {'median ms':>9} {'p90 ms':>7} "
+    header = (f"{'notebook':<22} {'#':>2} {'control':<24} {'median ms':>9} {'p90 ms':>7} "
               f"{'vs target':>9} {'vs floor':>8} {'n':>3}  verdict")
     print(header)
     print("-" * len(header))
     for row in rows:
         times = sorted(row["times"])
+        what = f"{row['control']} {row['label'][:14]!r}"
         if not times:
-            print(f"{row['notebook']:<22} {row['widget']:>2} {row['control']:<9} "
+            print(f"{row['notebook']:<22} {row['widget']:>2} {what:<24} "
                   f"{'-':>9} {'-':>7} {'-':>9} {'-':>8} {0:>3}  NO CHANGE")
             continue
         median = statistics.median(times)
@@ -100,7 +112,7 @@ def summarise(rows: list[dict], floor_ms: float | None) -> None:
         verdict = "ok" if median <= LATENCY_TARGET_MS else "SLOW"
         if row["missed"]:
             verdict += f" ({row['missed']} moves without change)"
-        print(f"{row['notebook']:<22} {row['widget']:>2} {row['control']:<9} {median:9.0f} "
+        print(f"{row['notebook']:<22} {row['widget']:>2} {what:<24} {median:9.0f} "
               f"{p90:7.0f} {median / LATENCY_TARGET_MS:9.2f} {vs_floor} {len(times):>3}  {verdict}")
 
 
@@ -108,6 +120,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="notebook stems (default: all chapters)")
     parser.add_argument("--repeats", type=int, default=9, help="timed moves per widget")
+    parser.add_argument("--all-controls", action="store_true",
+                        help="time every control of every widget, not only the first")
     args = parser.parse_args()
     reason = playwright_missing_reason()
     if reason:
@@ -134,7 +148,7 @@ def main() -> None:
             for path in paths:
                 print(f"running {path.name} ...", flush=True)
                 profile = str(Path(tmp) / f"profile-{path.stem}")
-                rows += measure(playwright, lab, path, args.repeats, profile)
+                rows += measure(playwright, lab, path, args.repeats, profile, args.all_controls)
     summarise(floor_rows + rows, floor_ms)
 
 

@@ -420,6 +420,7 @@ class ControlMove:
 
     index: int
     control: str
+    label: str
     changed: bool
     latency_ms: float | None
     how: str | None
@@ -427,28 +428,40 @@ class ControlMove:
     after: Path | None = None
 
 
-def _pick_control(area: Any) -> tuple[str, Any]:
-    for kind, selector in [("slider", ".widget-slider .noUi-handle"),
-                           ("dropdown", ".widget-dropdown select"),
-                           ("toggle", ".widget-toggle-buttons button:not(.mod-active)"),
-                           ("toggle", ".widget-toggle-button"),
-                           ("radio", ".widget-radio-box input:not(:checked)"),
-                           ("checkbox", ".widget-checkbox input"),
-                           ("button", "button.jupyter-button")]:
+_CONTROL_KINDS = [("slider", ".widget-slider .noUi-handle"),
+                  ("dropdown", ".widget-dropdown select"),
+                  ("toggle", ".widget-toggle-buttons button:not(.mod-active)"),
+                  ("toggle", ".widget-toggle-button"),
+                  ("radio", ".widget-radio-box input:not(:checked)"),
+                  ("checkbox", ".widget-checkbox input"),
+                  ("button", "button.jupyter-button")]
+
+
+def controls(area: Any) -> list[tuple[str, Any, str]]:
+    """The visible, enabled controls of ``area`` as ``(kind, element, label)``, sliders first."""
+    found = []
+    for kind, selector in _CONTROL_KINDS:
         for element in area.query_selector_all(selector):
             if element.is_visible() and element.is_enabled():
-                return kind, element
-    raise LookupError("no visible control in this widget area")
+                label = element.evaluate(
+                    "e => (e.closest('.widget-inline-hbox, .widget-inline-vbox, .jupyter-button')"
+                    "?.querySelector('.widget-label')?.innerText || e.innerText || '').trim()")
+                found.append((kind, element, label))
+    if not found:
+        raise LookupError("no visible control in this widget area")
+    return found
 
 
 def move_control(page: Any, area: Any, index: int, timeout_ms: float = 10000,
-                 shots: Path | None = None, repeat: int = 0) -> ControlMove:
+                 shots: Path | None = None, repeat: int = 0,
+                 control: tuple[str, Any, str] | None = None) -> ControlMove:
     """Move one control of ``area`` and wait for its picture to change.
 
     Sliders step with the arrow keys (towards the side with room), dropdowns select the next option,
     toggles/radios/checkboxes/buttons are clicked. ``repeat`` alternates direction for benchmarks.
+    ``control`` is one of :func:`controls` (default: the first, a slider when there is one).
     """
-    kind, control = _pick_control(area)
+    kind, control, label = control or controls(area)[0]
     area.scroll_into_view_if_needed()
     page.wait_for_timeout(150)  # let a scroll-triggered repaint settle before arming the watch
     if shots is not None:
@@ -479,7 +492,7 @@ def move_control(page: Any, area: Any, index: int, timeout_ms: float = 10000,
         "() => ({t0: window.__e2eT0, t1: window.__e2eWatch.changedAt, how: window.__e2eWatch.how})")
     page.evaluate("() => window.__e2eWatch.stop()")
     latency = result["t1"] - result["t0"] if changed and result["t0"] is not None else None
-    move = ControlMove(index=index, control=kind, changed=changed, latency_ms=latency,
+    move = ControlMove(index=index, control=kind, label=label, changed=changed, latency_ms=latency,
                        how=result["how"])
     if shots is not None:
         page.wait_for_timeout(300)  # later frames of the same update
