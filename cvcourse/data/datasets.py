@@ -83,13 +83,19 @@ class _ShapesBase(Dataset):
         return f"{type(self).__name__}(n={self.n}, size={self.size}, seed={self.seed})"
 
 
+def _check_max_objects(max_objects: int, size: int) -> int:
+    """Shapes have a circumradius of at least ``max(3 px, 10 % of size)``, so about
+    ``(size / (2 r_min))^2`` disjoint ones fit (25 from 30 px on): allow at most that many."""
+    most = int((size / (2 * max(3.0, 0.1 * size))) ** 2)
+    return check_int("max_objects", max_objects, minimum=1, maximum=most)
+
+
 def _image_tensor(scene: Scene) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(scene.image.transpose(2, 0, 1)))  # [3, H, W]
 
 
 def scene_to_target(scene: Scene) -> dict[str, torch.Tensor]:
-    """The detection / instance-segmentation target of a scene, as torchvision's detection models
-    take it.
+    """The detection / instance-segmentation target of a scene, as torchvision's models take it.
 
     Returns:
         ``{"boxes": float32 [K, 4] (x1, y1, x2, y2), "labels": int64 [K] in 1..5,
@@ -163,14 +169,13 @@ class ShapesClassification(_ShapesBase):
 
 
 class ShapesDetection(_ShapesBase):
-    """Scenes of 1 .. ``max_objects`` shapes (some may overlap) with boxes, labels and instance
-    masks.
+    """Scenes of 1 .. ``max_objects`` shapes, possibly overlapping, with boxes, labels and masks.
 
     Returns ``(image FloatTensor[3, H, W], target)`` with ``target`` as in :func:`scene_to_target`:
     ``boxes`` float32 [K, 4] ``(x1, y1, x2, y2)`` tight around the visible mask in pixel-edge
     coordinates, ``labels`` int64 [K] in ``1 .. 5`` (``classes[label]`` is the name, ``classes[0]``
-    is "background"), ``masks`` uint8 [K, H, W]. Batch with ``DataLoader(...,
-    collate_fn=collate_detection)``.
+    is "background"), ``masks`` uint8 [K, H, W]. Batch with
+    ``DataLoader(..., collate_fn=collate_detection)``.
 
     Args:
         n: number of samples (>= 0).
@@ -185,10 +190,7 @@ class ShapesDetection(_ShapesBase):
         self, n: int, size: int = 64, seed: int = 0, max_objects: int = 4, cache: bool = False
     ) -> None:
         super().__init__(n, size, seed, cache)
-        # Shapes have a circumradius of at least 10 % of the image (3 px), so at most about
-        # 1 / (0.2 * 0.2) = 25 disjoint ones fit; allow that many.
-        most = int((self.size / (2 * max(3.0, 0.1 * self.size))) ** 2)
-        self.max_objects = check_int("max_objects", max_objects, minimum=1, maximum=most)
+        self.max_objects = _check_max_objects(max_objects, self.size)
         self.classes: tuple[str, ...] = ("background", *THING_CLASSES)
 
     def _scene_kwargs(self) -> dict:
@@ -201,8 +203,7 @@ class ShapesDetection(_ShapesBase):
 def collate_detection(
     batch: list[tuple[torch.Tensor, dict]],
 ) -> tuple[tuple[torch.Tensor, ...], tuple[dict, ...]]:
-    """DataLoader ``collate_fn`` for detection: ``(images, targets)`` as tuples, since K varies per
-    image.
+    """DataLoader ``collate_fn`` for detection: ``(images, targets)`` as tuples (K varies by image).
 
     torchvision's detection models take exactly this: ``model(list(images), list(targets))``.
     """
@@ -257,8 +258,7 @@ class ShapesSegmentation(_ShapesBase):
         super().__init__(n, size, seed, cache)
         if kind not in self.KINDS:
             raise ValueError(f"kind must be one of {self.KINDS}, got {kind!r}")
-        most = int((self.size / (2 * max(3.0, 0.1 * self.size))) ** 2)
-        self.max_objects = check_int("max_objects", max_objects, minimum=1, maximum=most)
+        self.max_objects = _check_max_objects(max_objects, self.size)
         self.kind = kind
         self.classes: tuple[str, ...] = CATEGORIES
         self.thing_ids, self.stuff_ids = THING_IDS, STUFF_IDS
