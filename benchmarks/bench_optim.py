@@ -1,4 +1,4 @@
-"""Chapter 1 speed: trajectories, the explorer's update, and optimizer steps, each next to its authority.
+"""Chapter 1 speed: trajectories, the explorer's update, optimizer steps, each beside its authority.
 
 Run: ``python benchmarks/bench_optim.py`` (pin to one core for the issue's figures:
 ``taskset -c 0 python benchmarks/bench_optim.py``). Prints the best of several repeats (ms) and the
@@ -47,33 +47,61 @@ def main() -> None:
     co.trajectories(canyon, specs, steps=300)  # warm up (torch's first optimizer import)
     fast = best_ms(lambda: co.trajectories(canyon, specs, steps=300))
     loop = best_ms(lambda: co.trajectories_loop(canyon, torch_specs, steps=300), 5)
-    print(f"trajectories, 6 optimizers x 300 steps: {fast[0]:.1f} ms (CPU time {fast[1]:.1f}); "
-          f"torch.optim loop: {loop[0]:.1f} ms; ratio ours/torch = {fast[0] / loop[0]:.3f} "
-          f"(target <= 20 ms)")
+    print(
+        f"trajectories, 6 optimizers x 300 steps: {fast[0]:.1f} ms (CPU time {fast[1]:.1f}); "
+        f"torch.optim loop: {loop[0]:.1f} ms; ratio ours/torch = {fast[0] / loop[0]:.3f} "
+        f"(target <= 20 ms)"
+    )
 
     widget = trajectory_explorer("canyon", names=OPTIMIZERS)
     lrs = iter(np.geomspace(1e-3, 0.05, 1000))
     update = best_ms(lambda: setattr(widget.controls["lr"], "value", float(next(lrs))))
-    draw = best_ms(lambda: (setattr(widget.controls["lr"], "value", float(next(lrs))),
-                            widget.fig.canvas.draw()), 10)
-    surface = best_ms(lambda: setattr(widget.controls["surface"], "value",
-                                      "sphere" if widget.controls["surface"].value != "sphere" else "canyon"), 6)
-    print(f"explorer, learning-rate change (6 optimizers, 150 steps): {update[0]:.1f} ms "
-          f"(CPU time {update[1]:.1f}); with a full Agg render: {draw[0]:.1f} ms (CPU {draw[1]:.1f}); "
-          f"surface change: {surface[0]:.1f} ms (CPU {surface[1]:.1f}) (target <= 100 ms of Python time)")
+    draw = best_ms(
+        lambda: (
+            setattr(widget.controls["lr"], "value", float(next(lrs))),
+            widget.fig.canvas.draw(),
+        ),
+        10,
+    )
+    surface = best_ms(
+        lambda: setattr(
+            widget.controls["surface"],
+            "value",
+            "sphere" if widget.controls["surface"].value != "sphere" else "canyon",
+        ),
+        6,
+    )
+    print(
+        f"explorer, learning-rate change (6 optimizers, 150 steps): {update[0]:.1f} ms "
+        f"(CPU time {update[1]:.1f}); with a full Agg render: {draw[0]:.1f} ms "
+        f"(CPU {draw[1]:.1f}); surface change: {surface[0]:.1f} ms (CPU {surface[1]:.1f}) "
+        f"(target <= 100 ms of Python time)"
+    )
 
-    params = [torch.randn(s, dtype=torch.float32) for s in ((64, 3, 7, 7), (64,), (512, 512), (1000, 512))]
-    for name, kwargs in (("SGD", dict(lr=0.1, momentum=0.9)), ("Adagrad", {}), ("RMSprop", {}),
-                         ("Adam", {}), ("AdamW", {})):
+    params = [
+        torch.randn(s, dtype=torch.float32) for s in ((64, 3, 7, 7), (64,), (512, 512), (1000, 512))
+    ]
+    for name, kwargs in (
+        ("SGD", dict(lr=0.1, momentum=0.9)),
+        ("Adagrad", {}),
+        ("RMSprop", {}),
+        ("Adam", {}),
+        ("AdamW", {}),
+    ):
         results = []
-        for cls, extra in ((getattr(co, name), {}), (getattr(torch.optim, name), {"foreach": False})):
+        for cls, extra in (
+            (getattr(co, name), {}),
+            (getattr(torch.optim, name), {"foreach": False}),
+        ):
             ps = [p.clone().requires_grad_(True) for p in params]
             for p in ps:
                 p.grad = torch.ones_like(p) * 1e-3
             opt = cls(ps, **kwargs, **extra)
             results.append(best_ms(opt.step, 20)[0])
-        print(f"{name:8s} step on 0.8M parameters: ours {results[0]:.2f} ms, "
-              f"torch.optim(foreach=False) {results[1]:.2f} ms, ratio {results[0] / results[1]:.2f}")
+        print(
+            f"{name:8s} step on 0.8M parameters: ours {results[0]:.2f} ms, "
+            f"torch.optim(foreach=False) {results[1]:.2f} ms, ratio {results[0] / results[1]:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -87,7 +87,8 @@ ax.contour(Xg, Yg, np.log1p(Zg - Zg.min()), levels=15, cmap="Greys")
 for B, p in paths.items():
     ax.plot(p[:, 0], p[:, 1], ".-", label=f"B = {B} ({len(p) - 1} steps)")
 ax.set(title="Mini-batch SGD, 3 epochs", xlabel="$w_1$", ylabel="$w_2$")
-ax.legend();
+ax.legend()
+plt.show()
 
 # %% [markdown]
 # **Spheres.** On an isotropic paraboloid $f = \frac12(x^2+y^2)$ there is no preferred direction,

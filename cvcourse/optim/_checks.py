@@ -1,8 +1,9 @@
 """Argument checks shared by the chapter-1 optimizers (private: the lesson is in the other modules).
 
 Each optimizer validates its hyperparameters the way ``torch.optim`` does (same accepted ranges, a
-``ValueError`` for a value out of range) and, as the course's rule for bad input, names the argument,
-what was expected and what came in. Wrong *types* (a string learning rate, a bool) are a ``TypeError``.
+``ValueError`` for a value out of range) and, as the course's rule for bad input, names the
+argument, what was expected and what came in. Wrong *types* (a string learning rate, a bool) are a
+``TypeError``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,15 @@ class SparseGradientError(RuntimeError, TypeError):
     """
 
 
-def check_number(name: str, value, *, low: float = 0.0, high: float | None = None,
-                 high_inclusive: bool = True, allow_tensor: bool = False):
+def check_number(
+    name: str,
+    value,
+    *,
+    low: float = 0.0,
+    high: float | None = None,
+    high_inclusive: bool = True,
+    allow_tensor: bool = False,
+):
     """Return ``value`` if it is a real number with ``low <= value`` (and ``<= high`` / ``< high``).
 
     Args:
@@ -44,7 +52,9 @@ def check_number(name: str, value, *, low: float = 0.0, high: float | None = Non
     """
     if allow_tensor and isinstance(value, torch.Tensor):
         if value.numel() != 1:
-            raise ValueError(f"{name} as a Tensor must have 1 element, got shape {tuple(value.shape)}")
+            raise ValueError(
+                f"{name} as a Tensor must have 1 element, got shape {tuple(value.shape)}"
+            )
         number = float(value.item())
     elif isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")

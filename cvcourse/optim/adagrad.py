@@ -3,8 +3,8 @@ r"""AdaGrad: per-parameter learning rates from the history of squared gradients 
 Duchi, Hazan and Singer, "Adaptive Subgradient Methods for Online Learning and Stochastic
 Optimization", JMLR 12, 2011 (https://jmlr.org/papers/v12/duchi11a.html).
 
-Matches ``torch.optim.Adagrad(foreach=False)``: same constructor, defaults, state keys (``step`` as a
-float tensor, ``sum``), sparse-gradient path and order of operations.
+Matches ``torch.optim.Adagrad(foreach=False)``: same constructor, defaults, state keys (``step``
+as a float tensor, ``sum``), sparse-gradient path and order of operations.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class Adagrad(Optimizer):
 
     .. math::
         s^{(t+1)} = s^{(t)} + \nabla L \odot \nabla L,\qquad
-        \theta^{(t+1)} = \theta^{(t)} - \frac{\tilde{lr}}{\sqrt{s^{(t+1)}} + \varepsilon} \odot \nabla L,
+        \theta^{(t+1)} = \theta^{(t)}
+            - \frac{\tilde{lr}}{\sqrt{s^{(t+1)}} + \varepsilon} \odot \nabla L,
         \qquad \tilde{lr} = \frac{lr}{1 + (t - 1)\,\text{lr\_decay}}
 
     Symbols -> variables: s -> ``state_sum`` (``state["sum"]``, starting at
@@ -46,19 +47,37 @@ class Adagrad(Optimizer):
         foreach, differentiable, fused: accepted for compatibility with torch; only False/None.
     """
 
-    def __init__(self, params, lr: float | Tensor = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
-                 initial_accumulator_value: float = 0, eps: float = 1e-10,
-                 foreach: bool | None = None, *, maximize: bool = False,
-                 differentiable: bool = False, fused: bool | None = None) -> None:
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
         check_number("lr", lr, allow_tensor=True)
         check_number("lr_decay", lr_decay)
         check_number("weight_decay", weight_decay)
         check_number("initial_accumulator_value", initial_accumulator_value)
         check_number("eps", eps)
         check_plain_loop(foreach=foreach, differentiable=differentiable, fused=fused)
-        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
-                        initial_accumulator_value=initial_accumulator_value, foreach=foreach,
-                        maximize=maximize, differentiable=differentiable, fused=fused)
+        defaults = dict(
+            lr=lr,
+            lr_decay=lr_decay,
+            eps=eps,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            fused=fused,
+        )
         super().__init__(params, defaults)
         # Like torch, Adagrad creates its state at construction (so a fresh state_dict has it).
         for group in self.param_groups:
@@ -70,8 +89,9 @@ class Adagrad(Optimizer):
         # (self.defaults, not the group's own value); we follow it to stay equal to torch.
         state = self.state[p]
         state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
-        state["sum"] = torch.full_like(p, self.defaults["initial_accumulator_value"],
-                                       memory_format=torch.preserve_format)
+        state["sum"] = torch.full_like(
+            p, self.defaults["initial_accumulator_value"], memory_format=torch.preserve_format
+        )
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None):
@@ -95,8 +115,10 @@ class Adagrad(Optimizer):
                 grad = -p.grad if group["maximize"] else p.grad
                 if lam != 0:
                     if grad.is_sparse:
-                        raise SparseGradientError("weight_decay must be 0 with sparse gradients "
-                                                  f"(as in torch), got weight_decay={lam!r}")
+                        raise SparseGradientError(
+                            "weight_decay must be 0 with sparse gradients "
+                            f"(as in torch), got weight_decay={lam!r}"
+                        )
                     grad = grad.add(p, alpha=lam)
                 clr = lr / (1 + (step - 1) * lr_decay)
                 if grad.is_sparse:

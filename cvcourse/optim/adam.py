@@ -53,21 +53,42 @@ class Adam(Optimizer):
         decoupled_weight_decay: AdamW's decay instead of L2 regularisation.
     """
 
-    def __init__(self, params, lr: float | Tensor = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
-                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
-                 differentiable: bool = False, fused: bool | None = None,
-                 decoupled_weight_decay: bool = False) -> None:
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
         check_number("lr", lr, allow_tensor=True)
         check_number("eps", eps)
         betas = check_betas(betas)
         check_number("weight_decay", weight_decay)
-        check_plain_loop(foreach=foreach, capturable=capturable, differentiable=differentiable,
-                         fused=fused)
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize, foreach=foreach, capturable=capturable,
-                        differentiable=differentiable, fused=fused,
-                        decoupled_weight_decay=decoupled_weight_decay)
+        check_plain_loop(
+            foreach=foreach, capturable=capturable, differentiable=differentiable, fused=fused
+        )
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -91,7 +112,9 @@ class Adam(Optimizer):
                     state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                        state["max_exp_avg_sq"] = torch.zeros_like(
+                            p, memory_format=torch.preserve_format
+                        )
                 grad = -p.grad if group["maximize"] else p.grad
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
                 state["step"] += 1
@@ -101,7 +124,9 @@ class Adam(Optimizer):
                     else:
                         grad = grad.add(p, alpha=lam)  # L2: the decay enters the averages
                 exp_avg.lerp_(grad, 1 - beta1)  # g = beta1 g + (1 - beta1) grad
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # s = b2 s + (1-b2) grad^2
+                exp_avg_sq.mul_(beta2).addcmul_(
+                    grad, grad, value=1 - beta2
+                )  # s = b2 s + (1-b2) grad^2
 
                 step = state["step"].item()
                 bias_correction1 = 1 - beta1**step
@@ -112,7 +137,9 @@ class Adam(Optimizer):
                     torch.maximum(max_sq, exp_avg_sq, out=max_sq)
                     denom = (max_sq.sqrt() / bias_correction2**0.5).add_(eps)
                 else:
-                    denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)  # sqrt(s_hat) + eps
+                    denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(
+                        eps
+                    )  # sqrt(s_hat) + eps
                 p.addcdiv_(exp_avg, denom, value=-step_size)
         return loss
 
@@ -142,6 +169,7 @@ def adam_moments(grads: Tensor, beta1: float = 0.9, beta2: float = 0.999) -> dic
         g = beta1 * g + (1 - beta1) * grad
         s = beta2 * s + (1 - beta2) * grad * grad
         g_hat, s_hat = g / (1 - beta1**t), s / (1 - beta2**t)
-        for key, value in zip(out, (g, s, g_hat, s_hat, g_hat / s_hat.sqrt(), g / s.sqrt())):
+        values = (g, s, g_hat, s_hat, g_hat / s_hat.sqrt(), g / s.sqrt())
+        for key, value in zip(out, values, strict=True):
             out[key].append(value)
     return {key: torch.stack(values) for key, values in out.items()}

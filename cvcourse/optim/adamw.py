@@ -29,18 +29,41 @@ class AdamW(Adam):
         \theta \leftarrow \theta (1 - lr\,\lambda),\qquad
         \theta \leftarrow \theta - \frac{lr}{\sqrt{s_{debiased}} + \varepsilon} \odot g_{debiased}
 
-    The notes write the decay as - lambda theta^(t); torch (and this class) use - lr lambda theta^(t).
+    The notes write the decay as - lambda theta^(t); torch (and this class) use
+    - lr lambda theta^(t).
     The decay never enters the moving averages g (``exp_avg``) and s (``exp_avg_sq``).
     Arguments as ``Adam``; ``weight_decay`` defaults to 1e-2 as in torch.
     """
 
-    def __init__(self, params, lr: float | Tensor = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False, foreach: bool | None = None, capturable: bool = False,
-                 differentiable: bool = False, fused: bool | None = None) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
-                         maximize=maximize, capturable=capturable, differentiable=differentiable,
-                         fused=fused, decoupled_weight_decay=True)
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=True,
+        )
 
     def __setstate__(self, state) -> None:
         # A state dict saved by Adam keeps AdamW's decay decoupled, as torch does.
@@ -49,8 +72,9 @@ class AdamW(Adam):
             group["decoupled_weight_decay"] = True
 
 
-def l2_vs_decay(grad_fn, theta0: Tensor, lr: float, weight_decay: float, steps: int,
-                adaptive: bool) -> tuple[Tensor, Tensor]:
+def l2_vs_decay(
+    grad_fn, theta0: Tensor, lr: float, weight_decay: float, steps: int, adaptive: bool
+) -> tuple[Tensor, Tensor]:
     r"""Run L2 regularisation and decoupled weight decay side by side on the same problem.
 
     L2 adds lambda theta to the gradient; decoupled decay multiplies theta by (1 - lr lambda). For
@@ -90,4 +114,3 @@ def l2_vs_decay(grad_fn, theta0: Tensor, lr: float, weight_decay: float, steps: 
             path.append(p.detach().clone())
         paths.append(torch.stack(path))
     return paths[0], paths[1]
-

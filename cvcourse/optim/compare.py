@@ -1,9 +1,9 @@
-"""The chapter's training comparison: one small CNN trained with each optimizer under the same budget.
+"""The chapter's training comparison: one small CNN trained with each optimizer, same budget.
 
 Every run starts from the same initial weights and sees the same mini-batches in the same order, so
-the only difference between the curves is the optimizer. Training goes through ``cvcourse.train.fit``
-(GPU when present). The notes remark that a tuned Nesterov momentum often beats Adam in vision; the
-notebook shows what happens on the synthetic shapes with a short budget.
+the only difference between the curves is the optimizer. Training goes through
+``cvcourse.train.fit`` (GPU when present). The notes remark that a tuned Nesterov momentum often
+beats Adam in vision; the notebook shows what happens on the synthetic shapes with a short budget.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ __all__ = ["SmallCNN", "default_optimizers", "compare_optimizers"]
 
 
 class SmallCNN(nn.Module):
-    """Three 3x3 conv blocks (16, 32, 64 channels) with batch norm, global average pooling, a linear head.
+    """Three 3x3 conv blocks (16, 32, 64 channels) with batch norm, global average pool, a head.
 
     Args:
         num_classes: number of output logits.
@@ -38,11 +38,15 @@ class SmallCNN(nn.Module):
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
 
         def block(c_in: int, c_out: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-                                 nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+            return nn.Sequential(
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            )
 
-        self.features = nn.Sequential(block(in_channels, 16), nn.MaxPool2d(2),
-                                      block(16, 32), nn.MaxPool2d(2), block(32, 64))
+        self.features = nn.Sequential(
+            block(in_channels, 16), nn.MaxPool2d(2), block(16, 32), nn.MaxPool2d(2), block(32, 64)
+        )
         self.head = nn.Linear(64, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,7 +55,7 @@ class SmallCNN(nn.Module):
 
 
 def default_optimizers() -> dict[str, Callable]:
-    """The chapter's optimizers with common settings for this small CNN: label -> params -> optimizer."""
+    """The chapter's optimizers with common settings for this CNN: label -> params -> optimizer."""
     return {
         "SGD": lambda p: SGD(p, lr=0.05),
         "SGD + momentum": lambda p: SGD(p, lr=0.05, momentum=0.9),
@@ -63,10 +67,17 @@ def default_optimizers() -> dict[str, Callable]:
     }
 
 
-def compare_optimizers(optimizers: Mapping[str, Callable], train_set: Dataset, val_set: Dataset,
-                       num_classes: int, epochs: int = 1, batch_size: int = 64,
-                       device: torch.device | str | None = None, seed: int = 0,
-                       progress: bool = False) -> dict:
+def compare_optimizers(
+    optimizers: Mapping[str, Callable],
+    train_set: Dataset,
+    val_set: Dataset,
+    num_classes: int,
+    epochs: int = 1,
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict:
     """Train ``SmallCNN`` once per optimizer from the same start on the same batches.
 
     Args:
@@ -80,7 +91,7 @@ def compare_optimizers(optimizers: Mapping[str, Callable], train_set: Dataset, v
         progress: show a progress bar per run.
 
     Returns:
-        dict label -> ``cvcourse.train.History`` (``train_loss``, ``val_loss``, ``val_accuracy``, ...).
+        dict label -> ``cvcourse.train.History`` (``train_loss``, ``val_accuracy``, ...).
     """
     from cvcourse.train import accuracy, fit
 
@@ -91,13 +102,28 @@ def compare_optimizers(optimizers: Mapping[str, Callable], train_set: Dataset, v
     histories = {}
     for label, make in optimizers.items():
         if not callable(make):
-            raise TypeError(f"optimizers[{label!r}] must be callable params -> optimizer, got {make!r}")
+            raise TypeError(
+                f"optimizers[{label!r}] must be callable params -> optimizer, got {make!r}"
+            )
         model = SmallCNN(num_classes)
         model.load_state_dict(copy.deepcopy(initial))
-        loader = DataLoader(train_set, batch_size=batch_size, shuffle=True,
-                            generator=torch.Generator().manual_seed(seed))  # same batch order
+        loader = DataLoader(
+            train_set,
+            batch_size=batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(seed),
+        )  # same batch order
         val_loader = DataLoader(val_set, batch_size=256)
-        histories[label] = fit(model, loader, nn.functional.cross_entropy, make(model.parameters()),
-                               epochs=epochs, val_loader=val_loader, metrics={"accuracy": accuracy},
-                               device=device, live_plot=False, progress=progress)
+        histories[label] = fit(
+            model,
+            loader,
+            nn.functional.cross_entropy,
+            make(model.parameters()),
+            epochs=epochs,
+            val_loader=val_loader,
+            metrics={"accuracy": accuracy},
+            device=device,
+            live_plot=False,
+            progress=progress,
+        )
     return histories

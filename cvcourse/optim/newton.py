@@ -48,16 +48,22 @@ def newton_step(grad: Tensor, hessian: Tensor, lr: float = 1.0) -> Tensor:
         The step Tensor[k].
     """
     if not isinstance(grad, Tensor) or not isinstance(hessian, Tensor):
-        raise TypeError(f"grad and hessian must be tensors, got {type(grad).__name__} and "
-                        f"{type(hessian).__name__}")
+        raise TypeError(
+            f"grad and hessian must be tensors, got {type(grad).__name__} and "
+            f"{type(hessian).__name__}"
+        )
     if grad.ndim != 1 or hessian.shape != (grad.numel(), grad.numel()):
-        raise ValueError(f"grad must be Tensor[k] and hessian Tensor[k, k], got shapes "
-                         f"{tuple(grad.shape)} and {tuple(hessian.shape)}")
+        raise ValueError(
+            f"grad must be Tensor[k] and hessian Tensor[k, k], got shapes "
+            f"{tuple(grad.shape)} and {tuple(hessian.shape)}"
+        )
     check_number("lr", lr)
     return -lr * torch.linalg.solve(hessian, grad)  # H^{-1} grad, without forming H^{-1}
 
 
-def newton_method(f: Callable[[Tensor], Tensor], x0: Tensor, steps: int = 1, lr: float = 1.0) -> Tensor:
+def newton_method(
+    f: Callable[[Tensor], Tensor], x0: Tensor, steps: int = 1, lr: float = 1.0
+) -> Tensor:
     """Iterate Newton steps on a scalar function f of x[k], with exact derivatives from autograd.
 
     Args:
@@ -94,4 +100,8 @@ def hessian_cost(k: int, bytes_per_entry: int = 4) -> dict[str, float]:
     for name, value in (("k", k), ("bytes_per_entry", bytes_per_entry)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return {"entries": float(k) ** 2, "bytes": float(k) ** 2 * bytes_per_entry, "flops": float(k) ** 3}
+    return {
+        "entries": float(k) ** 2,
+        "bytes": float(k) ** 2 * bytes_per_entry,
+        "flops": float(k) ** 3,
+    }

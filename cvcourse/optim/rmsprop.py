@@ -4,8 +4,9 @@ Tieleman and Hinton, Lecture 6.5 of "Neural Networks for Machine Learning", Cour
 (https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf); the centered variant
 is from Graves, "Generating Sequences With Recurrent Neural Networks", arXiv:1308.0850.
 
-Matches ``torch.optim.RMSprop(foreach=False)``: same constructor, defaults, state keys (``step``,
-``square_avg``, ``momentum_buffer`` if momentum > 0, ``grad_avg`` if centered) and order of operations.
+Matches ``torch.optim.RMSprop(foreach=False)``: same constructor, defaults, state keys
+(``step``, ``square_avg``, ``momentum_buffer`` if momentum > 0, ``grad_avg`` if centered) and
+order of operations.
 """
 
 from __future__ import annotations
@@ -47,19 +48,38 @@ class RMSprop(Optimizer):
         maximize: maximise the objective instead.
     """
 
-    def __init__(self, params, lr: float | Tensor = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0, momentum: float = 0, centered: bool = False,
-                 capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
-                 differentiable: bool = False) -> None:
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
         check_number("lr", lr, allow_tensor=True)
         check_number("eps", eps)
         check_number("momentum", momentum)
         check_number("weight_decay", weight_decay)
         check_number("alpha", alpha)
         check_plain_loop(capturable=capturable, foreach=foreach, differentiable=differentiable)
-        defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
-                        weight_decay=weight_decay, capturable=capturable, foreach=foreach,
-                        maximize=maximize, differentiable=differentiable)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            alpha=alpha,
+            eps=eps,
+            centered=centered,
+            weight_decay=weight_decay,
+            capturable=capturable,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+        )
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -82,7 +102,9 @@ class RMSprop(Optimizer):
                     state["step"] = torch.zeros((), dtype=scalar_dtype())
                     state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     if mu > 0:
-                        state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                        state["momentum_buffer"] = torch.zeros_like(
+                            p, memory_format=torch.preserve_format
+                        )
                     if group["centered"]:
                         state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 grad = -p.grad if group["maximize"] else p.grad

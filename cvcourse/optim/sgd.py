@@ -41,8 +41,10 @@ class SGD(Optimizer):
 
     .. math::
         g_t \leftarrow g_t + \lambda\theta_{t-1};\quad
-        b_t \leftarrow \begin{cases} g_t & t = 1\\ \mu b_{t-1} + (1-\tau) g_t & t > 1\end{cases};\quad
-        g_t \leftarrow \begin{cases} g_t + \mu b_t & \text{nesterov}\\ b_t & \text{else}\end{cases};\quad
+        b_t \leftarrow \begin{cases} g_t & t = 1\\
+                                     \mu b_{t-1} + (1-\tau) g_t & t > 1\end{cases};\quad
+        g_t \leftarrow \begin{cases} g_t + \mu b_t & \text{nesterov}\\
+                                     b_t & \text{else}\end{cases};\quad
         \theta_t \leftarrow \theta_{t-1} - \gamma g_t
 
     Symbols -> variables: g_t -> ``grad``, b_t -> ``buf`` (``state["momentum_buffer"]``),
@@ -59,22 +61,42 @@ class SGD(Optimizer):
         foreach, differentiable, fused: accepted for compatibility with torch; only False/None.
     """
 
-    def __init__(self, params, lr: float | Tensor = 1e-3, momentum: float = 0, dampening: float = 0,
-                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
-                 foreach: bool | None = None, differentiable: bool = False,
-                 fused: bool | None = None) -> None:
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
         check_number("lr", lr, allow_tensor=True)
         check_number("momentum", momentum)
         check_number("dampening", dampening, low=-math.inf)  # torch does not restrict it
         check_number("weight_decay", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum > 0 and zero dampening, "
-                             f"got momentum={momentum!r}, dampening={dampening!r}")
+            raise ValueError(
+                "Nesterov momentum requires a momentum > 0 and zero dampening, "
+                f"got momentum={momentum!r}, dampening={dampening!r}"
+            )
         check_plain_loop(foreach=foreach, differentiable=differentiable, fused=fused)
         # The same group keys as torch's SGD, so state dicts load in either direction.
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov, maximize=maximize, foreach=foreach,
-                        differentiable=differentiable, fused=fused)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+            foreach=foreach,
+            differentiable=differentiable,
+            fused=fused,
+        )
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -106,8 +128,9 @@ class SGD(Optimizer):
         return loss
 
 
-def nesterov_lookahead(grad_fn: Callable[[Tensor], Tensor], theta: Tensor, lr: float, mu: float,
-                       steps: int) -> Tensor:
+def nesterov_lookahead(
+    grad_fn: Callable[[Tensor], Tensor], theta: Tensor, lr: float, mu: float, steps: int
+) -> Tensor:
     r"""Nesterov momentum exactly as the notes write it, with the gradient at the look-ahead point.
 
     .. math::
@@ -143,7 +166,9 @@ def nesterov_lookahead(grad_fn: Callable[[Tensor], Tensor], theta: Tensor, lr: f
     return torch.stack(points)  # [steps + 1, k]
 
 
-def minibatches(n: int, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Tensor]:
+def minibatches(
+    n: int, batch_size: int, generator: torch.Generator | None = None
+) -> Iterator[Tensor]:
     """One epoch of the notes' loop: shuffle the N indices, then yield U = ceil(N / B) mini-batches.
 
     The last batch holds the N - (U - 1) B left-over samples (the notes index batches u = 0..U-1).
@@ -162,11 +187,18 @@ def minibatches(n: int, batch_size: int, generator: torch.Generator | None = Non
     order = torch.randperm(n, generator=generator)  # 1. shuffle the training data
     num_batches = math.ceil(n / batch_size)  # U = ceil(N / B)
     for u in range(num_batches):  # 2. for u = 0, ..., U - 1
-        yield order[u * batch_size:(u + 1) * batch_size]
+        yield order[u * batch_size : (u + 1) * batch_size]
 
 
-def minibatch_sgd(loss_fn: Callable[[Tensor, Tensor], Tensor], theta: Tensor, n: int, lr: float,
-                  batch_size: int, epochs: int, generator: torch.Generator | None = None) -> Tensor:
+def minibatch_sgd(
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    theta: Tensor,
+    n: int,
+    lr: float,
+    batch_size: int,
+    epochs: int,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     r"""Plain mini-batch SGD written as the notes' epoch loop (steps a, b, c), without an optimizer.
 
     ``loss_fn(theta, idx)`` returns the mini-batch loss L(theta, (X^(u), Y^(u))) on samples ``idx``.

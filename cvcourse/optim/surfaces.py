@@ -1,12 +1,12 @@
-r"""Two-parameter loss surfaces with exact gradients, for the optimizer figures of the notes (1.1-1.4).
+r"""Two-parameter loss surfaces with exact gradients, for the notes' optimizer figures (1.1-1.4).
 
 - ``sphere()``: the isotropic paraboloid of the "spheres" remark, f = (x^2 + y^2) / 2.
 - ``canyon(condition, angle)``: an ill-conditioned paraboloid (a canyon), optionally rotated so that
   its axes are not the parameter axes (the notes' remark that Adam assumes axis-aligned curvature).
 - ``local_minima()``: a tilted double well with a local minimum, a global minimum and a saddle.
 - ``rosenbrock()``: Rosenbrock's banana valley, f = (a - x)^2 + b (y - x^2)^2 (Rosenbrock, 1960).
-- ``least_squares(n, seed)``: linear regression on synthetic data, whose mini-batch gradients are the
-  noisy gradients of SGD (notes' Fig. 1.8).
+- ``least_squares(n, seed)``: linear regression on synthetic data, whose mini-batch gradients are
+  the noisy gradients of SGD (notes' Fig. 1.8).
 
 Every surface evaluates ``value``, ``grad`` and ``hessian`` on arrays of points ``xy[..., 2]``;
 ``value`` uses only arithmetic (and ``exp``-free polynomials), so it also runs on torch tensors and
@@ -20,8 +20,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Surface", "Quadratic", "sphere", "canyon", "local_minima", "rosenbrock",
-           "least_squares", "SURFACES", "get_surface"]
+__all__ = [
+    "Surface",
+    "Quadratic",
+    "sphere",
+    "canyon",
+    "local_minima",
+    "rosenbrock",
+    "least_squares",
+    "SURFACES",
+    "get_surface",
+]
 
 
 @dataclass
@@ -64,7 +73,7 @@ class Quadratic(Surface):
     r"""f(theta) = 1/2 (theta - theta*)^T A (theta - theta*) + f*, A symmetric positive definite.
 
     The gradient is A (theta - theta*) and the Hessian is A everywhere, so Newton's method reaches
-    theta* in one step. The condition number lambda_max / lambda_min of A is how steep the canyon is.
+    theta* in one step. The condition number lambda_max / lambda_min of A: how steep the canyon is.
     """
 
     A: np.ndarray = field(default_factory=lambda: np.eye(2))  # [2, 2]
@@ -140,15 +149,17 @@ class LocalMinima(Surface):
 
     @property
     def critical_x(self) -> np.ndarray:
-        """The three real roots of x^3 - x + tilt, sorted: (global min, saddle, local min) for tilt > 0."""
+        """The real roots of x^3 - x + tilt, sorted: global min, saddle, local min (tilt > 0)."""
         return np.sort(np.roots([1.0, 0.0, -1.0, self.tilt]).real)
 
 
 def local_minima(tilt: float = 0.2) -> LocalMinima:
-    """The double well with a local minimum and a saddle (0 < tilt < 0.38 keeps three critical points)."""
+    """The double well with a local minimum and a saddle (needs 0 < tilt < 0.3849)."""
     if not isinstance(tilt, (int, float)) or not 0 < tilt < 2 / (3 * math.sqrt(3)):
         raise ValueError(f"tilt must be in (0, 0.3849) for three critical points, got {tilt!r}")
-    surface = LocalMinima("local minima", extent=(-2.0, 2.0, -1.5, 1.5), start=(1.8, 1.2), tilt=tilt)
+    surface = LocalMinima(
+        "local minima", extent=(-2.0, 2.0, -1.5, 1.5), start=(1.8, 1.2), tilt=tilt
+    )
     surface.minimum = (float(surface.critical_x[0]), 0.0)
     return surface
 
@@ -166,7 +177,9 @@ class Rosenbrock(Surface):
 
     def grad(self, xy: np.ndarray) -> np.ndarray:
         x, y = xy[..., 0], xy[..., 1]
-        return np.stack([-2 * (self.a - x) - 4 * self.b * x * (y - x**2), 2 * self.b * (y - x**2)], -1)
+        return np.stack(
+            [-2 * (self.a - x) - 4 * self.b * x * (y - x**2), 2 * self.b * (y - x**2)], -1
+        )
 
     def hessian(self, xy: np.ndarray) -> np.ndarray:
         x, y = np.asarray(xy)[..., 0], np.asarray(xy)[..., 1]
@@ -179,8 +192,9 @@ class Rosenbrock(Surface):
 
 def rosenbrock(a: float = 1.0, b: float = 100.0) -> Rosenbrock:
     """Rosenbrock's function with its minimum at (a, a^2)."""
-    return Rosenbrock("rosenbrock", extent=(-2.0, 2.0, -1.0, 3.0), start=(-1.5, 2.5),
-                      minimum=(a, a * a), a=a, b=b)
+    return Rosenbrock(
+        "rosenbrock", extent=(-2.0, 2.0, -1.0, 3.0), start=(-1.5, 2.5), minimum=(a, a * a), a=a, b=b
+    )
 
 
 @dataclass
@@ -196,7 +210,7 @@ class LeastSquares(Quadratic):
     y: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [N]
 
     def batch_grad(self, xy: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """Gradient of the loss on samples ``idx`` only, at points ``xy[..., 2]``; returns [..., 2]."""
+        """Gradient of the loss on samples ``idx`` at points ``xy[..., 2]``; returns [..., 2]."""
         Xb, yb = self.X[idx], self.y[idx]  # [B, 2], [B]
         residual = np.asarray(xy) @ Xb.T - yb  # [..., B]
         return residual @ Xb / len(idx)  # [..., 2]
@@ -221,13 +235,25 @@ def least_squares(n: int = 256, noise: float = 0.5, seed: int = 0) -> LeastSquar
     w_star = np.linalg.solve(A, X.T @ y / n)
     f_star = float(np.mean((X @ w_star - y) ** 2) / 2)
     cx, cy = w_star
-    return LeastSquares("least squares", extent=(cx - 3, cx + 3, cy - 3, cy + 3),
-                        start=(cx - 2.5, cy + 2.5), minimum=(float(cx), float(cy)), A=A,
-                        offset=f_star, X=X, y=y)
+    return LeastSquares(
+        "least squares",
+        extent=(cx - 3, cx + 3, cy - 3, cy + 3),
+        start=(cx - 2.5, cy + 2.5),
+        minimum=(float(cx), float(cy)),
+        A=A,
+        offset=f_star,
+        X=X,
+        y=y,
+    )
 
 
-SURFACES = {"sphere": sphere, "canyon": canyon, "local minima": local_minima,
-            "rosenbrock": rosenbrock, "least squares": least_squares}
+SURFACES = {
+    "sphere": sphere,
+    "canyon": canyon,
+    "local minima": local_minima,
+    "rosenbrock": rosenbrock,
+    "least squares": least_squares,
+}
 
 
 def get_surface(name: str) -> Surface:

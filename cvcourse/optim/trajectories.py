@@ -26,8 +26,13 @@ from .surfaces import LeastSquares, Surface
 
 __all__ = ["Trajectories", "trajectories", "trajectories_loop"]
 
-_CLASSES = {"SGD": sgd.SGD, "Adagrad": adagrad.Adagrad, "RMSprop": rmsprop.RMSprop,
-            "Adam": adam.Adam, "AdamW": adamw.AdamW}
+_CLASSES = {
+    "SGD": sgd.SGD,
+    "Adagrad": adagrad.Adagrad,
+    "RMSprop": rmsprop.RMSprop,
+    "Adam": adam.Adam,
+    "AdamW": adamw.AdamW,
+}
 _ESCAPE = 1e6  # a point farther than this from the window's centre has diverged
 
 
@@ -49,9 +54,11 @@ class Trajectories:
 
 
 def _groups(optimizers: Mapping) -> list[tuple[str, str, dict]]:
-    """(label, family, full param group) per optimizer, with defaults filled in by the class itself."""
+    """(label, family, full param group) per optimizer, defaults filled in by the class itself."""
     if not isinstance(optimizers, Mapping) or len(optimizers) == 0:
-        raise TypeError(f"optimizers must be a non-empty dict label -> (class, kwargs), got {optimizers!r}")
+        raise TypeError(
+            f"optimizers must be a non-empty dict label -> (class, kwargs), got {optimizers!r}"
+        )
     out = []
     for label, spec in optimizers.items():
         if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping)):
@@ -59,7 +66,9 @@ def _groups(optimizers: Mapping) -> list[tuple[str, str, dict]]:
         cls, kwargs = spec
         name = getattr(cls, "__name__", None)
         if name not in _CLASSES:
-            raise ValueError(f"optimizers[{label!r}] must use one of {sorted(_CLASSES)}, got {cls!r}")
+            raise ValueError(
+                f"optimizers[{label!r}] must use one of {sorted(_CLASSES)}, got {cls!r}"
+            )
         dummy = torch.zeros(2, dtype=torch.float64, requires_grad=True)
         group = _CLASSES[name]([dummy], **kwargs).param_groups[0]  # validates, fills in defaults
         family = {"SGD": "sgd", "Adagrad": "adagrad", "RMSprop": "rmsprop"}.get(name, "adam")
@@ -72,7 +81,9 @@ def _batch_schedule(surface: Surface, batch_size: int | None, steps: int, seed: 
     if batch_size is None:
         return [None] * steps
     if not isinstance(surface, LeastSquares):
-        raise ValueError(f"batch_size needs a data set surface (least squares), got {surface.name!r}")
+        raise ValueError(
+            f"batch_size needs a data set surface (least squares), got {surface.name!r}"
+        )
     generator = torch.Generator().manual_seed(seed)
     schedule: list = []
     while len(schedule) < steps:  # as many epochs as it takes
@@ -99,8 +110,14 @@ def _check_run(start, steps) -> np.ndarray:
     return start
 
 
-def trajectories(surface: Surface, optimizers: Mapping, start=None, steps: int = 300,
-                 batch_size: int | None = None, seed: int = 0) -> Trajectories:
+def trajectories(
+    surface: Surface,
+    optimizers: Mapping,
+    start=None,
+    steps: int = 300,
+    batch_size: int | None = None,
+    seed: int = 0,
+) -> Trajectories:
     """Run every optimizer from ``start`` for ``steps`` steps on ``surface``, all at once.
 
     Args:
@@ -156,29 +173,50 @@ def _finish(labels: list[str], paths: np.ndarray, surface: Surface) -> Trajector
 # Same formulas and order as the classes (see their docstrings for the symbols). Options that no
 # row uses (weight decay, lr decay, centering, amsgrad) are skipped: each NumPy call costs ~1 us.
 
+
 def _init_state(family: str, groups: list[dict]) -> dict:
     m = len(groups)
     wd = _column(groups, "weight_decay")
-    state = {"lr": _column(groups, "lr"), "l2": wd, "any_l2": bool(wd.any()),
-             "a": np.zeros((m, 2)), "b": np.zeros((m, 2)), "c": np.zeros((m, 2))}
+    state = {
+        "lr": _column(groups, "lr"),
+        "l2": wd,
+        "any_l2": bool(wd.any()),
+        "a": np.zeros((m, 2)),
+        "b": np.zeros((m, 2)),
+        "c": np.zeros((m, 2)),
+    }
     if family == "sgd":
         mu = _column(groups, "momentum")
-        state.update(mu=mu, damp=np.where(mu == 0, 1.0, 1 - _column(groups, "dampening")),
-                     nesterov=_column(groups, "nesterov"), any_nesterov=any(g["nesterov"] for g in groups))
+        state.update(
+            mu=mu,
+            damp=np.where(mu == 0, 1.0, 1 - _column(groups, "dampening")),
+            nesterov=_column(groups, "nesterov"),
+            any_nesterov=any(g["nesterov"] for g in groups),
+        )
     elif family == "adagrad":
         state.update(lr_decay=_column(groups, "lr_decay"), eps=_column(groups, "eps"))
         state["a"] += _column(groups, "initial_accumulator_value")
     elif family == "rmsprop":
-        state.update(alpha=_column(groups, "alpha"), eps=_column(groups, "eps"),
-                     mu=_column(groups, "momentum"), centered=_column(groups, "centered"),
-                     any_centered=any(g["centered"] for g in groups))
+        state.update(
+            alpha=_column(groups, "alpha"),
+            eps=_column(groups, "eps"),
+            mu=_column(groups, "momentum"),
+            centered=_column(groups, "centered"),
+            any_centered=any(g["centered"] for g in groups),
+        )
     else:
         decoupled = _column(groups, "decoupled_weight_decay")
-        state.update(beta1=_column(groups, "betas", 0), beta2=_column(groups, "betas", 1),
-                     eps=_column(groups, "eps"), amsgrad=_column(groups, "amsgrad") > 0,
-                     any_amsgrad=any(g["amsgrad"] for g in groups),
-                     l2=wd * (1 - decoupled), any_l2=bool((wd * (1 - decoupled)).any()),
-                     decay=1 - state["lr"] * wd * decoupled, any_decay=bool((wd * decoupled).any()))
+        state.update(
+            beta1=_column(groups, "betas", 0),
+            beta2=_column(groups, "betas", 1),
+            eps=_column(groups, "eps"),
+            amsgrad=_column(groups, "amsgrad") > 0,
+            any_amsgrad=any(g["amsgrad"] for g in groups),
+            l2=wd * (1 - decoupled),
+            any_l2=bool((wd * (1 - decoupled)).any()),
+            decay=1 - state["lr"] * wd * decoupled,
+            any_decay=bool((wd * decoupled).any()),
+        )
     return state
 
 
@@ -232,8 +270,14 @@ def _adam(theta, g, s, t):
 _UPDATES = {"sgd": _sgd, "adagrad": _adagrad, "rmsprop": _rmsprop, "adam": _adam}
 
 
-def trajectories_loop(surface: Surface, optimizers: Mapping, start=None, steps: int = 300,
-                      batch_size: int | None = None, seed: int = 0) -> Trajectories:
+def trajectories_loop(
+    surface: Surface,
+    optimizers: Mapping,
+    start=None,
+    steps: int = 300,
+    batch_size: int | None = None,
+    seed: int = 0,
+) -> Trajectories:
     """The obvious version of ``trajectories``: one optimizer object per path, stepped one by one.
 
     Same arguments and result; the classes may be this package's or ``torch.optim``'s.

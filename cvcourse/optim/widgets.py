@@ -1,10 +1,10 @@
 """Optimizer trajectory explorer: every optimizer of the chapter on a 2-D loss surface, live.
 
-``explorer_data`` is the pure function (the knobs in, the ``Trajectories`` out); ``draw_paths`` draws
-them on a contour plot and a loss-vs-step panel (also used for the notebook's static figures);
-``trajectory_explorer`` is the thin ipywidgets view that redraws the same artists in place when a
-control changes. A diverging optimizer's path is drawn up to the step where it left, clipped to the
-window, and marked with a cross and "diverged at step k" in the legend.
+``explorer_data`` is the pure function (the knobs in, the ``Trajectories`` out);
+``draw_paths`` draws them on a contour plot and a loss-vs-step panel (also used for the notebook's
+static figures); ``trajectory_explorer`` is the thin ipywidgets view that redraws the same
+artists in place when a control changes. A diverging optimizer's path is drawn up to the step where
+it left, clipped to the window, and marked with a cross and "diverged at step k" in the legend.
 """
 
 from __future__ import annotations
@@ -20,20 +20,36 @@ from .sgd import SGD
 from .surfaces import SURFACES, LeastSquares, Surface, get_surface
 from .trajectories import Trajectories, trajectories
 
-__all__ = ["OPTIMIZERS", "SURFACE_DEFAULTS", "optimizer_specs", "explorer_data", "draw_paths",
-           "trajectory_explorer"]
+__all__ = [
+    "OPTIMIZERS",
+    "SURFACE_DEFAULTS",
+    "optimizer_specs",
+    "explorer_data",
+    "draw_paths",
+    "trajectory_explorer",
+]
 
 OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam")
-# A learning rate and step count per surface at which the notes' points show (the user can change them).
-SURFACE_DEFAULTS = {"sphere": dict(lr=0.1, steps=100), "canyon": dict(lr=0.07, steps=150),
-                    "local minima": dict(lr=0.05, steps=200), "rosenbrock": dict(lr=2e-3, steps=300),
-                    "least squares": dict(lr=0.05, steps=200)}
-_COLORS = dict(zip(OPTIMIZERS, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
-                                "tab:brown")))
+# Per surface, a learning rate and step count at which the notes' points show (users may change it).
+SURFACE_DEFAULTS = {
+    "sphere": dict(lr=0.1, steps=100),
+    "canyon": dict(lr=0.07, steps=150),
+    "local minima": dict(lr=0.05, steps=200),
+    "rosenbrock": dict(lr=2e-3, steps=300),
+    "least squares": dict(lr=0.05, steps=200),
+}
+_COLORS = dict(
+    zip(
+        OPTIMIZERS,
+        ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"),
+        strict=True,
+    )
+)
 
 
-def optimizer_specs(names: Sequence[str], lr: float, momentum: float = 0.9, beta1: float = 0.9,
-                    beta2: float = 0.999) -> dict:
+def optimizer_specs(
+    names: Sequence[str], lr: float, momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999
+) -> dict:
     """The explorer's optimizers as ``{label: (class, kwargs)}`` for ``trajectories``.
 
     All share the learning rate, as in the notes' figures; RMSProp uses beta2 as its beta (alpha).
@@ -41,18 +57,28 @@ def optimizer_specs(names: Sequence[str], lr: float, momentum: float = 0.9, beta
     unknown = [n for n in names if n not in OPTIMIZERS]
     if unknown:
         raise ValueError(f"names must be among {OPTIMIZERS}, got {unknown}")
-    table = {"SGD": (SGD, dict(lr=lr)),
-             "Momentum": (SGD, dict(lr=lr, momentum=momentum)),
-             "Nesterov": (SGD, dict(lr=lr, momentum=momentum, nesterov=momentum > 0)),
-             "AdaGrad": (Adagrad, dict(lr=lr)),
-             "RMSProp": (RMSprop, dict(lr=lr, alpha=beta2)),
-             "Adam": (Adam, dict(lr=lr, betas=(beta1, beta2)))}
+    table = {
+        "SGD": (SGD, dict(lr=lr)),
+        "Momentum": (SGD, dict(lr=lr, momentum=momentum)),
+        "Nesterov": (SGD, dict(lr=lr, momentum=momentum, nesterov=momentum > 0)),
+        "AdaGrad": (Adagrad, dict(lr=lr)),
+        "RMSProp": (RMSprop, dict(lr=lr, alpha=beta2)),
+        "Adam": (Adam, dict(lr=lr, betas=(beta1, beta2))),
+    }
     return {name: table[name] for name in names}
 
 
-def explorer_data(surface: str | Surface, start=None, lr: float = 0.05, momentum: float = 0.9,
-                  beta1: float = 0.9, beta2: float = 0.999, steps: int = 150,
-                  names: Sequence[str] = OPTIMIZERS, batch_size: int | None = None) -> Trajectories:
+def explorer_data(
+    surface: str | Surface,
+    start=None,
+    lr: float = 0.05,
+    momentum: float = 0.9,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    steps: int = 150,
+    names: Sequence[str] = OPTIMIZERS,
+    batch_size: int | None = None,
+) -> Trajectories:
     """What the explorer shows: the trajectories of ``names`` on ``surface`` from ``start``.
 
     Args:
@@ -69,8 +95,13 @@ def explorer_data(surface: str | Surface, start=None, lr: float = 0.05, momentum
     surface = get_surface(surface) if isinstance(surface, str) else surface
     if len(names) == 0:
         raise ValueError("names must hold at least one optimizer, got none")
-    return trajectories(surface, optimizer_specs(names, lr, momentum, beta1, beta2),
-                        start=start, steps=steps, batch_size=batch_size)
+    return trajectories(
+        surface,
+        optimizer_specs(names, lr, momentum, beta1, beta2),
+        start=start,
+        steps=steps,
+        batch_size=batch_size,
+    )
 
 
 def _gap(surface: Surface, losses: np.ndarray) -> np.ndarray:
@@ -98,10 +129,19 @@ def draw_paths(surface: Surface, traj: Trajectories, ax_contour, ax_loss, title:
     ax_contour.plot(*surface.minimum, "k*", markersize=12, label="minimum")
     for i, label in enumerate(traj.labels):
         color = _COLORS.get(label)
-        ax_contour.plot(traj.paths[i, :, 0], traj.paths[i, :, 1], ".-", markersize=2, lw=1.2,
-                        color=color, label=_legend_label(label, traj, i))
+        ax_contour.plot(
+            traj.paths[i, :, 0],
+            traj.paths[i, :, 1],
+            ".-",
+            markersize=2,
+            lw=1.2,
+            color=color,
+            label=_legend_label(label, traj, i),
+        )
         if traj.diverged_at[i] >= 0:
-            ax_contour.plot(*_last_point(surface, traj.paths[i]), "x", color=color, markersize=12, mew=3)
+            ax_contour.plot(
+                *_last_point(surface, traj.paths[i]), "x", color=color, markersize=12, mew=3
+            )
         ax_loss.semilogy(_gap(surface, traj.losses[i]), color=color, label=label)
     xmin, xmax, ymin, ymax = surface.extent
     ax_contour.set(xlim=(xmin, xmax), ylim=(ymin, ymax))
@@ -111,8 +151,11 @@ def draw_paths(surface: Surface, traj: Trajectories, ax_contour, ax_loss, title:
     ax_loss.set(title="Loss minus its minimum", xlabel="step", ylabel="$f(w) - f^*$ (log scale)")
 
 
-def trajectory_explorer(surface: str = "canyon", names: Sequence[str] = ("SGD", "Momentum", "Adam"),
-                        figsize: tuple[float, float] = (10.0, 4.2)):
+def trajectory_explorer(
+    surface: str = "canyon",
+    names: Sequence[str] = ("SGD", "Momentum", "Adam"),
+    figsize: tuple[float, float] = (10.0, 4.2),
+):
     """Build the optimizer trajectory explorer.
 
     Controls: surface, start point (sliders, or a click on the contour plot), learning rate (log
@@ -143,21 +186,67 @@ def trajectory_explorer(surface: str = "canyon", names: Sequence[str] = ("SGD", 
         "surface": widgets.Dropdown(options=list(SURFACES), value=surface, description="surface"),
         "x0": widgets.FloatSlider(description="start w₁", step=0.05, style=style, layout=layout),
         "y0": widgets.FloatSlider(description="start w₂", step=0.05, style=style, layout=layout),
-        "lr": widgets.FloatLogSlider(value=defaults["lr"], base=10, min=-4, max=0.5, step=0.05,
-                                     description="learning rate", readout_format=".4f",
-                                     style=style, layout=layout),
-        "momentum": widgets.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01,
-                                        description="momentum μ", style=style, layout=layout),
-        "beta1": widgets.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01,
-                                     description="Adam β₁", style=style, layout=layout),
-        "beta2": widgets.FloatSlider(value=0.999, min=0.5, max=0.999, step=0.001, readout_format=".3f",
-                                     description="β₂ (Adam, RMSProp)", style=style, layout=layout),
-        "steps": widgets.IntSlider(value=defaults["steps"], min=1, max=1000, step=1,
-                                   description="steps", style=style, layout=layout),
-        "batch_size": widgets.Dropdown(options=[("full batch", 0), ("64", 64), ("16", 16), ("4", 4)],
-                                       value=0, description="batch size", style=style),
-        "names": widgets.SelectMultiple(options=list(OPTIMIZERS), value=tuple(names), rows=6,
-                                        description="optimizers", style=style),
+        "lr": widgets.FloatLogSlider(
+            value=defaults["lr"],
+            base=10,
+            min=-4,
+            max=0.5,
+            step=0.05,
+            description="learning rate",
+            readout_format=".4f",
+            style=style,
+            layout=layout,
+        ),
+        "momentum": widgets.FloatSlider(
+            value=0.9,
+            min=0.0,
+            max=0.99,
+            step=0.01,
+            description="momentum μ",
+            style=style,
+            layout=layout,
+        ),
+        "beta1": widgets.FloatSlider(
+            value=0.9,
+            min=0.0,
+            max=0.99,
+            step=0.01,
+            description="Adam β₁",
+            style=style,
+            layout=layout,
+        ),
+        "beta2": widgets.FloatSlider(
+            value=0.999,
+            min=0.5,
+            max=0.999,
+            step=0.001,
+            readout_format=".3f",
+            description="β₂ (Adam, RMSProp)",
+            style=style,
+            layout=layout,
+        ),
+        "steps": widgets.IntSlider(
+            value=defaults["steps"],
+            min=1,
+            max=1000,
+            step=1,
+            description="steps",
+            style=style,
+            layout=layout,
+        ),
+        "batch_size": widgets.Dropdown(
+            options=[("full batch", 0), ("64", 64), ("16", 16), ("4", 4)],
+            value=0,
+            description="batch size",
+            style=style,
+        ),
+        "names": widgets.SelectMultiple(
+            options=list(OPTIMIZERS),
+            value=tuple(names),
+            rows=6,
+            description="optimizers",
+            style=style,
+        ),
     }
     lines, loss_lines, crosses = {}, {}, {}
     for name in OPTIMIZERS:
@@ -177,29 +266,45 @@ def trajectory_explorer(surface: str = "canyon", names: Sequence[str] = ("SGD", 
         surf = get_surface(name)
         xmin, xmax, ymin, ymax = surf.extent
         status["hold"] = True  # one redraw for all the controls changed here
-        for key, (lo, hi), value in (("x0", (xmin, xmax), surf.start[0]), ("y0", (ymin, ymax), surf.start[1])):
+        for key, (lo, hi), value in (
+            ("x0", (xmin, xmax), surf.start[0]),
+            ("y0", (ymin, ymax), surf.start[1]),
+        ):
             c[key].min, c[key].max = -1e9, 1e9  # avoid transient min > max while moving the range
             c[key].min, c[key].max, c[key].value = lo, hi, value
-        c["lr"].value, c["steps"].value = SURFACE_DEFAULTS[name]["lr"], SURFACE_DEFAULTS[name]["steps"]
+        c["lr"].value, c["steps"].value = (
+            SURFACE_DEFAULTS[name]["lr"],
+            SURFACE_DEFAULTS[name]["steps"],
+        )
         c["batch_size"].disabled = not isinstance(surf, LeastSquares)
         c["batch_size"].value = 0
         status["hold"] = False
         if status["contour"] is not None:
             status["contour"].remove()
         X, Y, Z = surf.grid()
-        status["contour"] = ax_c.contour(X, Y, np.log1p(Z - Z.min()), levels=20, cmap="Greys",
-                                         linewidths=0.7)
+        status["contour"] = ax_c.contour(
+            X, Y, np.log1p(Z - Z.min()), levels=20, cmap="Greys", linewidths=0.7
+        )
         min_star.set_data([surf.minimum[0]], [surf.minimum[1]])
-        ax_c.set(xlim=(xmin, xmax), ylim=(ymin, ymax), title=f"Trajectories on the {surf.name} surface")
+        ax_c.set(
+            xlim=(xmin, xmax), ylim=(ymin, ymax), title=f"Trajectories on the {surf.name} surface"
+        )
 
     def update(*_) -> Trajectories | None:
         if status["hold"]:
             return None
         shown = tuple(c["names"].value) or ("SGD",)
-        traj = explorer_data(surf, start=(c["x0"].value, c["y0"].value), lr=c["lr"].value,
-                             momentum=c["momentum"].value, beta1=c["beta1"].value,
-                             beta2=c["beta2"].value, steps=c["steps"].value, names=shown,
-                             batch_size=c["batch_size"].value or None)
+        traj = explorer_data(
+            surf,
+            start=(c["x0"].value, c["y0"].value),
+            lr=c["lr"].value,
+            momentum=c["momentum"].value,
+            beta1=c["beta1"].value,
+            beta2=c["beta2"].value,
+            steps=c["steps"].value,
+            names=shown,
+            batch_size=c["batch_size"].value or None,
+        )
         start_dot.set_data([c["x0"].value], [c["y0"].value])
         handles = []
         for name in OPTIMIZERS:
@@ -212,7 +317,9 @@ def trajectory_explorer(surface: str = "canyon", names: Sequence[str] = ("SGD", 
             lines[name].set_data(traj.paths[i, :, 0], traj.paths[i, :, 1])
             lines[name].set_label(_legend_label(name, traj, i))
             diverged = traj.diverged_at[i] >= 0
-            crosses[name].set_data(*([[v] for v in _last_point(surf, traj.paths[i])] if diverged else ([], [])))
+            crosses[name].set_data(
+                *([[v] for v in _last_point(surf, traj.paths[i])] if diverged else ([], []))
+            )
             loss_lines[name].set_data(np.arange(traj.losses.shape[1]), _gap(surf, traj.losses[i]))
             handles.append(lines[name])
         ax_c.legend(handles=handles, fontsize=8, loc="upper right")

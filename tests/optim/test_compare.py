@@ -9,7 +9,9 @@ from cvcourse.optim.compare import SmallCNN, compare_optimizers, default_optimiz
 
 def tiny_data(n, seed):
     g = torch.Generator().manual_seed(seed)
-    return TensorDataset(torch.rand(n, 3, 16, 16, generator=g), torch.randint(0, 3, (n,), generator=g))
+    return TensorDataset(
+        torch.rand(n, 3, 16, 16, generator=g), torch.randint(0, 3, (n,), generator=g)
+    )
 
 
 def test_small_cnn_shapes_and_bad_input():
@@ -23,10 +25,19 @@ def test_compare_optimizers_same_start_same_batches():
     opts = default_optimizers()
     assert {"SGD", "SGD + Nesterov", "Adam", "AdamW"} <= set(opts)
     same = {"a": opts["SGD"], "b": opts["SGD"], "adam": opts["Adam"]}
-    hist = compare_optimizers(same, tiny_data(32, 0), tiny_data(16, 1), num_classes=3, epochs=2,
-                              batch_size=8, device="cpu")
+    hist = compare_optimizers(
+        same,
+        tiny_data(32, 0),
+        tiny_data(16, 1),
+        num_classes=3,
+        epochs=2,
+        batch_size=8,
+        device="cpu",
+    )
     assert list(hist) == ["a", "b", "adam"]
-    assert hist["a"]["train_loss"] == hist["b"]["train_loss"]  # identical runs: same start, same batches
+    assert (
+        hist["a"]["train_loss"] == hist["b"]["train_loss"]
+    )  # identical runs: same start, same batches
     assert hist["a"]["train_loss"] != hist["adam"]["train_loss"]
     assert len(hist["adam"]["val_accuracy"]) == 2
     with pytest.raises(TypeError, match="optimizers"):

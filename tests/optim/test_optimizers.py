@@ -1,4 +1,4 @@
-"""cvcourse.optim's optimizers against torch.optim (foreach=False) in float64, over hundreds of steps.
+"""cvcourse.optim's optimizers against torch.optim (foreach=False), float64, hundreds of steps.
 
 Authority: torch.optim.X with the same hyperparameters. Also: param groups with different
 hyperparameters, closures, maximize, None / sparse gradients, state keys, state_dict round trips in
@@ -16,26 +16,53 @@ TOL = dict(rtol=1e-12, atol=1e-12)
 STEPS = 300
 
 CASES = {
-    "SGD": [dict(lr=0.01), dict(lr=0.05, momentum=0.9), dict(lr=0.02, momentum=0.9, nesterov=True),
-            dict(lr=0.03, momentum=0.5, dampening=0.3), dict(lr=0.01, weight_decay=0.1),
-            dict(lr=0.02, momentum=0.8, dampening=0.5, weight_decay=0.05),
-            dict(lr=0.01, momentum=0.9, nesterov=True, weight_decay=0.01, maximize=True),
-            dict(lr=0.0), dict()],
-    "Adagrad": [dict(), dict(lr=0.1), dict(lr=0.1, lr_decay=0.01), dict(lr=0.05, weight_decay=0.1),
-                dict(lr=0.1, initial_accumulator_value=0.5, eps=1e-6),
-                dict(lr=0.2, lr_decay=0.05, weight_decay=0.01, initial_accumulator_value=0.1,
-                     maximize=True)],
-    "RMSprop": [dict(), dict(lr=1e-3, alpha=0.9), dict(lr=1e-3, momentum=0.9),
-                dict(lr=1e-3, centered=True), dict(lr=5e-4, alpha=0.95, eps=1e-6, weight_decay=0.1,
-                                                    momentum=0.5, centered=True),
-                dict(lr=1e-3, maximize=True, momentum=0.3)],
-    "Adam": [dict(), dict(lr=0.01), dict(lr=0.01, betas=(0.8, 0.99)), dict(lr=0.01, amsgrad=True),
-             dict(lr=0.005, weight_decay=0.1), dict(lr=0.01, eps=1e-4, betas=(0.0, 0.5)),
-             dict(lr=0.01, weight_decay=0.05, amsgrad=True, maximize=True),
-             dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)],
-    "AdamW": [dict(), dict(lr=0.01), dict(lr=0.01, weight_decay=0.1), dict(lr=0.01, amsgrad=True),
-              dict(lr=0.02, betas=(0.5, 0.9), weight_decay=0.0),
-              dict(lr=0.01, weight_decay=0.3, amsgrad=True, maximize=True, eps=1e-3)],
+    "SGD": [
+        dict(lr=0.01),
+        dict(lr=0.05, momentum=0.9),
+        dict(lr=0.02, momentum=0.9, nesterov=True),
+        dict(lr=0.03, momentum=0.5, dampening=0.3),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.02, momentum=0.8, dampening=0.5, weight_decay=0.05),
+        dict(lr=0.01, momentum=0.9, nesterov=True, weight_decay=0.01, maximize=True),
+        dict(lr=0.0),
+        dict(),
+    ],
+    "Adagrad": [
+        dict(),
+        dict(lr=0.1),
+        dict(lr=0.1, lr_decay=0.01),
+        dict(lr=0.05, weight_decay=0.1),
+        dict(lr=0.1, initial_accumulator_value=0.5, eps=1e-6),
+        dict(
+            lr=0.2, lr_decay=0.05, weight_decay=0.01, initial_accumulator_value=0.1, maximize=True
+        ),
+    ],
+    "RMSprop": [
+        dict(),
+        dict(lr=1e-3, alpha=0.9),
+        dict(lr=1e-3, momentum=0.9),
+        dict(lr=1e-3, centered=True),
+        dict(lr=5e-4, alpha=0.95, eps=1e-6, weight_decay=0.1, momentum=0.5, centered=True),
+        dict(lr=1e-3, maximize=True, momentum=0.3),
+    ],
+    "Adam": [
+        dict(),
+        dict(lr=0.01),
+        dict(lr=0.01, betas=(0.8, 0.99)),
+        dict(lr=0.01, amsgrad=True),
+        dict(lr=0.005, weight_decay=0.1),
+        dict(lr=0.01, eps=1e-4, betas=(0.0, 0.5)),
+        dict(lr=0.01, weight_decay=0.05, amsgrad=True, maximize=True),
+        dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+    ],
+    "AdamW": [
+        dict(),
+        dict(lr=0.01),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.01, amsgrad=True),
+        dict(lr=0.02, betas=(0.5, 0.9), weight_decay=0.0),
+        dict(lr=0.01, weight_decay=0.3, amsgrad=True, maximize=True, eps=1e-3),
+    ],
 }
 ALL = [(name, kw) for name, cases in CASES.items() for kw in cases]
 
@@ -48,8 +75,11 @@ def make_params(seed=0, shapes=((5, 3), (4,), (1,), ())):
 def gradient(params, seed, t):
     """A deterministic, non-trivial gradient: depends on the step and on the current parameters."""
     g = torch.Generator().manual_seed(seed * 100003 + t)
-    return [torch.randn(p.shape, dtype=torch.float64, generator=g) + 0.5 * p.detach() ** 3 / (1 + p.detach() ** 2)
-            for p in params]
+    return [
+        torch.randn(p.shape, dtype=torch.float64, generator=g)
+        + 0.5 * p.detach() ** 3 / (1 + p.detach() ** 2)
+        for p in params
+    ]
 
 
 def run(cls, groups_kwargs, steps=STEPS, seed=0, start=None, opt_kwargs=None):
@@ -62,7 +92,7 @@ def run(cls, groups_kwargs, steps=STEPS, seed=0, start=None, opt_kwargs=None):
 
 def step_params(opt, params, steps, seed, t0=0):
     for t in range(t0, t0 + steps):
-        for p, g in zip(params, gradient(params, seed, t)):
+        for p, g in zip(params, gradient(params, seed, t), strict=False):
             p.grad = g
         opt.step()
 
@@ -72,17 +102,19 @@ def torch_cls(name):
 
 
 def assert_same_params(a, b):
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         torch.testing.assert_close(x, y, equal_nan=True, **TOL)
 
 
-@pytest.mark.parametrize("name,kwargs", ALL, ids=[f"{n}-{i}" for n, c in CASES.items() for i in range(len(c))])
+@pytest.mark.parametrize(
+    "name,kwargs", ALL, ids=[f"{n}-{i}" for n, c in CASES.items() for i in range(len(c))]
+)
 def test_equal_to_torch_over_many_steps(name, kwargs):
     mine, opt = run(getattr(ours, name), kwargs)
     ref, ref_opt = run(torch_cls(name), kwargs, opt_kwargs={"foreach": False})
     assert_same_params(mine, ref)
     # the same state, key for key, including the step counter's value and dtype
-    for p, q in zip(mine, ref):
+    for p, q in zip(mine, ref, strict=False):
         s, r = opt.state[p], ref_opt.state[q]
         assert s.keys() == r.keys()
         for key in r:
@@ -93,18 +125,28 @@ def test_equal_to_torch_over_many_steps(name, kwargs):
 def test_hyperparameter_grid_against_torch():
     """A denser grid, fewer steps: every combination of the main knobs."""
     grid = {
-        "SGD": dict(lr=[0.01, 0.1], momentum=[0, 0.5, 0.99], dampening=[0, 0.2], weight_decay=[0, 0.1]),
-        "Adam": dict(lr=[1e-3, 0.05], betas=[(0.9, 0.999), (0.5, 0.6)], weight_decay=[0, 0.2],
-                     amsgrad=[False, True]),
-        "RMSprop": dict(lr=[1e-3, 1e-2], alpha=[0.5, 0.99], momentum=[0, 0.9], centered=[False, True]),
+        "SGD": dict(
+            lr=[0.01, 0.1], momentum=[0, 0.5, 0.99], dampening=[0, 0.2], weight_decay=[0, 0.1]
+        ),
+        "Adam": dict(
+            lr=[1e-3, 0.05],
+            betas=[(0.9, 0.999), (0.5, 0.6)],
+            weight_decay=[0, 0.2],
+            amsgrad=[False, True],
+        ),
+        "RMSprop": dict(
+            lr=[1e-3, 1e-2], alpha=[0.5, 0.99], momentum=[0, 0.9], centered=[False, True]
+        ),
         "Adagrad": dict(lr=[1e-2, 0.5], lr_decay=[0, 0.1], initial_accumulator_value=[0, 1.0]),
     }
     count = 0
     for name, knobs in grid.items():
         for values in itertools.product(*knobs.values()):
-            kwargs = dict(zip(knobs, values))
+            kwargs = dict(zip(knobs, values, strict=False))
             mine, _ = run(getattr(ours, name), kwargs, steps=60, seed=count)
-            ref, _ = run(torch_cls(name), kwargs, steps=60, seed=count, opt_kwargs={"foreach": False})
+            ref, _ = run(
+                torch_cls(name), kwargs, steps=60, seed=count, opt_kwargs={"foreach": False}
+            )
             assert_same_params(mine, ref)
             count += 1
     assert count == 24 + 16 + 16 + 8
@@ -112,15 +154,25 @@ def test_hyperparameter_grid_against_torch():
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_param_groups_with_different_hyperparameters(name):
-    hyper = {"SGD": [dict(lr=0.1, momentum=0.9, nesterov=True), dict(lr=0.01), dict(lr=0.05, momentum=0.5, weight_decay=0.1)],
-             "Adagrad": [dict(lr=0.1), dict(lr=0.3, lr_decay=0.1), dict(lr=0.05, weight_decay=0.2)],
-             "RMSprop": [dict(lr=1e-2, centered=True), dict(lr=1e-3, momentum=0.9), dict(alpha=0.5)],
-             "Adam": [dict(lr=0.01, amsgrad=True), dict(lr=0.1, betas=(0.5, 0.9)), dict(weight_decay=0.1)],
-             "AdamW": [dict(lr=0.01, weight_decay=0.5), dict(lr=0.1, amsgrad=True), dict()]}[name]
+    hyper = {
+        "SGD": [
+            dict(lr=0.1, momentum=0.9, nesterov=True),
+            dict(lr=0.01),
+            dict(lr=0.05, momentum=0.5, weight_decay=0.1),
+        ],
+        "Adagrad": [dict(lr=0.1), dict(lr=0.3, lr_decay=0.1), dict(lr=0.05, weight_decay=0.2)],
+        "RMSprop": [dict(lr=1e-2, centered=True), dict(lr=1e-3, momentum=0.9), dict(alpha=0.5)],
+        "Adam": [
+            dict(lr=0.01, amsgrad=True),
+            dict(lr=0.1, betas=(0.5, 0.9)),
+            dict(weight_decay=0.1),
+        ],
+        "AdamW": [dict(lr=0.01, weight_decay=0.5), dict(lr=0.1, amsgrad=True), dict()],
+    }[name]
     results = []
     for cls, extra in ((getattr(ours, name), {}), (torch_cls(name), {"foreach": False})):
         params = [p.requires_grad_(True) for p in make_params(3, ((3, 2), (4,), (2, 2)))]
-        groups = [dict(params=[p], **h) for p, h in zip(params, hyper)]
+        groups = [dict(params=[p], **h) for p, h in zip(params, hyper, strict=False)]
         opt = cls(groups, lr=0.02, **extra)
         step_params(opt, params, 200, seed=3)
         results.append(params)
@@ -136,7 +188,7 @@ def test_closure_is_called_and_its_loss_returned(name, kwargs):
         opt = cls([w], **kwargs, **extra)
         calls, losses = [], []
 
-        def closure():
+        def closure(opt=opt, w=w, calls=calls):
             opt.zero_grad()
             loss = ((w - target) ** 2).sum()  # step() runs the closure with grad enabled
             loss.backward()
@@ -172,8 +224,11 @@ def test_none_gradient_is_skipped(name):
     b = torch.full((2,), 5.0, dtype=torch.float64, requires_grad=True)
     kwargs = dict(lr=0.1, momentum=0.9) if name in ("SGD", "RMSprop") else dict(lr=0.1)
     opt = getattr(ours, name)([a, b], **kwargs)
-    ref = torch_cls(name)([a.detach().clone().requires_grad_(True), b.detach().clone().requires_grad_(True)],
-                          foreach=False, **kwargs)
+    ref = torch_cls(name)(
+        [a.detach().clone().requires_grad_(True), b.detach().clone().requires_grad_(True)],
+        foreach=False,
+        **kwargs,
+    )
     for o in (opt, ref):
         x, y = o.param_groups[0]["params"]
         for _ in range(3):
@@ -181,15 +236,22 @@ def test_none_gradient_is_skipped(name):
             o.step()
         assert torch.equal(y.detach(), torch.full((2,), 5.0, dtype=torch.float64))  # untouched
     assert set(opt.state[b].keys()) == set(ref.state[ref.param_groups[0]["params"][1]].keys())
-    torch.testing.assert_close(opt.param_groups[0]["params"][0], ref.param_groups[0]["params"][0], **TOL)
+    torch.testing.assert_close(
+        opt.param_groups[0]["params"][0], ref.param_groups[0]["params"][0], **TOL
+    )
 
 
 def test_degenerate_parameters_empty_and_single_element():
     for name, kwargs in ALL:
         shapes = ((0,), (1,), (), (0, 3))
         mine, _ = run(getattr(ours, name), kwargs, steps=20, start=make_params(1, shapes))
-        ref, _ = run(torch_cls(name), kwargs, steps=20, start=make_params(1, shapes),
-                     opt_kwargs={"foreach": False})
+        ref, _ = run(
+            torch_cls(name),
+            kwargs,
+            steps=20,
+            start=make_params(1, shapes),
+            opt_kwargs={"foreach": False},
+        )
         assert [p.shape for p in mine] == [torch.Size(s) for s in shapes]
         assert_same_params(mine, ref)
 
@@ -202,7 +264,11 @@ def test_zero_gradients_and_ties(name):
         w = torch.full((4,), 2.0, dtype=torch.float64, requires_grad=True)
         opt = cls([w], lr=0.1, **extra)
         for t in range(10):
-            w.grad = torch.zeros(4, dtype=torch.float64) if t < 5 else torch.full((4,), 3.0, dtype=torch.float64)
+            w.grad = (
+                torch.zeros(4, dtype=torch.float64)
+                if t < 5
+                else torch.full((4,), 3.0, dtype=torch.float64)
+            )
             opt.step()
         results.append(w.detach().clone())
     torch.testing.assert_close(results[0], results[1], **TOL)
@@ -222,7 +288,11 @@ def test_sparse_gradients_as_torch():
     def sparse_grad():
         return torch.sparse_coo_tensor(idx[None], torch.ones(4, 3, dtype=torch.float64), (10, 3))
 
-    for name, kwargs in (("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9)), ("Adagrad", dict(lr=0.5))):
+    for name, kwargs in (
+        ("SGD", dict(lr=0.1)),
+        ("SGD", dict(lr=0.1, momentum=0.9)),
+        ("Adagrad", dict(lr=0.5)),
+    ):
         results = []
         for cls, extra in ((getattr(ours, name), {}), (torch_cls(name), {"foreach": False})):
             w = emb_w.clone().requires_grad_(True)
@@ -248,7 +318,9 @@ def test_sparse_gradients_as_torch():
         ours.Adagrad([w], weight_decay=0.1).step()
 
 
-@pytest.mark.parametrize("name,kwargs", [(n, c[-1]) for n, c in CASES.items()] + [("SGD", CASES["SGD"][2])])
+@pytest.mark.parametrize(
+    "name,kwargs", [(n, c[-1]) for n, c in CASES.items()] + [("SGD", CASES["SGD"][2])]
+)
 @pytest.mark.parametrize("direction", ["ours->torch", "torch->ours"])
 def test_state_dict_interchangeable_with_torch(name, kwargs, direction):
     """Run 100 steps with one implementation, load its state dict into the other, run 100 more:
@@ -279,7 +351,9 @@ def test_state_dict_keys_and_step_tensor_match_torch_fresh_and_after_steps():
             for i in b["state"]:
                 assert a["state"][i].keys() == b["state"][i].keys()
                 if "step" in b["state"][i]:
-                    assert torch.is_tensor(a["state"][i]["step"]) and a["state"][i]["step"].ndim == 0
+                    assert (
+                        torch.is_tensor(a["state"][i]["step"]) and a["state"][i]["step"].ndim == 0
+                    )
                     assert a["state"][i]["step"].item() == b["state"][i]["step"].item() == steps
             group_keys = set(b["param_groups"][0])
             assert set(a["param_groups"][0]) == group_keys, name
@@ -307,14 +381,35 @@ def test_adamw_loads_adam_state_and_stays_decoupled():
 
 
 INVALID = {
-    "SGD": [dict(lr=-0.1), dict(momentum=-0.5), dict(weight_decay=-1e-4),
-            dict(nesterov=True), dict(nesterov=True, momentum=0.9, dampening=0.1)],
-    "Adagrad": [dict(lr=-1.0), dict(lr_decay=-0.1), dict(weight_decay=-0.1),
-                dict(initial_accumulator_value=-1.0), dict(eps=-1e-10)],
-    "RMSprop": [dict(lr=-1.0), dict(eps=-1.0), dict(momentum=-0.1), dict(weight_decay=-0.1),
-                dict(alpha=-0.1)],
-    "Adam": [dict(lr=-1e-3), dict(eps=-1e-8), dict(betas=(1.0, 0.999)), dict(betas=(0.9, 1.0)),
-             dict(betas=(-0.1, 0.999)), dict(weight_decay=-0.1)],
+    "SGD": [
+        dict(lr=-0.1),
+        dict(momentum=-0.5),
+        dict(weight_decay=-1e-4),
+        dict(nesterov=True),
+        dict(nesterov=True, momentum=0.9, dampening=0.1),
+    ],
+    "Adagrad": [
+        dict(lr=-1.0),
+        dict(lr_decay=-0.1),
+        dict(weight_decay=-0.1),
+        dict(initial_accumulator_value=-1.0),
+        dict(eps=-1e-10),
+    ],
+    "RMSprop": [
+        dict(lr=-1.0),
+        dict(eps=-1.0),
+        dict(momentum=-0.1),
+        dict(weight_decay=-0.1),
+        dict(alpha=-0.1),
+    ],
+    "Adam": [
+        dict(lr=-1e-3),
+        dict(eps=-1e-8),
+        dict(betas=(1.0, 0.999)),
+        dict(betas=(0.9, 1.0)),
+        dict(betas=(-0.1, 0.999)),
+        dict(weight_decay=-0.1),
+    ],
     "AdamW": [dict(lr=-1e-3), dict(betas=(0.9, 1.5)), dict(weight_decay=-0.01), dict(eps=-1.0)],
 }
 

@@ -33,8 +33,9 @@ def test_notes_nesterov_lookahead_equals_torch_reformulation(lr, mu):
     x0 = torch.tensor([2.0, -1.0], dtype=torch.float64)
     notes = ours.nesterov_lookahead(quad_grad, x0, lr=lr, mu=mu, steps=100)
     kwargs = dict(lr=lr, momentum=mu, nesterov=mu > 0)
-    torch.testing.assert_close(notes, torch_path(torch.optim.SGD, x0, 100, foreach=False, **kwargs),
-                               rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        notes, torch_path(torch.optim.SGD, x0, 100, foreach=False, **kwargs), rtol=1e-10, atol=1e-10
+    )
 
 
 def test_notes_velocity_momentum_equals_torch_buffer_form():
@@ -44,8 +45,9 @@ def test_notes_velocity_momentum_equals_torch_buffer_form():
         v = mu * v - lr * quad_grad(x)
         x = x + v
         path.append(x)
-    torch.testing.assert_close(torch.stack(path), torch_path(ours.SGD, x0, 100, lr=lr, momentum=mu),
-                               rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        torch.stack(path), torch_path(ours.SGD, x0, 100, lr=lr, momentum=mu), rtol=1e-10, atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("n,b", [(10, 3), (10, 10), (10, 1), (1, 1), (7, 100)])
@@ -92,7 +94,7 @@ def test_l2_equals_decay_for_sgd_but_not_for_adam():
 
 
 def test_newton_1d_reaches_the_minimum_of_a_parabola_in_one_step():
-    a, b, c, x = 3.0, -4.0, 1.0, 5.0  # f = a x^2 + b x + c, minimum at -b / (2a)
+    a, b, _c, x = 3.0, -4.0, 1.0, 5.0  # f = a x^2 + b x + c, minimum at -b / (2a)
     x1 = x + newton_step_1d(2 * a * x + b, 2 * a)
     assert x1 == pytest.approx(-b / (2 * a), abs=1e-15)
     with pytest.raises(ValueError, match="d2f"):
@@ -142,3 +144,23 @@ def test_hessian_cost_is_quadratic_memory_cubic_time():
     assert b["bytes"] == 2 * 4 * a["bytes"]
     with pytest.raises(ValueError, match="k"):
         hessian_cost(0)
+
+
+def test_adam_moments_match_torch_adam_first_steps():
+    grads = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    m = ours.adam_moments(grads, beta1=0.8, beta2=0.95)
+    w = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([w], lr=0.1, betas=(0.8, 0.95), eps=0.0, foreach=False)
+    for t in range(6):
+        before = w.detach().clone()
+        w.grad = grads[t].clone()
+        opt.step()
+        torch.testing.assert_close(opt.state[w]["exp_avg"], m["g"][t], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(opt.state[w]["exp_avg_sq"], m["s"][t], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(before - w.detach(), 0.1 * m["step"][t], rtol=1e-10, atol=1e-12)
+    const = ours.adam_moments(torch.full((4, 2), -2.0, dtype=torch.float64))
+    torch.testing.assert_close(const["g_hat"], torch.full((4, 2), -2.0, dtype=torch.float64))
+    with pytest.raises(ValueError, match="betas"):
+        ours.adam_moments(grads, beta1=1.0)
+    with pytest.raises(TypeError, match="grads"):
+        ours.adam_moments([1.0, 2.0])

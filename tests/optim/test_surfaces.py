@@ -6,7 +6,14 @@ import torch
 
 from cvcourse.optim import surfaces as S
 
-ALL = [S.sphere(), S.canyon(), S.canyon(50, 30), S.local_minima(), S.rosenbrock(), S.least_squares(64)]
+ALL = [
+    S.sphere(),
+    S.canyon(),
+    S.canyon(50, 30),
+    S.local_minima(),
+    S.rosenbrock(),
+    S.least_squares(64),
+]
 
 
 def random_points(surface, n=50, seed=0):

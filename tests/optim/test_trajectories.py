@@ -1,4 +1,4 @@
-"""trajectories (vectorised) against trajectories_loop with this package's and torch.optim's classes."""
+"""trajectories (vectorised) against trajectories_loop with our and torch.optim's classes."""
 
 import numpy as np
 import pytest
@@ -14,7 +14,10 @@ SPECS = {
     "nesterov": (ours.SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
     "damped": (ours.SGD, dict(lr=0.03, momentum=0.5, dampening=0.3, weight_decay=0.1)),
     "adagrad": (ours.Adagrad, dict(lr=0.3)),
-    "adagrad+": (ours.Adagrad, dict(lr=0.3, lr_decay=0.05, initial_accumulator_value=0.2, weight_decay=0.1)),
+    "adagrad+": (
+        ours.Adagrad,
+        dict(lr=0.3, lr_decay=0.05, initial_accumulator_value=0.2, weight_decay=0.1),
+    ),
     "rmsprop": (ours.RMSprop, dict(lr=0.02, alpha=0.9)),
     "rmsprop+": (ours.RMSprop, dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.05)),
     "adam": (ours.Adam, dict(lr=0.05)),
@@ -23,7 +26,14 @@ SPECS = {
     "maximize": (ours.SGD, dict(lr=0.01, maximize=True)),
 }
 TORCH_SPECS = {k: (getattr(torch.optim, cls.__name__), kw) for k, (cls, kw) in SPECS.items()}
-SURFACES = [S.sphere(), S.canyon(), S.canyon(20, 30), S.local_minima(), S.rosenbrock(), S.least_squares()]
+SURFACES = [
+    S.sphere(),
+    S.canyon(),
+    S.canyon(20, 30),
+    S.local_minima(),
+    S.rosenbrock(),
+    S.least_squares(),
+]
 
 
 @pytest.mark.parametrize("surface", SURFACES, ids=lambda s: s.name)
@@ -46,8 +56,9 @@ def test_vectorised_equals_the_loop_over_real_optimizers(surface):
 
 
 def test_divergence_is_cut_and_marked():
-    traj = trajectories(S.canyon(), {"ok": (ours.SGD, dict(lr=0.01)), "boom": (ours.SGD, dict(lr=0.2))},
-                        steps=300)
+    traj = trajectories(
+        S.canyon(), {"ok": (ours.SGD, dict(lr=0.01)), "boom": (ours.SGD, dict(lr=0.2))}, steps=300
+    )
     assert traj.diverged_at[0] == -1 and traj.diverged_at[1] > 0
     k = traj.diverged_at[1]
     assert np.isfinite(traj.paths[1, :k]).all() and np.isnan(traj.paths[1, k:]).all()
@@ -59,8 +70,11 @@ def test_no_warning_when_diverging():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        trajectories(S.rosenbrock(), {"boom": (ours.Adam, dict(lr=10.0)), "b": (ours.SGD, dict(lr=1.0))},
-                     steps=400)
+        trajectories(
+            S.rosenbrock(),
+            {"boom": (ours.Adam, dict(lr=10.0)), "b": (ours.SGD, dict(lr=1.0))},
+            steps=400,
+        )
 
 
 def test_gradient_descent_on_the_sphere_is_geometric():

@@ -1,4 +1,4 @@
-"""The trajectory explorer: the pure function, and the widget built headless and driven by its controls."""
+"""The trajectory explorer: the pure function, and the widget built headless and driven."""
 
 import numpy as np
 import pytest
@@ -17,7 +17,9 @@ def test_explorer_data_runs_the_named_optimizers():
 
 
 def test_optimizer_specs_and_bad_input():
-    specs = optimizer_specs(["Nesterov", "RMSProp", "Adam"], lr=0.01, momentum=0.5, beta1=0.8, beta2=0.9)
+    specs = optimizer_specs(
+        ["Nesterov", "RMSProp", "Adam"], lr=0.01, momentum=0.5, beta1=0.8, beta2=0.9
+    )
     assert specs["Nesterov"][1] == dict(lr=0.01, momentum=0.5, nesterov=True)
     assert specs["RMSProp"][1]["alpha"] == 0.9 and specs["Adam"][1]["betas"] == (0.8, 0.9)
     with pytest.raises(ValueError, match="names"):
@@ -33,8 +35,18 @@ def test_optimizer_specs_and_bad_input():
 def test_widget_builds_and_controls_change_the_figure():
     w = trajectory_explorer("canyon", names=("SGD", "Momentum"))
     c = w.controls
-    assert {"surface", "x0", "y0", "lr", "momentum", "beta1", "beta2", "steps", "names",
-            "batch_size"} <= set(c)
+    assert {
+        "surface",
+        "x0",
+        "y0",
+        "lr",
+        "momentum",
+        "beta1",
+        "beta2",
+        "steps",
+        "names",
+        "batch_size",
+    } <= set(c)
     assert all(c[k].description for k in c)  # every control is labelled
     assert w.ax_contour.get_title() and w.ax_contour.get_xlabel() and w.ax_loss.get_ylabel()
     before = w.lines["SGD"].get_xydata().copy()
