@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -190,8 +190,14 @@ def _default_step(loss_fn: Callable | None) -> StepFn:
     return step
 
 
-def _amp_settings(device: torch.device, amp: bool | None) -> tuple[bool, torch.dtype, bool]:
-    """(autocast on?, its dtype, GradScaler on?): bfloat16 where the GPU has it, else float16.
+class _Precision(NamedTuple):
+    autocast: bool  # run the forward pass under torch.autocast
+    dtype: torch.dtype  # the autocast dtype
+    scale_loss: bool  # use a GradScaler
+
+
+def _amp_settings(device: torch.device, amp: bool | None) -> _Precision:
+    """Mixed precision on CUDA (by default) or nowhere: bfloat16 where the GPU has it, else float16.
 
     float16 needs loss scaling (small gradients underflow to 0); bfloat16 has float32's range.
     """
@@ -199,10 +205,10 @@ def _amp_settings(device: torch.device, amp: bool | None) -> tuple[bool, torch.d
         raise ValueError(f"amp=True needs a CUDA device, got device {device}; leave amp=None "
                          f"to use mixed precision on CUDA only")
     if not (amp if amp is not None else device.type == "cuda"):
-        return False, torch.float32, False
+        return _Precision(False, torch.float32, False)
     if torch.cuda.is_bf16_supported():
-        return True, torch.bfloat16, False
-    return True, torch.float16, True
+        return _Precision(True, torch.bfloat16, False)
+    return _Precision(True, torch.float16, True)
 
 
 def _check(name: str, ok: bool, expected: str, got: Any, error: type = ValueError) -> None:
@@ -238,7 +244,7 @@ def _check_metrics(metrics: Any) -> dict[str, Metric]:
     return dict(metrics or {})
 
 
-def _run_epoch(model, loader, step, device, metrics, autocast, optimizer=None, scaler=None,
+def _run_epoch(model, loader, step, device, metrics, precision, optimizer=None, scaler=None,
                on_step=None, max_batches=None, channels_last=False) -> dict[str, float]:
     """One pass over ``loader``, training when given an optimizer; returns sample-weighted means."""
     totals: dict[str, float] = {}
@@ -248,7 +254,8 @@ def _run_epoch(model, loader, step, device, metrics, autocast, optimizer=None, s
             break
         batch = to_device(batch, device, channels_last)
         n = _batch_size(batch)
-        with torch.autocast(device.type, dtype=autocast[1]) if autocast[0] else nullcontext():
+        amp_on = precision.autocast  # float16/bfloat16 forward on CUDA
+        with torch.autocast(device.type, precision.dtype) if amp_on else nullcontext():
             loss, outputs, targets = step(model, batch, device)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             got = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss)
@@ -495,7 +502,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
         max_steps: stop after this many optimizer steps in all (a quick look), or None.
         step_fn: ``step_fn(model, batch, device) -> (loss, outputs, targets)`` replacing the usual
             step, e.g. for detectors whose forward returns losses; ``outputs`` may be None (then no
-            metrics). The batch is already on ``device``.
+            metrics). The batch is already on ``device``; during validation the model is in eval
+            mode (where torchvision's detectors return predictions, not losses).
         checkpoint_monitor: None saves every epoch (the last); a history key such as ``"val_loss"``
             saves only when it improves (lowest for ``*_loss``, highest otherwise).
 
@@ -506,7 +514,7 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
                          max_steps, step_fn)
     metrics = _check_metrics(metrics)
     device = torch.device(device) if device is not None else default_device()
-    autocast = _amp_settings(device, amp)
+    precision = _amp_settings(device, amp)
     if channels_last and device.type != "cuda":
         raise ValueError(f"channels_last=True is for CUDA, got device {device}; leave it None")
     channels_last = device.type == "cuda" if channels_last is None else channels_last
@@ -519,7 +527,7 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    scaler = torch.amp.GradScaler(device.type, enabled=autocast[2])
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.scale_loss)
     step = step_fn if step_fn is not None else _default_step(loss_fn)
     history = History()
     steps_per_epoch = len(train_loader) if hasattr(train_loader, "__len__") else None
@@ -555,7 +563,7 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
             start = time.perf_counter()
             model.train()
             lr = optimizer.param_groups[0]["lr"]
-            train = _run_epoch(model, train_loader, step, device, metrics, autocast, optimizer,
+            train = _run_epoch(model, train_loader, step, device, metrics, precision, optimizer,
                                scaler, on_step, remaining, channels_last)
             record = {f"train_{k}": v for k, v in train.items()}
             if val_loader is not None:

@@ -425,7 +425,7 @@ def test_mixed_precision_step_machinery_on_cpu():
     step = train._default_step(F.cross_entropy)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     result = train._run_epoch(model, loader(x, y), step, CPU, {"accuracy": accuracy},
-                              (True, torch.bfloat16, True), optimizer, scaler)
+                              train._Precision(True, torch.bfloat16, True), optimizer, scaler)
     assert dtypes == [torch.bfloat16] * 4  # the forward ran in bfloat16
     assert scaler.get_scale() == 2.0**8  # finite gradients: the scale was kept
     assert all(p.dtype == torch.float32 for p in model.parameters())  # master weights stay fp32
