@@ -113,8 +113,10 @@ class ShapesClassification(_ShapesBase):
 
     The shape varies in class, size (circumradius 25 % - 45 % of the image), position, rotation,
     colour and shading; the background is a random sky / ground / water scene with noise, gradient
-    and stripe textures; 8-bit sensor noise is added. A small CNN reaches high accuracy in a few
-    epochs, a linear model on pixels does not.
+    and stripe textures; 8-bit sensor noise is added. Learnable but not trivial: with 5,000
+    training images of 32 x 32, a three-block conv-BN-ReLU-pool CNN reaches about 94 % validation
+    accuracy after 5 epochs of Adam, a nearest-class-mean classifier on pixels about 23 % (chance
+    20 %); see ``benchmarks/bench_data.py --learn``.
 
     Args:
         n: number of samples (>= 0).
@@ -183,7 +185,8 @@ class ShapesDetection(_ShapesBase):
         seed: seed of the whole data set.
         max_objects: most shapes per image; the count is uniform in ``1 .. max_objects`` (a shape
             that cannot be placed without hiding half of another is left out).
-        cache: keep generated samples in memory (off by default: masks are large).
+        cache: keep generated samples in memory (off by default: masks are large). Cached
+            samples are returned as the same tensors each time: clone before editing in place.
     """
 
     def __init__(
@@ -241,7 +244,7 @@ class ShapesSegmentation(_ShapesBase):
         seed: seed of the whole data set.
         kind: "semantic", "instance" or "panoptic".
         max_objects: most shapes per image (see :class:`ShapesDetection`).
-        cache: keep generated samples in memory.
+        cache: keep generated samples in memory (the same tensors are returned each time).
     """
 
     KINDS = ("semantic", "instance", "panoptic")

@@ -238,3 +238,19 @@ def test_classification_is_not_given_away_by_the_average_image():
     accuracy = (predicted == yv).double().mean().item()
     assert set(y.tolist()) == set(yv.tolist()) == set(range(5))  # every class in both splits
     assert accuracy < 0.4
+
+
+def test_worker_processes_give_the_same_samples():
+    """Per-index seeding: two DataLoader workers produce exactly what one process does."""
+    ds = ShapesDetection(8, size=32, seed=5)
+    batches = []
+    for workers in (0, 2):
+        loader = DataLoader(ds, batch_size=4, num_workers=workers, collate_fn=collate_detection)
+        batches.append(
+            [
+                (image, target)
+                for images, targets in loader
+                for image, target in zip(images, targets, strict=True)
+            ]
+        )
+    assert [_bytes(s) for s in batches[0]] == [_bytes(s) for s in batches[1]]
