@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -136,7 +137,9 @@ def interactive_figure(figsize: tuple[float, float] = (6, 4), nrows: int = 1, nc
     Canvas, FigureManager = _ipympl_classes()
     fig = Figure(figsize=tuple(figsize), layout="constrained")
     canvas = Canvas(fig)  # also sets fig.canvas = canvas
-    FigureManager(canvas, next(_figure_numbers))  # draw_idle() sends through the manager
+    with warnings.catch_warnings():  # ipympl's own Toolbar trips a traitlets deprecation warning
+        warnings.filterwarnings("ignore", "Passing unrecognized arguments", DeprecationWarning)
+        FigureManager(canvas, next(_figure_numbers))  # draw_idle() sends through the manager
     # A bare picture that sits inside a VBox: no "Figure 1000" header, toolbar or footer.
     canvas.header_visible = False
     canvas.footer_visible = False

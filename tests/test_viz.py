@@ -1,5 +1,7 @@
 """Tests for cvcourse.viz: the artists each helper adds, input validation, the ipympl canvas."""
 
+import warnings
+
 import ipywidgets as widgets
 import matplotlib
 import matplotlib.pyplot as plt
@@ -38,6 +40,12 @@ def test_interactive_figure_is_an_ipympl_widget_and_keeps_the_backend():
     assert fig not in [plt.figure(n) for n in plt.get_fignums()]  # not registered with pyplot
     box = widgets.VBox([widgets.FloatSlider(description="a"), canvas])
     assert box.children[1] is canvas
+
+
+def test_interactive_figure_warns_nothing():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        viz.interactive_figure()
 
 
 def test_interactive_figure_updates_in_place_headless():
