@@ -9,12 +9,11 @@ that names the synthetic data set to use instead.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from ..runtime import data_dir
 
 __all__ = [
     "SAMPLE_IMAGES",
@@ -25,6 +24,7 @@ __all__ = [
     "sample_image",
     "stereo_pair",
     "real_dataset",
+    "datasets_dir",
 ]
 
 # name -> (skimage.data function, file shipped with scikit-image that it reads). Grey images are
@@ -137,6 +137,12 @@ REAL_DATASETS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def datasets_dir() -> Path:
+    """Where real data sets live: ``$CVCOURSE_DATASETS``, else ``~/.cache/cvcourse/datasets``."""
+    override = os.environ.get("CVCOURSE_DATASETS", "").strip()
+    return Path(override).expanduser() if override else Path.home() / ".cache/cvcourse/datasets"
+
+
 def real_dataset(
     name: str,
     root: str | Path | None = None,
@@ -150,7 +156,9 @@ def real_dataset(
     Args:
         name: one of :data:`REAL_DATASETS` (``"CIFAR10"``, ``"OxfordIIITPet"``,
             ``"VOCSegmentation"``, ...).
-        root: folder of the data (default ``data_dir() / "torchvision"``).
+        root: folder of the data (default :func:`datasets_dir`: ``$CVCOURSE_DATASETS`` or
+            ``~/.cache/cvcourse/datasets``; not the repository's ``data/``, whose files are
+            checksummed).
         split: ``"train"`` / ``"test"`` (CIFAR10, MNIST), ``"trainval"`` / ``"test"``
             (OxfordIIITPet), ``"train"`` / ``"val"`` (VOC).
         download: let torchvision download the data when it is missing (needs the network).
@@ -170,7 +178,7 @@ def real_dataset(
     import torchvision
 
     cls_name, alternative, split_arg = REAL_DATASETS[name]
-    root = Path(root) if root is not None else data_dir() / "torchvision"
+    root = Path(root) if root is not None else datasets_dir()
     if split_arg == "train":
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test' for {name}, got {split!r}")

@@ -94,3 +94,15 @@ def test_real_dataset_bad_arguments(tmp_path):
         real_dataset("CIFAR10", root=tmp_path, split="val")
     with pytest.raises(TypeError, match="download must be a bool"):
         real_dataset("CIFAR10", root=tmp_path, download="yes")
+
+
+def test_default_root_is_outside_the_checksummed_data_folder(monkeypatch, tmp_path):
+    from cvcourse.data.real import datasets_dir
+    from cvcourse.runtime import data_dir
+
+    monkeypatch.delenv("CVCOURSE_DATASETS", raising=False)
+    assert data_dir().resolve() not in datasets_dir().resolve().parents
+    monkeypatch.setenv("CVCOURSE_DATASETS", str(tmp_path))
+    assert datasets_dir() == tmp_path
+    with pytest.raises(DatasetUnavailableError, match=str(tmp_path)):
+        real_dataset("MNIST")  # the default root follows the variable
