@@ -63,7 +63,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
           f"control -> picture ms (target {LATENCY_TARGET_MS:.0f})")
     for name, entry in _REPORT.items():
         moves = ", ".join(
-            f"#{m['index']} {m['control']} "
+            f"#{m['index']} {m['control']} {m['label']!r} "
             + (f"{m['latency_ms']:.0f}" if m["latency_ms"] is not None else "NO CHANGE")
             for m in entry["moves"])
         write(f"{name:<28} {entry['seconds']:>9.1f} {entry['widget_outputs']:>7}  {moves or '-'}")
