@@ -20,13 +20,13 @@ from e2e_harness import (
     NOTEBOOKS,
     discover_notebooks,
     move_control,
+    playwright_missing_reason,
     run_notebook,
     screenshot_notebook,
     widget_areas,
 )
 
-from conftest import SKIP_REASON
-
+SKIP_REASON = playwright_missing_reason()
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(SKIP_REASON), reason=SKIP_REASON or "")]
 
 # Generous: a functional check that also passes on a loaded 2-core CI runner, not a timing.
