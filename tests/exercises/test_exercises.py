@@ -107,10 +107,10 @@ def _db(root: Path, assignment: str) -> str:
 
 
 def _nbgrader(root: Path, command: str, assignment: str) -> subprocess.Popen:
-    # nbgrader calls `alembic` through PATH: put this interpreter's bin folder first.
-    env = dict(
-        os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    )
+    # nbgrader calls `alembic` through PATH: put this interpreter's bin folder first. Kernels: this
+    # environment's python3 kernel, not one a user may have installed elsewhere.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = dict(os.environ, PATH=path, JUPYTER_PREFER_ENV_PATH="1")
     return subprocess.Popen(
         [
             sys.executable,
