@@ -53,9 +53,20 @@ def render_stereo(
     """
     n = layout.size
     disparities = np.asarray(disparities, dtype=np.float64)
+    d0 = check_float("background_disparity", background_disparity, minimum=0.0)
+    if disparities.shape != (len(layout.shapes),):
+        raise ValueError(
+            f"disparities must have shape ({len(layout.shapes)},), one per shape, "
+            f"got {disparities.shape}"
+        )
+    if np.any(np.diff(disparities) < 0) or np.any(disparities < d0):
+        raise ValueError(
+            "disparities must be non-decreasing and >= background_disparity "
+            f"({d0}), got {disparities.tolist()}"
+        )
     left, masks, _ = render(layout)
-    right, _, _ = render(layout, shift=background_disparity, shape_shifts=disparities)
-    disparity = np.full((n, n), background_disparity)
+    right, _, _ = render(layout, shift=d0, shape_shifts=disparities)
+    disparity = np.full((n, n), d0)
     for k, m in enumerate(masks):
         disparity[m] = disparities[k]
 
@@ -85,8 +96,7 @@ class StereoShapes(Dataset):
     pixels in the left view, ``u_R = u_L - d``, and 0 where the left pixel has no match in the right
     image (occluded or out of view). The background plane has a disparity ``d_0`` in
     ``[0.1, 0.3] * max_disparity``, each shape one in ``[d_0 + 0.2 * max_disparity, max_disparity]``
-    (nearer shapes painted later). Depth follows from ``depth = focal_length * baseline /
-    disparity``.
+    (nearer shapes painted later). Depth: ``depth = focal_length * baseline / disparity``.
 
     Args:
         n: number of pairs (>= 0).

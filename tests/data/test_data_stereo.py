@@ -158,3 +158,17 @@ def test_integer_warp_property(seed, max_disparity):
     u = torch.arange(32).expand(32, 32)
     assert torch.equal(_gather_right(s["right"], u - d)[:, valid], s["left"][:, valid])
     assert (u - d)[valid].min() >= 0
+
+
+def test_render_stereo_checks_its_planes():
+    layout, _ = sample_layout(sample_rng(0, 0), 32, 3)
+    k = len(layout.shapes)
+    with pytest.raises(ValueError, match=f"disparities must have shape \\({k},\\)"):
+        render_stereo(layout, 2.0, np.arange(k + 1) + 3.0)
+    assert k >= 2
+    with pytest.raises(ValueError, match="non-decreasing"):
+        render_stereo(layout, 2.0, np.arange(k)[::-1] + 3.0)
+    with pytest.raises(ValueError, match="background_disparity"):
+        render_stereo(layout, 5.0, np.full(k, 4.0))
+    with pytest.raises(ValueError, match="background_disparity must be >= 0.0"):
+        render_stereo(layout, -1.0, np.full(k, 4.0))
