@@ -77,7 +77,7 @@ class XBlock(nn.Module):
 
 
 class AnyNet(nn.Module):
-    """Stem (3x3, 16 ch) -> stages (first block of stages 2-4 has stride 2) -> GAP -> linear."""
+    """Stem (3x3/2, 16 ch, as RegNet's) -> stages (first block of stages 2-4: stride 2) -> GAP -> fc."""
 
     def __init__(self, config: AnyNetConfig, num_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
@@ -85,7 +85,7 @@ class AnyNet(nn.Module):
         self.config = config
         self.in_channels = in_channels
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False),
+            nn.Conv2d(in_channels, 16, 3, 2, 1, bias=False),
             nn.BatchNorm2d(16),
             nn.ReLU(inplace=True),
         )
@@ -103,7 +103,7 @@ class AnyNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_image_batch(x, self.in_channels)
-        x = self.stages(self.stem(x))  # [B, w_4, H/8, W/8]
+        x = self.stages(self.stem(x))  # [B, w_4, H/16, W/16]
         return self.fc(x.mean(dim=(2, 3)))  # [B, num_classes]
 
 

@@ -1,0 +1,453 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 2: CNN architectures
+#
+# The networks that shaped computer vision, each as readable code that is **exactly**
+# torchvision's model (same weights, same outputs, tested), and the tools to measure them.
+#
+# **You will learn:** the inception module and global average pooling (Inception-v1); the residual
+# block, why its skip joins before the ReLU, and why it makes deep nets trainable (Exercise 7-1);
+# bottleneck, Inception-ResNet and ResNeXt blocks, and why a ResNeXt block *is* a grouped
+# convolution; squeeze-and-excitation; MobileNetV2's depth-wise separable convolutions and
+# inverted residuals (Table 2.1 regenerated); width/depth/resolution scaling and EfficientNet;
+# RegNet's design spaces compared by their error distribution.
+#
+# **Time:** about 30 s in fast mode (`CVCOURSE_FAST=1`), about 5 min in full mode on a laptop
+# CPU. **GPU:** helps the two training cells only; everything else is counting.
+
+# %%
+# %matplotlib inline
+import inspect
+import random
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torchvision
+from torch import nn
+from torch.utils.data import DataLoader
+
+from cvcourse.architectures import (
+    InceptionResNetA,
+    InceptionResNetB,
+    SqueezeExcitation,
+    branches_to_grouped,
+    complexity,
+    compound_scaling,
+    conv_flops,
+    conv_params,
+    count_flops,
+    count_parameters,
+    efficientnet_b0,
+    inception_v1,
+    mobilenet,
+    mobilenet_v2,
+    plain_cnn,
+    receptive_field,
+    residual_cnn,
+    resnet,
+    resnet18,
+    resnet50,
+    resnext,
+    scaled_efficientnet,
+    small,
+    stage_summary,
+    wide_resnet50_2,
+)
+from cvcourse.architectures.complexity import format_rows
+from cvcourse.architectures.regnet import AnyNet, error_cdf, sample_config
+from cvcourse.architectures.widgets import architecture_explorer, compound_scaling_explorer
+from cvcourse.data import ShapesClassification
+from cvcourse.runtime import device, fast_mode, pick, seed_everything
+from cvcourse.train import accuracy, evaluate, fit
+from cvcourse.viz import style_axes
+
+seed_everything(0)
+
+# %% tags=["parameters"]
+image_size = 32                           # synthetic shapes images, pixels
+train_size = pick(full=1500, fast=64)     # training images for the training cells
+val_size = pick(full=500, fast=32)
+batch_size = pick(full=64, fast=32)
+grad_batch = pick(full=32, fast=8)        # batch for the gradient-norm measurement
+deep_depth = pick(full=56, fast=20)       # plain vs residual: 6n + 2 weighted layers
+deep_epochs = pick(full=3, fast=1)
+regnet_models = pick(full=8, fast=2)      # models sampled per design space
+regnet_steps = pick(full=60, fast=2)      # optimizer steps per sampled model
+max_phi = pick(full=3, fast=1)            # compound scaling: measure phi = 0 .. max_phi
+
+# %% [markdown]
+# ## 2.1 Inception-v1 (GoogLeNet)
+#
+# **Stem**: five layers take a 224 px image down to 28 px, the largest a 7x7 convolution with
+# stride 2. **Inception module**: four branches run on the same input and are concatenated along
+# the channels: a 1x1; a 1x1 then a 3x3; a 1x1 then a 5x5; a 3x3 max-pool then a 1x1. The 1x1s
+# shrink the channels first, which keeps the module cheap. (torchvision's "5x5" branch uses a 3x3
+# kernel, a quirk of its ported weights; ours keeps it so the weights load.)
+
+# %%
+print(inspect.getsource(inception_v1.Inception.forward))
+net = inception_v1.googlenet(init_weights=False).eval()
+rows = stage_summary(net, (1, 3, 224, 224), ["conv1", "maxpool1", "conv2", "conv3", "maxpool2",
+                                             "inception3a", "inception3b", "maxpool3", "inception4a"])
+print(format_rows(rows))
+assert rows[4].output_shape[-1] == 28  # the stem takes 224 px down to 28 px
+
+# %% [markdown]
+# The module's output channels are the sum of its branches' outputs. Inception 3a:
+# $64 + 128 + 32 + 32 = 256$.
+
+# %%
+m3a = net.inception3a
+branch_out = [m3a.branch1.conv.out_channels, m3a.branch2[1].conv.out_channels,
+              m3a.branch3[1].conv.out_channels, m3a.branch4[1].conv.out_channels]
+print("branch outputs:", branch_out, "-> concatenated:", sum(branch_out))
+assert sum(branch_out) == rows[5].output_shape[1] == 256
+
+# %% [markdown]
+# **Auxiliary softmax**: two small classifiers on intermediate features give extra losses in
+# training (and regularise); at inference they are discarded, so in eval mode the model returns
+# only the main logits.
+#
+# **Global average pooling classifier**: the last 1024 x 7 x 7 activation is averaged to 1024
+# numbers before the linear layer. Flattening instead would need $1024 \cdot 7 \cdot 7 \cdot 1000$
+# weights:
+
+# %%
+train_out = inception_v1.googlenet(num_classes=10, init_weights=False).train()(torch.rand(2, 3, 64, 64))
+print({k: tuple(v.shape) for k, v in train_out._asdict().items()})
+flatten_fc = count_parameters(nn.Linear(1024 * 7 * 7, 1000))
+gap_fc = count_parameters(net.fc)
+print(f"classifier after flattening: {flatten_fc:,} parameters; after GAP: {gap_fc:,} "
+      f"({flatten_fc / gap_fc:.0f}x fewer); whole GoogLeNet without aux heads: "
+      f"{count_parameters(net) - count_parameters(net.aux1) - count_parameters(net.aux2):,}")
+assert flatten_fc - 1000 == 49 * (gap_fc - 1000)
+
+# %% [markdown]
+# ## 2.2 Residual networks
+#
+# A residual block outputs $F(x; \theta) + x$: it only has to learn a *perturbation* of the
+# identity. The skip joins **before** the final ReLU: added after it, the skip would add a
+# non-negative signal to every block and the block could no longer nudge its input down.
+
+# %%
+print(inspect.getsource(resnet.BasicBlock.forward))
+
+# %% [markdown]
+# ### ResNet-18, stage by stage
+# Each stage is a stack of two-conv blocks; the first block of stages 2-4 halves H, W (stride 2,
+# no pooling) and doubles the channels. The table is computed from the model with a FLOP counter
+# (`torch.utils.flop_counter`, 2 FLOPs per multiply-add).
+
+# %%
+r18 = resnet18()
+r18_rows = stage_summary(r18, (1, 3, 224, 224), ["conv1", "maxpool", "layer1", "layer2", "layer3",
+                                                  "layer4", "avgpool", "fc"])
+print(format_rows(r18_rows))
+assert sum(r.flops for r in r18_rows) == count_flops(r18, (1, 3, 224, 224))
+assert [r.output_shape[1] for r in r18_rows[2:6]] == [64, 128, 256, 512]
+assert [r.output_shape[2] for r in r18_rows[2:6]] == [56, 28, 14, 7]
+# stages 2-4 cost the same FLOPs: half the size squared (1/4) times twice the channels squared (4)
+assert r18_rows[3].flops == r18_rows[4].flops == r18_rows[5].flops
+
+# %% [markdown]
+# ### The bottleneck block
+# 1x1 (compress the channels by 4) -> 3x3 -> 1x1 (restore): three layers for about the
+# parameters and FLOPs of two 3x3s. Compare ResNet-34's basic block on 64 channels with
+# ResNet-50's bottleneck on 256 channels (at 56 x 56):
+
+# %%
+basic = resnet.BasicBlock(64, 64)
+bottle = resnet.Bottleneck(256, 64)
+for name, block, c in (("basic, 64 ch", basic, 64), ("bottleneck, 256 ch", bottle, 256)):
+    print(f"{name:>18}: {count_parameters(block):>7,} parameters, "
+          f"{count_flops(block, (1, c, 56, 56)) / 1e6:6.1f} MFLOPs")
+# conv weights by hand: 2 * 3*3*64*64 vs 1*1*256*64 + 3*3*64*64 + 1*1*64*256
+assert 2 * conv_params(64, 64, 3) == 73_728
+assert conv_params(256, 64, 1) + conv_params(64, 64, 3) + conv_params(64, 256, 1) == 69_632
+assert abs(count_flops(bottle, (1, 256, 56, 56)) / count_flops(basic, (1, 64, 56, 56)) - 1) < 0.1
+
+# %% [markdown]
+# ### Exercise 7-1: why deep residual networks train
+# (a) With $x_{l+1} = x_l + f_l(x_l)$, unrolling gives $x_L = x_l + \sum_{i=l}^{L-1} f_i(x_i)$.
+# (b) So
+# $$\frac{\partial \mathcal{L}}{\partial x_l} = \frac{\partial \mathcal{L}}{\partial x_L}
+# \Big(1 + \frac{\partial}{\partial x_l}\sum_{i=l}^{L-1} f_i(x_i)\Big):$$
+# the "1" carries the loss gradient to every block unchanged. A plain network
+# $x_{l+1} = f_l(x_l)$ multiplies $L$ Jacobians instead, and its early gradients vanish or explode.
+# Our nets use pre-activation blocks (BN-ReLU-conv twice, nothing after the sum), so (a) holds
+# exactly:
+
+# %%
+print(inspect.getsource(small.PreActBlock.forward))
+torch.manual_seed(0)
+res = residual_cnn(20).double().eval()
+x_l = res.stem(torch.randn(2, 3, 16, 16, dtype=torch.float64))
+xs, fs = [x_l], []
+for block in list(res.blocks)[:3]:  # the first stage: identity skips
+    fs.append(block.branch(xs[-1]))
+    xs.append(block(xs[-1]))
+print("max |x_L - (x_l + sum f_i)| =", float((xs[-1] - (x_l + sum(fs))).abs().max()))
+assert torch.allclose(xs[-1], x_l + sum(fs), atol=1e-12)
+
+# %% [markdown]
+# (b) measured: $\lVert \partial \mathcal{L} / \partial x_l \rVert$ at the input of every block
+# of a 56-layer plain CNN and a 56-layer ResNet (same layers, skips or not), at initialisation.
+
+# %%
+seed_everything(0)
+xb, yb = torch.rand(grad_batch, 3, image_size, image_size), torch.randint(0, 5, (grad_batch,))
+norms = {kind: small.block_input_gradients(build(56, num_classes=5), xb, yb)
+         for kind, build in (("plain", plain_cnn), ("residual", residual_cnn))}
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for kind, g in norms.items():
+    ax.semilogy(range(len(g)), g, "o-", label=f"{kind}-56")
+style_axes(ax, "Gradient norm at each block's input (init)", "block l (input side first)",
+           "‖∂L/∂x_l‖")
+ax.legend()
+plt.show()
+spread = {k: max(g) / min(g) for k, g in norms.items()}
+print({k: f"{v:.3g}" for k, v in spread.items()})
+assert spread["plain"] > 10 * spread["residual"]
+
+# %% [markdown]
+# ## 2.2.2 Inception-ResNet
+# Inception modules used as the residual function: **A** has a 1x1 path, a 1x1 -> 3x3 path and a
+# 1x1 -> 3x3 -> 3x3 path (a factorised 5x5); **B** a 1x1 path and a 1x1 -> 1x7 -> 7x1 path (a
+# factorised 7x7). A final 1x1 restores the skip's channels. Factorising keeps the receptive field
+# with fewer weights:
+
+# %%
+for block, c in ((InceptionResNetA(), 320), (InceptionResNetB(), 1088)):
+    y = block.eval()(torch.rand(1, c, 17, 17))
+    print(f"{type(block).__name__}: {count_parameters(block):,} parameters, shape kept: {tuple(y.shape)}")
+assert receptive_field([(3, 1), (3, 1)]) == 5 and 2 * 9 < 25     # two 3x3 see 5x5
+assert receptive_field([(1, 1), (7, 1)]) == 7 and 7 + 7 < 49     # 1x7 + 7x1 see 7x7 (per axis)
+
+# %% [markdown]
+# ## 2.3 ResNeXt
+# A **grouped convolution** splits the $C_{in}$ input channels into $G$ chunks, each convolved by
+# its own $\frac{C_{out}}{G} \times \frac{C_{in}}{G} \times k \times k$ kernels: $G$ times fewer
+# parameters and FLOPs. Counted:
+
+# %%
+for groups in (1, 2, 4, 32):
+    conv = nn.Conv2d(128, 128, 3, padding=1, groups=groups, bias=False)
+    print(f"G={groups:>2}: {count_parameters(conv):>7,} parameters, "
+          f"{count_flops(conv, (1, 128, 28, 28)) / 1e6:6.1f} MFLOPs")
+    assert count_parameters(conv) * groups == conv_params(128, 128, 3)
+    assert count_flops(conv, (1, 128, 28, 28)) * groups == conv_flops(128, 128, 3, 28, 28)
+
+# %% [markdown]
+# A **ResNeXt block** with $G$ branches of width $d$ sums the branches:
+# $\mathbf{y} = \mathbf{x} + \sum_b \mathcal{T}_b(\mathbf{x})$. The notes prove it is a
+# bottleneck block with a grouped 3x3: the last 1x1s stack into one 1x1 on the $Gd$ concatenated
+# channels, the first 1x1s into one 1x1 with $Gd$ outputs, and the 3x3 of branch $b$ sees only
+# its own $d$ channels, a grouped convolution. The proof as code: copy the branch weights into a
+# grouped block and compare the outputs.
+
+# %%
+print(inspect.getsource(resnext.branches_to_grouped))
+
+# %%
+torch.manual_seed(0)
+branchy = resnext.ResNeXtBranchBlock(channels=64, cardinality=8, width=4).double()
+for p in branchy.parameters():  # random weights, so the check is not about an initialisation
+    nn.init.normal_(p, std=0.3)
+grouped = branches_to_grouped(branchy)
+x = torch.randn(2, 64, 8, 8, dtype=torch.float64)
+for mode in ("train", "eval"):
+    branchy.train(mode == "train"), grouped.train(mode == "train")
+    diff = float((branchy(x) - grouped(x)).abs().max())
+    print(f"{mode}: max |branches - grouped| = {diff:.1e}")
+    assert diff < 1e-10
+assert grouped.conv2.groups == 8 and count_parameters(grouped) == count_parameters(branchy)
+
+# %% [markdown]
+# ## 2.4 Squeeze-and-excitation
+# Each channel is re-weighted, $\tilde{\mathbf{x}}_c = s_c \mathbf{x}_c$ with $s_c \in [0, 1]$:
+# **squeeze** by global average pooling, **excitation** by a two-layer network that compresses the
+# channels by $r$ (16) and restores them, then a sigmoid. Ours equals `torchvision.ops.SqueezeExcitation`:
+
+# %%
+print(inspect.getsource(SqueezeExcitation.scale))
+se, tv_se = SqueezeExcitation(256, 256 // 16), torchvision.ops.SqueezeExcitation(256, 256 // 16)
+se.load_state_dict(tv_se.state_dict(), strict=True)
+x = torch.randn(2, 256, 7, 7)
+s = se.scale(x)
+print(f"{count_parameters(se):,} parameters; s in [{float(s.min()):.3f}, {float(s.max()):.3f}]")
+assert torch.equal(se(x), tv_se(x)) and s.min() >= 0 and s.max() <= 1
+
+# %% [markdown]
+# ## 2.5 MobileNetV2
+# **Depth-wise separable convolution**: a depth-wise $k \times k$ convolution (groups = channels,
+# each channel filtered alone) then a point-wise 1x1 that mixes channels. Its cost relative to a
+# standard convolution is $\frac{1}{C_{out}} + \frac{1}{k^2}$, up to about 9x fewer FLOPs for 3x3:
+
+# %%
+c_in, c_out, hw = 144, 144, 28
+standard = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+separable = nn.Sequential(nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False),
+                          nn.Conv2d(c_in, c_out, 1, bias=False))
+f_std, f_sep = count_flops(standard, (1, c_in, hw, hw)), count_flops(separable, (1, c_in, hw, hw))
+print(f"standard {f_std / 1e6:.1f} MFLOPs, separable {f_sep / 1e6:.1f} MFLOPs: {f_std / f_sep:.1f}x fewer")
+assert np.isclose(f_sep / f_std, 1 / c_out + 1 / 9)
+
+# %% [markdown]
+# **Inverted residual block**: 1x1 expanding the channels by $t$ -> 3x3 depth-wise (stride 2
+# when down-sampling) -> 1x1 compressing back, with no ReLU after it (a linear bottleneck, since
+# ReLUs on a narrow tensor lose information). The skip joins the narrow ends.
+
+# %%
+print(inspect.getsource(mobilenet.InvertedResidual.__init__).split('"""')[-1])
+
+# %% [markdown]
+# **Table 2.1 regenerated from the model**: read back from the built network's layers (t from
+# the expansion convolution, n by counting blocks, s from the strides, inputs from a shape pass),
+# and checked against the table as printed in the notes.
+
+# %%
+table = mobilenet.table_2_1(mobilenet_v2())
+print(f"{'Input':<14}{'Operator':<13}{'t':>3}{'c':>6}{'n':>3}{'s':>3}")
+for row in table:
+    print(f"{row[0]:<14}{row[1]:<13}{row[2]:>3}{row[3]:>6}{row[4]:>3}{row[5]:>3}")
+notes_table = [("224 × 3", "conv2d", "-", "32", "1", "2"),
+               ("112 × 32", "bottleneck", "1", "16", "1", "1"), ("112 × 16", "bottleneck", "6", "24", "2", "2"),
+               ("56 × 24", "bottleneck", "6", "32", "3", "2"), ("28 × 32", "bottleneck", "6", "64", "4", "2"),
+               ("14 × 64", "bottleneck", "6", "96", "3", "1"), ("14 × 96", "bottleneck", "6", "160", "3", "2"),
+               ("7 × 160", "bottleneck", "6", "320", "1", "1"), ("7 × 320", "conv2d 1x1", "-", "1280", "1", "1"),
+               ("7 × 1280", "avgpool 7x7", "-", "-", "1", "-"), ("1 × 1 × 1280", "conv2d 1x1", "-", "k", "-", "1")]
+assert table == notes_table
+assert mobilenet.table_2_1(torchvision.models.mobilenet_v2()) == notes_table  # torchvision's too
+
+# %% [markdown]
+# ## 2.6 Model scaling
+# Width (channels), depth (blocks) and resolution each improve accuracy; **compound scaling** ties
+# them to one coefficient $\phi$: $d = \alpha^\phi$, $w = \beta^\phi$, $r = \gamma^\phi$ with
+# $\alpha \beta^2 \gamma^2 \approx 2$, so FLOPs, linear in depth and quadratic in width and
+# resolution, grow by about $2^\phi$. Measured with the FLOP counter on EfficientNet-B0 scaled
+# that way (channels rounded to multiples of 8 and blocks rounded up, as torchvision does):
+
+# %%
+base = count_flops(efficientnet_b0(), (1, 3, 224, 224))
+for phi in range(max_phi + 1):
+    m = compound_scaling(phi)
+    res_px = round(224 * m["resolution"])
+    measured = count_flops(scaled_efficientnet(m["width"], m["depth"]), (1, 3, res_px, res_px)) / base
+    print(f"phi={phi}: d x{m['depth']:.2f}, w x{m['width']:.2f}, r {res_px} px -> FLOPs x{measured:.2f} "
+          f"(predicted {m['flops_factor']:.2f}, 2^phi = {2 ** phi})")
+    assert 0.5 * 2**phi <= measured <= 2 * 2**phi  # about 2^phi (rounding adds a bit)
+print(f"alpha * beta^2 * gamma^2 = {m['constraint']:.3f}")
+
+# %% [markdown]
+# Play with $\phi$, $\alpha$, $\beta$, $\gamma$: the line is the prediction, the dashed line
+# $2^\phi$, the dot the FLOPs of B0 scaled that way, measured (each change builds a model).
+
+# %%
+compound_scaling_explorer()
+
+# %% [markdown]
+# ### Wide ResNet
+# ResNet scaled in width only: Wide ResNet-50-2 doubles the channels inside every bottleneck.
+
+# %%
+with torch.device("meta"):  # shapes only: no memory, no initialisation
+    r50, wrn = resnet50(), wide_resnet50_2()
+p50, pw = count_parameters(r50), count_parameters(wrn)
+f50, fw = count_flops(r50), count_flops(wrn)
+print(f"ResNet-50: {p50 / 1e6:.1f} M params, {f50 / 1e9:.1f} GFLOPs; "
+      f"Wide ResNet-50-2: {pw / 1e6:.1f} M params, {fw / 1e9:.1f} GFLOPs ({fw / f50:.2f}x)")
+assert 2 < fw / f50 < 4  # the inner 3x3 convs cost 4x, the 1x1s 2x
+
+# %% [markdown]
+# ## 2.7 EfficientNet-B0
+# Found by neural architecture search from MobileNet's inverted residual block, adding
+# squeeze-and-excitation and SiLU ("MBConv"); B1-B7 are B0 compound-scaled. Every stage at 224 px:
+
+# %%
+print(format_rows(stage_summary(efficientnet_b0(), (1, 3, 224, 224))))
+
+# %% [markdown]
+# ### Architecture explorer
+# Pick a model and an input size: per-stage output shape, parameters and FLOPs.
+
+# %%
+architecture_explorer("resnet18", 224)
+
+# %% [markdown]
+# ## 2.8 RegNet: comparing design spaces
+# A design space is a population of networks (per stage: depth $d_i$, width $w_i$, groups $g_i$,
+# bottleneck ratio $b_i$). Sample $n$ models, train each briefly, and plot the error's empirical
+# distribution $F(e) = \frac{1}{n}\sum_i \mathbf{1}[e_i < e]$: the higher the curve, the better
+# the space. We compare the free space (every stage independent) with a restricted one (shared
+# $g$ and $b$, widths that never shrink), training tiny models on the synthetic shapes.
+
+# %%
+train_set = ShapesClassification(train_size, size=image_size, seed=0)
+val_set = ShapesClassification(val_size, size=image_size, seed=1)
+train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=seed_everything(0))
+val_loader = DataLoader(val_set, batch_size=128)
+num_classes = len(train_set.classes)
+
+# %%
+errors = {"free": [], "shared": []}
+rng = random.Random(0)
+for space, errs in errors.items():
+    for _ in range(regnet_models):
+        seed_everything(len(errs))
+        model = AnyNet(sample_config(space, rng), num_classes=num_classes)
+        fit(model, train_loader, nn.functional.cross_entropy, torch.optim.Adam(model.parameters(), 3e-3),
+            epochs=100, max_steps=regnet_steps, live_plot=False, progress=False)
+        errs.append(1 - evaluate(model, val_loader, metrics={"accuracy": accuracy})["accuracy"])
+print({k: np.round(v, 3).tolist() for k, v in errors.items()})
+
+# %%
+e_grid = np.linspace(0, 1, 201)
+fig, ax = plt.subplots(figsize=(5, 3.5))
+for space, errs in errors.items():
+    ax.plot(e_grid, error_cdf(errs, e_grid), label=f"{space} (n={len(errs)})")
+style_axes(ax, "Empirical error distribution F(e) (Fig. 2.9)", "validation error e", "F(e)")
+ax.legend()
+plt.show()
+assert error_cdf(errors["free"], 1.01) == 1.0 and error_cdf(errors["free"], 0.0) == 0.0
+
+# %% [markdown]
+# ## Training: the degradation problem
+# A deep plain CNN and a ResNet of the same depth (same layers; the ResNet adds skips), trained
+# the same way on the shapes. Without skips the deeper network trains worse, even on its training
+# data: not overfitting, but optimisation (the gradients measured above).
+
+# %%
+histories = {}
+for kind, build in (("plain", plain_cnn), ("residual", residual_cnn)):
+    seed_everything(0)
+    model = build(deep_depth, num_classes=num_classes)
+    histories[kind] = fit(model, train_loader, nn.functional.cross_entropy,
+                          torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+                          epochs=deep_epochs, val_loader=val_loader, metrics={"accuracy": accuracy},
+                          device=device(), live_plot=False, progress=not fast_mode())
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for kind, h in histories.items():
+    ax.plot(h.steps["train_loss"], label=f"{kind}-{deep_depth}")
+style_axes(ax, "Training loss: plain vs residual, same depth", "step", "cross-entropy")
+ax.legend()
+plt.show()
+print({k: round(h["val_accuracy"][-1], 3) for k, h in histories.items()})
