@@ -60,6 +60,7 @@ class _ShapesBase(Dataset):
         if not isinstance(cache, bool):
             raise TypeError(f"cache must be a bool, got {type(cache).__name__} {cache!r}")
         self._cache: dict[int, tuple] | None = {} if cache else None
+        self.classes: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return self.n
@@ -78,6 +79,11 @@ class _ShapesBase(Dataset):
 
     def _make(self, scene: Scene):
         raise NotImplementedError
+
+    @property
+    def num_classes(self) -> int:
+        """``len(classes)``: the output width of a model for this view (background included)."""
+        return len(self.classes)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n={self.n}, size={self.size}, seed={self.seed})"

@@ -146,7 +146,8 @@ def test_torchvision_mask_rcnn_trains_on_the_targets():
 def test_segmentation_kinds():
     sem = ShapesSegmentation(6, size=32, kind="semantic")
     pan = ShapesSegmentation(6, size=32, kind="panoptic")
-    assert sem.classes == CATEGORIES and len(sem.classes) == 9
+    assert sem.classes == CATEGORIES and sem.num_classes == 9
+    assert ShapesDetection(1).num_classes == 6 and ShapesClassification(1).num_classes == 5
     assert sem.thing_ids == THING_IDS and sem.stuff_ids == STUFF_IDS
     for i in range(6):
         image, semantic = sem[i]
