@@ -18,14 +18,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from .attention import causal_mask
 from .layers import TransformerDecoderLayer, TransformerEncoderLayer
 from .positional import sinusoidal_positional_encoding
 
 __all__ = ["PAD", "SOS", "EOS", "VOCAB_SIZE", "ReverseDigits", "Seq2SeqTransformer", "sequence_loss",
-           "token_accuracy", "generate", "stepwise_logits", "influence_matrix", "decode_digits"]
+           "token_accuracy", "train_toy_transformer", "generate", "stepwise_logits", "influence_matrix",
+           "decode_digits"]
 
 PAD, SOS, EOS = 0, 1, 2
 VOCAB_SIZE = 3 + 10
@@ -117,6 +118,24 @@ def sequence_loss(logits: Tensor, target: Tensor) -> Tensor:
 def token_accuracy(logits: Tensor, target: Tensor) -> float:
     """Fraction of positions whose most likely token is right (teacher-forced)."""
     return (logits.argmax(dim=-1) == target).double().mean().item()
+
+
+def train_toy_transformer(dataset: ReverseDigits, epochs: int, causal: bool = True, norm_first: bool = True,
+                          lr: float = 3e-3, num_layers: int = 1, seed: int = 0, device=None):
+    """Train a ``Seq2SeqTransformer`` on ``dataset`` with ``cvcourse.train.fit`` (Adam, batches of 64).
+
+    Returns:
+        ``(model, history)``: the model on the CPU in eval mode and fit's History.
+    """
+    from cvcourse.runtime import seed_everything
+    from cvcourse.train import fit
+
+    generator = seed_everything(seed)
+    model = Seq2SeqTransformer(dataset.length, num_layers=num_layers, causal=causal, norm_first=norm_first)
+    loader = DataLoader(dataset, batch_size=64, shuffle=True, generator=generator)
+    history = fit(model, loader, sequence_loss, torch.optim.Adam(model.parameters(), lr=lr), epochs=epochs,
+                  metrics={"token accuracy": token_accuracy}, device=device, live_plot=False, progress=False)
+    return model.cpu().eval(), history
 
 
 @torch.no_grad()

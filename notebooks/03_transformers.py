@@ -1,0 +1,562 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 3: Transformers and the Vision Transformer
+#
+# **What you will learn** (section 3 of the notes and Exercise 7-1 (c)(d)):
+# autoregressive generation with `<SoS>`/`<EoS>`; attention built up step by step (one vector, keys /
+# queries / values, the $\sqrt{d_K}$ temperature, many queries, self-attention); multi-head attention,
+# layer vs batch normalisation, the FFN, post-norm vs pre-norm; the decoder, teacher forcing and the
+# causal mask; positional encodings; and the vision transformer (patches, [CLS] vs average pooling, the
+# size table, what a trained ViT learns, an attention-map viewer, and inductive bias vs data size).
+#
+# Every piece of code is imported from `cvcourse.transformers`, where each function is checked against
+# PyTorch (`F.scaled_dot_product_attention`, `nn.MultiheadAttention`, `nn.TransformerEncoderLayer`) or
+# torchvision (`VisionTransformer`, `vit_b_16`, ...).
+#
+# **How long**: fast mode (`CVCOURSE_FAST=1`) well under a minute; full mode about 6 minutes on 2 CPU
+# cores. **GPU**: optional; it only speeds up the training cells (toy transformer, inductive-bias experiment).
+
+# %%
+# %matplotlib inline
+import inspect
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+from cvcourse.runtime import device, pick, seed_everything
+from cvcourse.viz import show_images, style_axes
+
+seed_everything(0)
+torch.set_num_threads(pick(full=torch.get_num_threads(), fast=1))  # tiny fast-mode tensors: 1 thread is quicker
+DEVICE = device()
+
+# %% tags=["parameters"]
+TOY_TRAIN = pick(full=3000, fast=256)  # toy sequences for the transformer
+TOY_EPOCHS = pick(full=6, fast=2)
+STABILITY_EPOCHS = pick(full=3, fast=1)  # post-norm vs pre-norm training
+BIAS_SIZES = pick(full=[250, 1000, 3000], fast=[32, 96])  # training images per run
+BIAS_EPOCHS = pick(full=12, fast=1)
+BIAS_VAL = pick(full=1000, fast=64)
+VIEWER_IMAGES = pick(full=6, fast=2)
+
+# %% [markdown]
+# ## 3.1 The transformer: autoregressive generation
+#
+# A transformer maps an input sequence to an output sequence. It **generates the output one token at a
+# time**: it starts from a special start-of-sequence token `<SoS>`, predicts the next token from the input
+# and the tokens produced so far, appends it, and stops when it produces `<EoS>`.
+#
+# Our toy task: **reverse a string of digits**. `ReverseDigits` packs, for each example, the source digits
+# and the decoder input `[<SoS>, t_1 … t_n]`; the target is `[t_1 … t_n, <EoS>]`.
+
+# %%
+from cvcourse.transformers.toy_seq import ReverseDigits, decode_digits, generate, token_accuracy, train_toy_transformer
+
+LENGTH = 5
+toy_train, toy_val = ReverseDigits(TOY_TRAIN, LENGTH, seed=0), ReverseDigits(pick(full=500, fast=64), LENGTH, seed=1)
+packed, target = toy_train[0]
+print("source :", decode_digits(packed[:LENGTH]))
+print("decoder input :", decode_digits(packed[LENGTH:]))
+print("target:", decode_digits(target))
+
+# %% [markdown]
+# We train a small encoder-decoder transformer (built from this chapter's layers) with `fit`. Everything it
+# is made of is explained in the sections below; for now, watch it learn and then generate.
+
+# %%
+def train_toy(causal=True, norm_first=True, lr=3e-3, epochs=TOY_EPOCHS, num_layers=1):
+    return train_toy_transformer(toy_train, epochs, causal, norm_first, lr, num_layers, device=DEVICE)
+
+
+model_masked, history_masked = train_toy()
+src = torch.stack([toy_val[i][0][:LENGTH] for i in range(len(toy_val))])
+tgt_out = torch.stack([toy_val[i][1] for i in range(len(toy_val))])
+generated = generate(model_masked, src)
+for i in range(3):
+    print(decode_digits(src[i]), " ->", decode_digits(generated[i]))
+gen_accuracy = (generated[:, : LENGTH + 1] == tgt_out).all(1).double().mean().item()
+print(f"whole sequences generated correctly: {gen_accuracy:.0%}")
+
+# %% [markdown]
+# ## 3.1.1 Attention
+#
+# **Dot-product attention** of one vector $\mathbf{x}_1 \in \mathbb{R}^{d_Y}$ against $M$ tokens
+# $\mathbf{Y} \in \mathbb{R}^{M \times d_Y}$: similarity scores $\mathbf{x}_1\mathbf{Y}^T \in \mathbb{R}^M$, a
+# softmax turns them into weights, and the output is the weighted mean of the tokens:
+#
+# $$\mathbf{a}_1 = \mathrm{softmax}(\mathbf{x}_1 \mathbf{Y}^T)\, \mathbf{Y}$$
+
+# %%
+from cvcourse.transformers.attention import dot_product_attention_one
+
+print(inspect.getsource(dot_product_attention_one).split('"""')[-1])
+Y = torch.randn(6, 4, dtype=torch.float64)
+x1 = Y[2] + 0.3 * torch.randn(4, dtype=torch.float64)  # close to token 2
+a1, weights = dot_product_attention_one(x1, Y)
+assert torch.allclose(weights.sum(), torch.tensor(1.0, dtype=torch.float64))
+assert torch.allclose(a1, (weights[:, None] * Y).sum(0))  # a weighted mean of Y's rows
+fig, ax = plt.subplots(figsize=(5, 2.5))
+ax.bar(range(6), weights.numpy())
+style_axes(ax, "Weights of x1 over the tokens of Y", "token j of Y", "softmax(x1 Yᵀ)_j")
+
+# %% [markdown]
+# **Keys, queries, values.** Learned projections make it flexible: $\mathbf{K} = \mathbf{Y}\mathbf{W}_K$,
+# $\mathbf{q}_1 = \mathbf{x}_1\mathbf{W}_Q$, $\mathbf{V} = \mathbf{Y}\mathbf{W}_V$, and a **temperature**
+# $\sqrt{d_K}$ keeps the softmax from saturating in high dimension:
+#
+# $$\mathbf{a}_1 = \mathrm{softmax}\left(\frac{\mathbf{q}_1 \mathbf{K}^T}{\sqrt{d_K}}\right) \mathbf{V}$$
+#
+# Why $\sqrt{d_K}$: with unit-variance entries, $\mathbf{q}\cdot\mathbf{k}$ is a sum of $d_K$ terms, so its
+# standard deviation grows like $\sqrt{d_K}$; dividing by it keeps the scores, and the softmax's entropy,
+# the same at every $d_K$. Without it the weights approach a one-hot vector.
+
+# %%
+dims = [1, 4, 16, 64, 256, 1024]
+entropy = {"without scaling": [], "with 1/√d_K": []}
+for d_k in dims:
+    q, k = torch.randn(2000, d_k), torch.randn(2000, 16, d_k)  # 2000 queries against 16 keys each
+    scores = torch.einsum("nd,nmd->nm", q, k)
+    for name, s in (("without scaling", scores), ("with 1/√d_K", scores / d_k**0.5)):
+        p = torch.softmax(s, dim=-1)
+        entropy[name].append(-(p * torch.log(p.clamp_min(1e-30))).sum(-1).mean().item())
+fig, ax = plt.subplots(figsize=(5.5, 3))
+for name, values in entropy.items():
+    ax.semilogx(dims, values, "o-", base=2, label=name)
+ax.axhline(torch.log(torch.tensor(16.0)).item(), color="gray", ls=":", label="uniform over 16 keys")
+style_axes(ax, "Softmax entropy of the attention weights", "d_K", "entropy (nats)")
+ax.legend()
+assert entropy["without scaling"][-1] < 0.5 * entropy["without scaling"][0]  # collapses to one-hot
+assert max(entropy["with 1/√d_K"]) - min(entropy["with 1/√d_K"]) < 0.3  # about constant
+
+# %% [markdown]
+# **Many queries at once.** With $N$ inputs $\mathbf{X}$ the queries are $\mathbf{Q} = \mathbf{X}\mathbf{W}_Q$,
+# the scores $\mathbf{Q}\mathbf{K}^T \in \mathbb{R}^{N \times M}$ and
+#
+# $$\mathbf{A} = \mathrm{softmax}_\text{row-wise}\left(\frac{\mathbf{Q}\mathbf{K}^T}{\sqrt{d_K}}\right)\mathbf{V} \in \mathbb{R}^{N \times d_V}$$
+#
+# Our `scaled_dot_product_attention` gives the same numbers as PyTorch's. **Self-attention** is the case
+# $\mathbf{X} = \mathbf{Y}$: the tokens attend to each other.
+
+# %%
+from cvcourse.transformers.attention import attention_with_weights, scaled_dot_product_attention
+
+d_Y, d_K, d_V = 8, 4, 5
+W_Q, W_K, W_V = (torch.randn(d_Y, d, dtype=torch.float64) for d in (d_K, d_K, d_V))
+X, Y = torch.randn(3, d_Y, dtype=torch.float64), torch.randn(6, d_Y, dtype=torch.float64)
+Q, K, V = X @ W_Q, Y @ W_K, Y @ W_V
+A = torch.softmax(Q @ K.T / d_K**0.5, dim=-1) @ V  # the formula, row-wise softmax
+assert torch.allclose(A, scaled_dot_product_attention(Q, K, V))
+assert torch.allclose(A, F.scaled_dot_product_attention(Q, K, V))
+H = torch.randn(7, d_Y, dtype=torch.float64)  # self-attention: queries, keys, values from the same tokens
+_, self_weights = attention_with_weights(H @ W_Q, H @ W_K, H @ W_V)
+fig, ax = plt.subplots(figsize=(3.5, 3))
+ax.imshow(self_weights.numpy(), cmap="viridis")
+style_axes(ax, "Self-attention weights", "key token j", "query token i")
+
+# %% [markdown]
+# ## 3.1.3 Encoder: multi-head self-attention
+#
+# $h$ self-attention heads run in parallel on the same tokens, each with its own projections and
+# $d_K = d_V = d_Y/h$; their outputs are concatenated and projected by $\mathbf{W}_O \in \mathbb{R}^{h d_V \times d_Y}$:
+#
+# $$\mathbf{A} = [\mathbf{A}^{(1)} | \dots | \mathbf{A}^{(h)}]\, \mathbf{W}_O$$
+#
+# Our `MultiheadAttention` has the parameters of `torch.nn.MultiheadAttention` (one packed
+# `in_proj_weight` holding every head's $\mathbf{W}_Q, \mathbf{W}_K, \mathbf{W}_V$): it loads its weights and
+# gives the same outputs. Below, the concatenation formula computed by hand equals the module.
+
+# %%
+from cvcourse.transformers.multihead import MultiheadAttention
+
+d_model, h = 8, 2
+torch_mha = torch.nn.MultiheadAttention(d_model, h, batch_first=True, dtype=torch.float64)
+mha = MultiheadAttention(d_model, h, batch_first=True, dtype=torch.float64)
+mha.load_state_dict(torch_mha.state_dict(), strict=True)
+tokens = torch.randn(1, 5, d_model, dtype=torch.float64)
+ours, theirs = mha(tokens, tokens, tokens)[0], torch_mha(tokens, tokens, tokens)[0]
+assert torch.allclose(ours, theirs)
+W_q, W_k, W_v = mha.in_proj_weight.split(d_model)  # nn.Linear layout: [out, in]
+b_q, b_k, b_v = mha.in_proj_bias.split(d_model)
+heads = []
+for i in range(h):  # head i uses columns i*d_K .. (i+1)*d_K of the projections
+    cols = slice(i * d_model // h, (i + 1) * d_model // h)
+    q, k, v = ((tokens[0] @ W.T + b)[:, cols] for W, b in ((W_q, b_q), (W_k, b_k), (W_v, b_v)))
+    heads.append(scaled_dot_product_attention(q, k, v))
+by_hand = torch.cat(heads, dim=1) @ mha.out_proj.weight.T + mha.out_proj.bias  # [A1 | A2] W_O
+assert torch.allclose(by_hand, ours[0])
+print("max |ours - torch| =", (ours - theirs).abs().max().item())
+
+# %% [markdown]
+# ### Layer normalisation vs batch normalisation
+#
+# Layer norm normalises **each activation on its own**, over its $D$ features:
+# $\mu^{(i)} = \frac1D\sum_j a^{(i)}_j$, $v^{(i)} = \frac1D\sum_j (a^{(i)}_j-\mu^{(i)})^2$,
+# $\hat a^{(i)}_j = (a^{(i)}_j - \mu^{(i)})/\sqrt{v^{(i)}+\epsilon}$, then $s_j = \gamma_j \hat a_j + \beta_j$.
+# Batch norm normalises each channel over the batch. The notes' Fig. 3.4, **drawn from the code**: we
+# perturb one entry of an $N \times C \times H \times W$ tensor and colour every output that moves, i.e. every
+# entry normalised together with it.
+
+# %%
+from cvcourse.transformers.normalization import NORMS, batch_norm, layer_norm, normalised_together
+
+a = torch.randn(4, 6, 3, 3, dtype=torch.float64)
+assert torch.allclose(layer_norm(a.flatten(1)), F.layer_norm(a, a.shape[1:]).flatten(1))
+assert torch.allclose(batch_norm(a), F.batch_norm(a, None, None, training=True))
+fig, axes = plt.subplots(1, 4, figsize=(12, 2.6))
+for ax, name in zip(axes, NORMS):
+    mask = normalised_together(name, shape=(4, 6, 3, 3))  # [N, C, H, W]
+    ax.imshow(mask.reshape(4, 6 * 9).numpy(), cmap="Blues", aspect="auto", vmin=0, vmax=1.3)
+    ax.set_xticks([9 * c + 4 for c in range(6)], [f"C{c}" for c in range(6)])
+    for c in range(1, 6):
+        ax.axvline(9 * c - 0.5, color="k", lw=0.5)
+    style_axes(ax, name, "channel (its H×W pixels)", "sample n")
+assert normalised_together("layer norm")[1:].sum() == 0  # never across samples
+assert normalised_together("batch norm")[:, 1:].sum() == 0  # never across channels
+
+# %% [markdown]
+# ### The feed-forward network, and residual connections
+#
+# $\mathrm{FFN}(\mathbf{x}) = \mathrm{relu}(\mathbf{x}\mathbf{W}_1 + \mathbf{b}_1)\mathbf{W}_2 + \mathbf{b}_2$, applied to every token on
+# its own. As the notes remark, that is two 1D convolutions with kernel size 1:
+
+# %%
+from cvcourse.transformers.layers import TransformerEncoderLayer, ffn_as_conv1d
+
+layer = TransformerEncoderLayer(d_model=16, nhead=4, dim_feedforward=64, dropout=0.0, batch_first=True).eval()
+tokens = torch.randn(2, 10, 16)  # [N, L, E]
+convs = ffn_as_conv1d(layer)
+print(convs)
+with torch.no_grad():
+    by_conv = convs(tokens.transpose(1, 2)).transpose(1, 2)  # Conv1d wants [N, E, L]
+    assert torch.allclose(by_conv, layer._ff_block(tokens), atol=1e-6)
+
+# %% [markdown]
+# ### Post-norm vs pre-norm
+#
+# Post-norm (the original transformer): $\bar{\mathbf{h}} = \mathrm{LN}(\mathbf{h} + \mathrm{MHSA}(\mathbf{h}))$,
+# $\mathbf{h}' = \mathrm{LN}(\bar{\mathbf{h}} + \mathrm{FFN}(\bar{\mathbf{h}}))$. Pre-norm moves LN inside the residual branch:
+# $\bar{\mathbf{h}} = \mathbf{h} + \mathrm{MHSA}(\mathrm{LN}(\mathbf{h}))$, $\mathbf{h}' = \bar{\mathbf{h}} + \mathrm{FFN}(\mathrm{LN}(\bar{\mathbf{h}}))$.
+# The code is one `if`:
+
+# %%
+print(inspect.getsource(TransformerEncoderLayer.forward).split('"""')[-1])
+
+# %% [markdown]
+# In post-norm every residual path goes through a LN, which "disrupts" it. Xiong et al.
+# (https://arxiv.org/abs/2002.04745) show that at initialisation the gradients of a post-norm stack
+# pile up in the last layers, while pre-norm spreads them evenly. Measured on a 12-layer stack:
+
+# %%
+grad_norms = {}
+for norm_first in (False, True):
+    seed_everything(0)
+    stack = [TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True, norm_first=norm_first)
+             for _ in range(12)]
+    net = torch.nn.Sequential(*stack, torch.nn.LayerNorm(32) if norm_first else torch.nn.Identity())
+    x, target = torch.randn(16, 10, 32), torch.randn(16, 10, 32)
+    F.mse_loss(net(x), target).backward()
+    grad_norms["pre-norm" if norm_first else "post-norm"] = [
+        torch.cat([p.grad.flatten() for p in layer.parameters()]).norm().item() for layer in stack]
+fig, ax = plt.subplots(figsize=(5.5, 3))
+for name, norms in grad_norms.items():
+    ax.plot(range(1, 13), torch.tensor(norms) / norms[0], "o-", label=name)
+style_axes(ax, "Gradient norm per layer at initialisation", "layer", "‖grad‖ / ‖grad of layer 1‖")
+ax.legend()
+ratio = {name: norms[-1] / norms[0] for name, norms in grad_norms.items()}
+assert ratio["post-norm"] > 2 * ratio["pre-norm"], ratio
+
+# %% [markdown]
+# **Training stability on a small task**: the same 3-layer toy transformer, post-norm vs pre-norm, trained
+# with the same fairly large learning rate and no warm-up.
+
+# %%
+stability = {}
+for norm_first in (False, True):
+    _, hist = train_toy(norm_first=norm_first, lr=1e-2, epochs=STABILITY_EPOCHS, num_layers=3)
+    stability["pre-norm" if norm_first else "post-norm"] = hist.steps["train_loss"]
+fig, ax = plt.subplots(figsize=(5.5, 3))
+for name, losses in stability.items():
+    ax.plot(losses, label=name, alpha=0.8)
+style_axes(ax, "Toy task, lr = 1e-2, no warm-up", "step", "training loss")
+ax.legend()
+print({name: round(sum(losses[-10:]) / 10, 3) for name, losses in stability.items()}, "(mean of the last 10 steps)")
+
+# %% [markdown]
+# ## 3.1.4 Decoder: cross-attention, parallel training and the causal mask
+#
+# A decoder layer has masked self-attention over the output tokens, then **cross-attention**, whose
+# queries come from the decoder and whose keys and values come from the encoder's output (`memory`), then
+# the FFN. **Parallel (teacher-forced) training**: the decoder reads `[<SoS>, t_1 … t_n]` and must output
+# `[t_1 … t_n, <EoS>]`, all positions in one pass.
+#
+# Without a mask, position $i$ can attend to position $i+1$ of its input, which *is* the answer: a
+# **data leak**. `influence_matrix` changes one input token at a time and records which outputs move.
+
+# %%
+from cvcourse.transformers.toy_seq import influence_matrix, stepwise_logits
+
+model_leaky, history_leaky = train_toy(causal=False)
+tgt_in = torch.stack([toy_val[i][0][LENGTH:] for i in range(len(toy_val))])
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
+for ax, (name, m) in zip(axes, (("with causal mask", model_masked), ("without mask", model_leaky))):
+    ax.imshow(influence_matrix(m, src[:16], tgt_in[:16]).numpy(), cmap="Greens")
+    style_axes(ax, name, "decoder input position j", "output position i")
+assert torch.equal(influence_matrix(model_masked, src[:16], tgt_in[:16]),
+                   torch.ones(LENGTH + 1, LENGTH + 1, dtype=torch.bool).tril())  # no leak
+
+# %% [markdown]
+# The leak is invisible in training (teacher-forced accuracy is high) and fatal in generation, where the
+# future tokens do not exist yet:
+
+# %%
+for name, m in (("with causal mask", model_masked), ("without mask", model_leaky)):
+    with torch.no_grad():
+        teacher = token_accuracy(m(torch.cat([src, tgt_in], 1)), tgt_out)
+    generated_ok = (generate(m, src)[:, : LENGTH + 1] == tgt_out).all(1).double().mean().item()
+    print(f"{name:17s}: teacher-forced token accuracy {teacher:.0%}, whole sequences generated {generated_ok:.0%}")
+    if name == "without mask":
+        assert generated_ok < teacher  # looks good in training, fails at inference
+
+# %% [markdown]
+# **Masked self-attention** sets the scores of future tokens to $-\infty$ (the weights become a triangular
+# matrix). With the mask, one teacher-forced pass gives *exactly* what step-by-step autoregressive decoding
+# computes, which is why parallel training is legitimate:
+
+# %%
+one_pass = model_masked(torch.cat([src[:8], tgt_in[:8]], 1))
+step_by_step = stepwise_logits(model_masked, src[:8], tgt_in[:8])
+print("max |one pass - step by step| =", (one_pass - step_by_step).abs().max().item())
+assert torch.allclose(one_pass, step_by_step, atol=1e-5)
+assert not torch.allclose(model_leaky(torch.cat([src[:8], tgt_in[:8]], 1)),
+                          stepwise_logits(model_leaky, src[:8], tgt_in[:8]), atol=1e-3)
+
+# %% [markdown]
+# ## 3.1.5 Positional encoding
+#
+# Self-attention is **permutation equivariant**: permuting the input tokens permutes the outputs the same
+# way, so it knows nothing about order. Numerically:
+
+# %%
+from cvcourse.transformers.positional import permutation_gap, sinusoidal_positional_encoding
+
+enc_layer = TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True).double().eval()
+x = torch.randn(2, 8, 16, dtype=torch.float64)
+perm = torch.randperm(8)
+pe = sinusoidal_positional_encoding(8, 16, dtype=torch.float64)
+gap_plain = permutation_gap(enc_layer, x, perm)
+gap_pos = permutation_gap(lambda t: enc_layer(t + pe), x, perm)
+print(f"|f(Px) - P f(x)| without positions: {gap_plain:.1e}, with positions: {gap_pos:.2f}")
+assert gap_plain < 1e-12 and gap_pos > 1e-2
+
+# %% [markdown]
+# The original transformer adds a fixed encoding:
+# $\mathrm{pe}_{pos,2i} = \sin\left(pos / 10000^{2i/d_Y}\right)$, $\mathrm{pe}_{pos,2i+1} = \cos\left(pos / 10000^{2i/d_Y}\right)$.
+# ViT instead **learns** one vector per position (`pos_embedding`, see Fig. 3.9 below).
+
+# %%
+print(inspect.getsource(sinusoidal_positional_encoding).split('"""')[-1])
+pe = sinusoidal_positional_encoding(64, 32)
+assert abs(pe[5, 2].item() - torch.sin(torch.tensor(5 / 10000 ** (2 / 32))).item()) < 1e-6  # pos 5, 2i = 2
+fig, ax = plt.subplots(figsize=(6, 3))
+shown = ax.imshow(pe.T.numpy(), cmap="RdBu", aspect="auto")
+fig.colorbar(shown, ax=ax)
+style_axes(ax, "Sinusoidal positional encoding", "position pos", "dimension (2i: sin, 2i+1: cos)")
+
+# %% [markdown]
+# **Transformer vs RNN** on $n$ tokens of dimension $d$: self-attention costs $O(n^2 d)$ per layer, an RNN
+# $O(n d^2)$; but attention needs $O(1)$ sequential steps and a path of length $O(1)$ between any two
+# tokens, an RNN $O(n)$ of both.
+
+# %%
+from cvcourse.transformers.complexity import attention_vs_rnn
+
+print(f"{'n':>6} {'d':>5} | {'attention ops':>14} {'RNN ops':>12} | seq. steps (attn / RNN)")
+for n, d in [(50, 512), (512, 512), (4096, 512), (50176, 768)]:
+    c = attention_vs_rnn(n, d)
+    sa, rnn = c["self-attention"], c["rnn"]
+    print(f"{n:>6} {d:>5} | {sa['operations']:>14.2e} {rnn['operations']:>12.2e} | {sa['sequential']} / {rnn['sequential']}")
+
+# %% [markdown]
+# ## 3.2 The vision transformer
+#
+# **Why not pixels as tokens?** A $224 \times 224$ image would give $224^2$ tokens and an attention matrix
+# of $(224^2)^2$ entries. The notes' estimate, computed:
+
+# %%
+from cvcourse.transformers.complexity import pixel_attention_memory
+
+m = pixel_attention_memory(224, bytes_per_entry=2, layers=12, heads=8)
+print(f"{m['entries'] / 1e9:.2f} billion entries; {m['bytes_one'] / 1e9:.2f} GB per matrix in half precision; "
+      f"{m['bytes_all'] / 1e9:.0f} GB for 12 layers x 8 heads")
+assert round(m["entries"] / 1e9, 1) == 2.5 and round(m["bytes_one"] / 1e9) == 5 and round(m["bytes_all"] / 1e9) == 483
+
+# %% [markdown]
+# **Patches.** Cut the $C \times H \times W$ image into $P \times P$ patches, flatten each into a $P^2C$
+# vector, project it with $\mathbf{W}_E \in \mathbb{R}^{P^2C \times d_Y}$. That is exactly a convolution
+# with kernel $P$ and stride $P$, which is how `VisionTransformer.conv_proj` (and torchvision) computes it:
+
+# %%
+from cvcourse.transformers.vit import VisionTransformer, VisionTransformerGAP, patchify
+
+vit = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32,
+                        num_classes=5).double()
+images = torch.rand(2, 3, 32, 32, dtype=torch.float64)
+patches = patchify(images, 8)  # [N, 16 patches, 3*8*8]
+W_E = vit.conv_proj.weight.reshape(16, -1).T  # [P^2 C, d_Y]
+tokens = patches @ W_E + vit.conv_proj.bias
+print("patches", tuple(patches.shape), "-> tokens", tuple(tokens.shape))
+assert torch.allclose(tokens, vit._process_input(images))  # = the stride-P convolution
+
+# %% [markdown]
+# **[CLS] token vs global average pooling** (Exercise 7-1 (c)). A ResNet reduces its feature map by
+# averaging, $x_{cls} = \frac{1}{HW}\sum_{(i,j)} x_{ij}$. ViT prepends a learned [CLS] token that gathers the
+# image's information through self-attention, and classifies its output. Both are one line of `pool`:
+
+# %%
+print(inspect.getsource(VisionTransformer.pool))
+print(inspect.getsource(VisionTransformerGAP.pool))
+vit_gap = VisionTransformerGAP(**{k: getattr(vit, k) for k in ("image_size", "patch_size", "hidden_dim", "mlp_dim")},
+                               num_layers=2, num_heads=2, num_classes=5).double()
+vit_gap.load_state_dict(vit.state_dict())  # same parameters, only the pooling differs
+print("CLS logits:", vit(images)[0].detach().numpy().round(3), " GAP logits:", vit_gap(images)[0].detach().numpy().round(3))
+
+# %% [markdown]
+# **ViT sizes.** The notes' table, regenerated from the models themselves: our `vit_b_16`, `vit_l_16`,
+# `vit_h_14` (built on PyTorch's `meta` device, so no memory is allocated) have the same parameter names,
+# shapes and counts as torchvision's.
+
+# %%
+import torchvision
+
+from cvcourse.transformers import vit as vits
+
+notes = {"vit_b_16": 86, "vit_l_16": 307, "vit_h_14": 632}
+print(f"{'model':9} {'layers':>6} {'heads':>5} {'hidden':>6} {'MLP':>5} {'params':>9}   notes")
+for name, in_notes in notes.items():
+    with torch.device("meta"):
+        ours, theirs = getattr(vits, name)(), getattr(torchvision.models, name)()
+    count = sum(p.numel() for p in ours.parameters())
+    assert count == sum(p.numel() for p in theirs.parameters()) and list(ours.state_dict()) == list(theirs.state_dict())
+    assert abs(count / 1e6 - in_notes) / in_notes < 0.015  # ViT-L/16: 304.3 M here, "307 M" in the notes
+    print(f"{name:9} {len(ours.encoder.layers):>6} {ours.encoder.layers[0].num_heads:>5} {ours.hidden_dim:>6} "
+          f"{ours.mlp_dim:>5} {count / 1e6:>8.1f}M   {in_notes} M")
+
+# %% [markdown]
+# ## What a trained ViT learns (Figs. 3.8-3.10, live)
+#
+# The course ships a small ViT it trained itself on the synthetic shapes (32×32 images, 4×4 patches, 4
+# layers, 4 heads; `data/scripts/train_vit_shapes.py`). The weights are checked against their SHA-256
+# before they are loaded. **Fig. 3.8**: the columns of $\mathbf{W}_E$, each reshaped to a $3 \times P \times P$ image.
+
+# %%
+from cvcourse.transformers.pretrained import load_shapes_vit
+
+shapes_vit, info = load_shapes_vit()
+print(f"classes {info['classes']}; validation accuracy {info['val_accuracy']:.1%}")
+filters = shapes_vit.conv_proj.weight.detach()  # [d_Y, 3, P, P]: one column of W_E per row
+lo, hi = filters.amin(dim=(1, 2, 3), keepdim=True), filters.amax(dim=(1, 2, 3), keepdim=True)
+fig = show_images(((filters - lo) / (hi - lo))[:24], ncols=12, titles=[f"col {i}" for i in range(24)])
+fig.suptitle("Fig. 3.8: columns of W_E as 3 x 4 x 4 images")
+
+# %% [markdown]
+# **Fig. 3.9**: cosine similarity between the learned positional embedding of each patch and all the others.
+# Nearby patches, and patches in the same row or column, tend to have similar embeddings.
+
+# %%
+pos = shapes_vit.encoder.pos_embedding.detach()[0, 1:]  # [G*G, d_Y], without [CLS]
+G = shapes_vit.image_size // shapes_vit.patch_size
+sim = F.cosine_similarity(pos[:, None], pos[None], dim=-1).reshape(G, G, G, G)  # [r, c, r', c']
+fig, axes = plt.subplots(G, G, figsize=(6, 6))
+for r in range(G):
+    for c in range(G):
+        axes[r, c].imshow(sim[r, c].numpy(), cmap="viridis", vmin=-1, vmax=1)
+        axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
+    axes[r, 0].set_ylabel(str(r + 1))
+for c in range(G):
+    axes[-1, c].set_xlabel(str(c + 1))
+fig.suptitle("Fig. 3.9: cosine similarity of position embeddings\n(input patch row = left label, column = bottom label)")
+
+# %% [markdown]
+# **Fig. 3.10**: mean attention distance, $\sum_j a_{ij}\,\|p_i - p_j\|$ in pixels, averaged over query
+# patches and images, for every head of every layer. The attention maps come from forward hooks on the
+# attention modules (`attention_maps`), so the model's own forward code runs.
+
+# %%
+from cvcourse.data import ShapesClassification
+from cvcourse.transformers.attention_maps import attention_maps, mean_attention_distance
+
+val_images = torch.stack([img for img, _ in ShapesClassification(64, size=32, seed=2)])
+maps = attention_maps(shapes_vit, val_images)  # [layers, N, heads, T, T]
+distance = mean_attention_distance(maps, patch_size=shapes_vit.patch_size)  # [layers, heads]
+fig, ax = plt.subplots(figsize=(5, 3.2))
+for head in range(distance.shape[1]):
+    ax.scatter(range(distance.shape[0]), distance[:, head], label=f"head {head}")
+style_axes(ax, "Fig. 3.10: mean attention distance", "network depth (layer)", "mean attention distance (pixels)")
+ax.legend(fontsize=8)
+assert distance.shape == (4, 4) and (distance > 0).all() and (distance < 32 * 2**0.5).all()
+
+# %% [markdown]
+# ### Attention-map viewer
+#
+# Pick an image (synthetic shapes, or scikit-image's photos resized to the model's 32×32 input), a layer,
+# a head (or the mean over heads), rollout on/off (Abnar & Zuidema, https://arxiv.org/abs/2005.00928:
+# attention propagated through the layers, with the residual connections), and a query: the [CLS] token or
+# a patch (click on the left image, or use the sliders). When you are online, the button loads
+# torchvision's ImageNet ViT-B/16 weights into our `vit_b_16` (330 MB); offline it says so.
+
+# %%
+from cvcourse.transformers.widgets import attention_viewer, viewer_images
+
+viewer = attention_viewer(shapes_vit, images=viewer_images(32, num_shapes=VIEWER_IMAGES))
+viewer
+
+# %%
+before = viewer.heat_artist.get_array().copy()
+viewer.controls["query"].value = "patch"  # what a click does
+assert (viewer.heat_artist.get_array() != before).any()
+viewer.controls["query"].value = "[CLS]"
+
+# %% [markdown]
+# ## Inductive bias: ResNet vs ViT vs windowed attention (Exercise 7-1 (d))
+#
+# A ResNet has the most built-in assumptions about images (locality, translation equivariance); a ViT with
+# global attention has the fewest (only its position embeddings can learn locality); windowed attention
+# (Swin-style, shifted windows every other layer) sits in between. Assumptions help when data is scarce.
+# We train the three (about 20-30 k parameters each) on a small and a larger slice of the shapes data.
+# In fast mode the runs are tiny and the numbers mean little; run in full mode (or on a GPU) to see the trend.
+
+# %%
+from cvcourse.transformers.inductive_bias import data_size_experiment
+
+bias_train = ShapesClassification(max(BIAS_SIZES), size=32, seed=10)
+bias_val = ShapesClassification(BIAS_VAL, size=32, seed=11)
+results = data_size_experiment(bias_train, bias_val, BIAS_SIZES, epochs=BIAS_EPOCHS, device=DEVICE)
+fig, ax = plt.subplots(figsize=(5.5, 3.2))
+for kind, accs in results.items():
+    ax.plot(BIAS_SIZES, accs, "o-", label=kind)
+ax.set_xscale("log")
+ax.axhline(1 / len(bias_train.classes), color="gray", ls=":", label="chance")
+style_axes(ax, "Accuracy vs training-set size", "training images", "validation accuracy")
+ax.legend()
+print({kind: [round(a, 2) for a in accs] for kind, accs in results.items()})
+
+# %% [markdown]
+# **What to take away.** Attention is a softmax-weighted mean with learned queries, keys and values; heads
+# run it in parallel; LN, residuals, the FFN and positions make it a transformer; the causal mask makes
+# parallel training equal to generation. A ViT is that encoder on patch tokens, and it needs data (or
+# built-in locality) to learn what convolutions assume.
