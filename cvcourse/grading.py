@@ -35,6 +35,7 @@ __all__ = [
     "CheckFailed",
     "NotAnswered",
     "exercise",
+    "check",
     "check_close",
     "check_shape",
     "check_raises",
@@ -100,9 +101,19 @@ def exercise(number: int, name: str) -> Iterator[None]:
         raise
 
 
-def _check_name(name: str) -> None:
+def _check_name(name: str, argument: str = "name") -> None:
     if not isinstance(name, str) or not name:
-        raise TypeError(f"name must be a non-empty str describing the value, got {name!r}")
+        raise TypeError(f"{argument} must be a non-empty str, got {name!r}")
+
+
+def check(condition: bool, message: str) -> None:
+    """Fail with ``message`` (what was expected, what came in) unless ``condition`` holds.
+
+    Like ``assert``, but the student sees the message only, and it also runs under ``python -O``.
+    """
+    _check_name(message, "message")
+    if not condition:
+        raise CheckFailed(message)
 
 
 def _shape(value: Any) -> tuple[int, ...]:
@@ -240,7 +251,7 @@ def forbidden(owner: Any, attribute: str, reason: str) -> Iterator[None]:
     """
     if not isinstance(attribute, str) or not callable(getattr(owner, attribute, None)):
         raise ValueError(f"attribute must name a callable of {owner!r}, got {attribute!r}")
-    _check_name(reason)
+    _check_name(reason, "reason")
     original = getattr(owner, attribute)
 
     def refuse(*args: Any, **kwargs: Any) -> Any:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from cvcourse.grading import (
     CheckFailed,
     NotAnswered,
+    check,
     check_close,
     check_raises,
     check_shape,
@@ -246,7 +247,7 @@ def test_forbidden_rejects_bad_arguments():
     with pytest.raises(ValueError, match="attribute must name a callable"):
         with forbidden(F, "no_such_function", "no"):
             pass
-    with pytest.raises(TypeError, match="name must be a non-empty str"):
+    with pytest.raises(TypeError, match="reason must be a non-empty str"):
         with forbidden(F, "relu", ""):
             pass
 
@@ -338,3 +339,11 @@ def test_check_written_here_rejects_bad_arguments():
         check_written_here(len)
     with pytest.raises(ValueError, match="avoid must be a sequence of module names"):
         check_written_here(test_check_written_here_rejects_bad_arguments, avoid="cvcourse.optim")
+
+
+def test_check():
+    check(True, "never shown")
+    with pytest.raises(CheckFailed, match="^expected a list of 7 tensors, got Tensor$"):
+        check(False, "expected a list of 7 tensors, got Tensor")
+    with pytest.raises(TypeError, match="message must be a non-empty str, got ''"):
+        check(False, "")
