@@ -16,8 +16,8 @@
 # how momentum and Nesterov momentum, AdaGrad, RMSProp, Adam and AdamW change the step — each one
 # written from scratch in `cvcourse.optim` and checked to give *the same numbers* as `torch.optim`.
 #
-# **Time:** about 1 minute in fast mode (`CVCOURSE_FAST=1`), 3–5 minutes in full mode on a laptop
-# CPU. **GPU:** only the training cell at the end uses it (it is a few times faster there); everything
+# **Time:** under a minute in fast mode (`CVCOURSE_FAST=1`), about 3–4 minutes in full mode on a
+# 2-core laptop CPU (the training comparison at the end takes most of it). **GPU:** only the training cell at the end uses it (it is a few times faster there); everything
 # else is tiny 2-D arithmetic.
 
 # %%
@@ -40,9 +40,9 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 
 # %% tags=["parameters"]
 steps = pick(full=300, fast=150)  # optimizer steps on the 2-D surfaces
-n_train = pick(full=2000, fast=192)  # training images for the comparison at the end
-n_val = pick(full=500, fast=96)
-epochs = pick(full=6, fast=1)
+n_train = pick(full=1600, fast=192)  # training images for the comparison at the end
+n_val = pick(full=320, fast=96)
+epochs = pick(full=3, fast=1)  # per optimizer; 7 optimizers share the ~3 min CPU budget
 batch_size = 64
 image_size = 32
 

@@ -57,13 +57,13 @@ class SmallCNN(nn.Module):
 def default_optimizers() -> dict[str, Callable]:
     """The chapter's optimizers with common settings for this CNN: label -> params -> optimizer."""
     return {
-        "SGD": lambda p: SGD(p, lr=0.05),
-        "SGD + momentum": lambda p: SGD(p, lr=0.05, momentum=0.9),
-        "SGD + Nesterov": lambda p: SGD(p, lr=0.05, momentum=0.9, nesterov=True),
+        "SGD": lambda p: SGD(p, lr=0.1),
+        "SGD + momentum": lambda p: SGD(p, lr=0.1, momentum=0.9),
+        "SGD + Nesterov": lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=True),
         "AdaGrad": lambda p: Adagrad(p, lr=0.05),
         "RMSProp": lambda p: RMSprop(p, lr=1e-3),
-        "Adam": lambda p: Adam(p, lr=1e-3),
-        "AdamW": lambda p: AdamW(p, lr=1e-3, weight_decay=1e-2),
+        "Adam": lambda p: Adam(p, lr=3e-3),
+        "AdamW": lambda p: AdamW(p, lr=3e-3, weight_decay=1e-2),
     }
 
 
