@@ -33,7 +33,7 @@ OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam")
 # Per surface, a learning rate and step count at which the notes' points show (users may change it).
 SURFACE_DEFAULTS = {
     "sphere": dict(lr=0.1, steps=100),
-    "canyon": dict(lr=0.07, steps=150),
+    "canyon": dict(lr=0.03, steps=150),
     "local minima": dict(lr=0.05, steps=200),
     "rosenbrock": dict(lr=2e-3, steps=300),
     "least squares": dict(lr=0.05, steps=200),
@@ -181,7 +181,7 @@ def trajectory_explorer(
     fig, (ax_c, ax_l), canvas = interactive_figure(figsize=figsize, ncols=2)
     surf = get_surface(surface)
     defaults = SURFACE_DEFAULTS[surface]
-    style, layout = {"description_width": "90px"}, widgets.Layout(width="300px")
+    style, layout = {"description_width": "125px"}, widgets.Layout(width="340px")
     c = {
         "surface": widgets.Dropdown(options=list(SURFACES), value=surface, description="surface"),
         "x0": widgets.FloatSlider(description="start w₁", step=0.05, style=style, layout=layout),
