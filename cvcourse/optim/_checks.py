@@ -24,6 +24,15 @@ class SparseGradientError(RuntimeError, TypeError):
     """
 
 
+# torch's wording for each argument, kept at the start of our messages (code may match on it).
+_TORCH_PHRASE = {
+    "lr": "learning rate",
+    "eps": "epsilon value",
+    "betas[0]": "beta parameter at index 0",
+    "betas[1]": "beta parameter at index 1",
+}
+
+
 def check_number(
     name: str,
     value,
@@ -64,7 +73,9 @@ def check_number(
     expected = f"{name} must be >= {low}{upper}"
     too_high = high is not None and (number > high if high_inclusive else number >= high)
     if math.isnan(number) or number < low or too_high:
-        raise ValueError(f"Invalid {name} value: {expected}, got {value!r}")
+        raise ValueError(
+            f"Invalid {_TORCH_PHRASE.get(name, name + ' value')}: {expected}, got {value!r}"
+        )
     return value
 
 

@@ -81,8 +81,8 @@ class SGD(Optimizer):
         check_number("weight_decay", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(
-                "Nesterov momentum requires a momentum > 0 and zero dampening, "
-                f"got momentum={momentum!r}, dampening={dampening!r}"
+                "Nesterov momentum requires a momentum and zero dampening (momentum > 0, "
+                f"dampening = 0), got momentum={momentum!r}, dampening={dampening!r}"
             )
         check_plain_loop(foreach=foreach, differentiable=differentiable, fused=fused)
         # The same group keys as torch's SGD, so state dicts load in either direction.
