@@ -9,6 +9,8 @@ import itertools
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import cvcourse.optim as ours
 
@@ -451,3 +453,37 @@ def test_defaults_match_torch():
         for key in theirs:
             assert mine[key].default == theirs[key].default, (name, key)
             assert mine[key].kind == theirs[key].kind, (name, key)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_hyperparameters_equal_torch(data):
+    """Property: for any valid hyperparameters, 40 steps give torch's numbers."""
+    name = data.draw(st.sampled_from(list(CASES)))
+    unit = st.floats(0.0, 0.99)
+    small = st.floats(0.0, 0.5)
+    kwargs = {"lr": data.draw(st.floats(1e-4, 0.3)), "weight_decay": data.draw(small)}
+    if name == "SGD":
+        kwargs["momentum"] = data.draw(unit)
+        kwargs["nesterov"] = kwargs["momentum"] > 0 and data.draw(st.booleans())
+        kwargs["dampening"] = 0.0 if kwargs["nesterov"] else data.draw(small)
+    elif name == "Adagrad":
+        kwargs.update(lr_decay=data.draw(small), initial_accumulator_value=data.draw(small))
+    elif name == "RMSprop":
+        kwargs.update(
+            alpha=data.draw(unit),
+            momentum=data.draw(unit),
+            centered=data.draw(st.booleans()),
+            eps=data.draw(st.floats(1e-8, 1e-2)),
+        )
+    else:
+        kwargs.update(
+            betas=(data.draw(unit), data.draw(unit)),
+            amsgrad=data.draw(st.booleans()),
+            eps=data.draw(st.floats(1e-8, 1e-2)),
+        )
+    kwargs["maximize"] = data.draw(st.booleans())
+    seed = data.draw(st.integers(0, 1000))
+    mine, _ = run(getattr(ours, name), kwargs, steps=40, seed=seed)
+    ref, _ = run(torch_cls(name), kwargs, steps=40, seed=seed, opt_kwargs={"foreach": False})
+    assert_same_params(mine, ref)
