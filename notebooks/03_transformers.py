@@ -65,7 +65,8 @@ VIEWER_IMAGES = pick(full=6, fast=2)
 # and the decoder input `[<SoS>, t_1 … t_n]`; the target is `[t_1 … t_n, <EoS>]`.
 
 # %%
-from cvcourse.transformers.toy_seq import ReverseDigits, decode_digits, generate, token_accuracy, train_toy_transformer
+from cvcourse.transformers.toy_seq import (ReverseDigits, decode_digits, generate, sequence_accuracy, token_accuracy,
+                                           train_toy_transformer)
 
 LENGTH = 5
 toy_train, toy_val = ReverseDigits(TOY_TRAIN, LENGTH, seed=0), ReverseDigits(pick(full=500, fast=64), LENGTH, seed=1)
@@ -89,7 +90,7 @@ tgt_out = torch.stack([toy_val[i][1] for i in range(len(toy_val))])
 generated = generate(model_masked, src)
 for i in range(3):
     print(decode_digits(src[i]), " ->", decode_digits(generated[i]))
-gen_accuracy = (generated[:, : LENGTH + 1] == tgt_out).all(1).double().mean().item()
+gen_accuracy = sequence_accuracy(generated, tgt_out)
 print(f"whole sequences generated correctly: {gen_accuracy:.0%}")
 
 # %% [markdown]
@@ -327,7 +328,7 @@ assert torch.equal(influence_matrix(model_masked, src[:16], tgt_in[:16]),
 for name, m in (("with causal mask", model_masked), ("without mask", model_leaky)):
     with torch.no_grad():
         teacher = token_accuracy(m(torch.cat([src, tgt_in], 1)), tgt_out)
-    generated_ok = (generate(m, src)[:, : LENGTH + 1] == tgt_out).all(1).double().mean().item()
+    generated_ok = sequence_accuracy(generate(m, src), tgt_out)
     print(f"{name:17s}: teacher-forced token accuracy {teacher:.0%}, whole sequences generated {generated_ok:.0%}")
     if name == "without mask":
         assert generated_ok < teacher  # looks good in training, fails at inference

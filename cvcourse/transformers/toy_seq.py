@@ -25,7 +25,7 @@ from .layers import TransformerDecoderLayer, TransformerEncoderLayer
 from .positional import sinusoidal_positional_encoding
 
 __all__ = ["PAD", "SOS", "EOS", "VOCAB_SIZE", "ReverseDigits", "Seq2SeqTransformer", "sequence_loss",
-           "token_accuracy", "train_toy_transformer", "generate", "stepwise_logits", "influence_matrix",
+           "token_accuracy", "sequence_accuracy", "train_toy_transformer", "generate", "stepwise_logits", "influence_matrix",
            "decode_digits"]
 
 PAD, SOS, EOS = 0, 1, 2
@@ -118,6 +118,16 @@ def sequence_loss(logits: Tensor, target: Tensor) -> Tensor:
 def token_accuracy(logits: Tensor, target: Tensor) -> float:
     """Fraction of positions whose most likely token is right (teacher-forced)."""
     return (logits.argmax(dim=-1) == target).double().mean().item()
+
+
+def sequence_accuracy(generated: Tensor, target: Tensor) -> float:
+    """Fraction of sequences generated exactly right: generated [N, <= T'] vs target [N, T].
+
+    A generation that stopped early is padded with <pad>, so it can only match if it is complete.
+    """
+    T = target.shape[1]
+    padded = F.pad(generated, (0, max(0, T - generated.shape[1])), value=PAD)[:, :T]  # [N, T]
+    return (padded == target).all(dim=1).double().mean().item()
 
 
 def train_toy_transformer(dataset: ReverseDigits, epochs: int, causal: bool = True, norm_first: bool = True,

@@ -81,3 +81,12 @@ def test_bad_input():
         ReverseDigits(3, length=0)
     with pytest.raises(ValueError, match="LongTensor"):
         Seq2SeqTransformer(5)(torch.zeros(2, 5, dtype=torch.long))
+
+
+def test_sequence_accuracy_pads_short_generations():
+    from cvcourse.transformers.toy_seq import sequence_accuracy
+
+    target = torch.tensor([[4, 5, EOS], [6, 7, EOS]])
+    assert sequence_accuracy(torch.tensor([[4, 5, EOS], [6, 8, EOS]]), target) == 0.5
+    assert sequence_accuracy(torch.tensor([[4], [EOS]]), target) == 0.0  # stopped early: wrong
+    assert sequence_accuracy(torch.tensor([[4, 5, EOS, EOS], [6, 7, EOS, EOS]]), target) == 1.0
