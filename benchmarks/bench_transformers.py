@@ -36,7 +36,9 @@ def median_time(fn, repeats: int, warmup: int = 2) -> float:
 
 
 def report(name: str, ours: float, ref: float) -> None:
-    print(f"{name:48s} ours {ours * 1e3:9.2f} ms   authority {ref * 1e3:9.2f} ms   ratio {ours / ref:5.2f}")
+    print(
+        f"{name:48s} ours {ours * 1e3:9.2f} ms   authority {ref * 1e3:9.2f} ms   ratio {ours / ref:5.2f}"
+    )
 
 
 def main() -> None:
@@ -48,12 +50,16 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
 
-    for (B, h, L, d) in [(8, 12, 197, 64), (4, 8, 512, 64)]:
+    for B, h, L, d in [(8, 12, 197, 64), (4, 8, 512, 64)]:
         q, k, v = (torch.randn(B, h, L, d) for _ in range(3))
         for causal in (False, True):
             with torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
-                ours = median_time(lambda: scaled_dot_product_attention(q, k, v, is_causal=causal), args.repeats)
-                ref = median_time(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal), args.repeats)
+                ours = median_time(
+                    lambda: scaled_dot_product_attention(q, k, v, is_causal=causal), args.repeats
+                )
+                ref = median_time(
+                    lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal), args.repeats
+                )
             report(f"attention B={B} h={h} L={L} d={d} causal={causal}", ours, ref)
 
     ours_model, ref_model = vit_b_16().eval(), tv_vit_b_16().eval()

@@ -18,20 +18,56 @@ Modules, in the order of the notes (section 3):
 * ``widgets``: the attention-map viewer.
 """
 
-from .attention import attention_with_weights, causal_mask, dot_product_attention_one, scaled_dot_product_attention
-from .attention_maps import attention_maps, attention_rollout, mean_attention_distance, record_attention
+from .attention import (
+    attention_with_weights,
+    causal_mask,
+    dot_product_attention_one,
+    scaled_dot_product_attention,
+)
+from .attention_maps import (
+    attention_maps,
+    attention_rollout,
+    mean_attention_distance,
+    record_attention,
+)
 from .layers import TransformerDecoderLayer, TransformerEncoderLayer, ffn_as_conv1d
 from .multihead import MultiheadAttention
 from .positional import LearnedPositionalEncoding, sinusoidal_positional_encoding
 from .pretrained import load_shapes_vit, load_torchvision_vit_b_16
-from .vit import VisionTransformer, VisionTransformerGAP, patchify, vit_b_16, vit_b_32, vit_h_14, vit_l_16, vit_l_32
+from .vit import (
+    VisionTransformer,
+    VisionTransformerGAP,
+    patchify,
+    vit_b_16,
+    vit_b_32,
+    vit_h_14,
+    vit_l_16,
+    vit_l_32,
+)
 
 __all__ = [
-    "scaled_dot_product_attention", "attention_with_weights", "dot_product_attention_one", "causal_mask",
-    "MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer", "ffn_as_conv1d",
-    "sinusoidal_positional_encoding", "LearnedPositionalEncoding",
-    "VisionTransformer", "VisionTransformerGAP", "patchify",
-    "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14",
-    "attention_maps", "record_attention", "attention_rollout", "mean_attention_distance",
-    "load_shapes_vit", "load_torchvision_vit_b_16",
+    "scaled_dot_product_attention",
+    "attention_with_weights",
+    "dot_product_attention_one",
+    "causal_mask",
+    "MultiheadAttention",
+    "TransformerEncoderLayer",
+    "TransformerDecoderLayer",
+    "ffn_as_conv1d",
+    "sinusoidal_positional_encoding",
+    "LearnedPositionalEncoding",
+    "VisionTransformer",
+    "VisionTransformerGAP",
+    "patchify",
+    "vit_b_16",
+    "vit_b_32",
+    "vit_l_16",
+    "vit_l_32",
+    "vit_h_14",
+    "attention_maps",
+    "record_attention",
+    "attention_rollout",
+    "mean_attention_distance",
+    "load_shapes_vit",
+    "load_torchvision_vit_b_16",
 ]

@@ -45,8 +45,10 @@ def dot_product_attention_one(x1: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
     if not isinstance(x1, Tensor) or not isinstance(Y, Tensor):
         raise TypeError(f"x1 and Y must be tensors, got {type(x1).__name__} and {type(Y).__name__}")
     if x1.dim() != 1 or Y.dim() != 2 or Y.shape[1] != x1.shape[0]:
-        raise ValueError(f"expected x1 of shape [d_Y] and Y of shape [M, d_Y], got x1 "
-                         f"{tuple(x1.shape)} and Y {tuple(Y.shape)}")
+        raise ValueError(
+            f"expected x1 of shape [d_Y] and Y of shape [M, d_Y], got x1 "
+            f"{tuple(x1.shape)} and Y {tuple(Y.shape)}"
+        )
     scores = Y @ x1  # [M]: x1 Y^T, one similarity per token
     weights = torch.softmax(scores, dim=0)  # [M]
     return weights @ Y, weights  # [d_Y], [M]
@@ -78,17 +80,23 @@ def _check_qkv(query: Tensor, key: Tensor, value: Tensor, enable_gqa: bool) -> N
         if t.dim() < 2:
             raise ValueError(f"{name} must have shape [..., L, E], got {tuple(t.shape)}")
     if query.shape[-1] != key.shape[-1]:
-        raise ValueError(f"query and key must share the last dim E (d_K), got query "
-                         f"{tuple(query.shape)} and key {tuple(key.shape)}")
+        raise ValueError(
+            f"query and key must share the last dim E (d_K), got query "
+            f"{tuple(query.shape)} and key {tuple(key.shape)}"
+        )
     if key.shape[-2] != value.shape[-2]:
-        raise ValueError(f"key and value must have the same length S, got key "
-                         f"{tuple(key.shape)} and value {tuple(value.shape)}")
+        raise ValueError(
+            f"key and value must have the same length S, got key "
+            f"{tuple(key.shape)} and value {tuple(value.shape)}"
+        )
     if not enable_gqa:
         try:
             torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
         except RuntimeError as err:
-            raise ValueError(f"batch dims of query {tuple(query.shape)}, key {tuple(key.shape)} and "
-                             f"value {tuple(value.shape)} do not broadcast") from err
+            raise ValueError(
+                f"batch dims of query {tuple(query.shape)}, key {tuple(key.shape)} and "
+                f"value {tuple(value.shape)} do not broadcast"
+            ) from err
 
 
 def attention_with_weights(
@@ -126,15 +134,19 @@ def attention_with_weights(
     """
     _check_qkv(query, key, value, enable_gqa)
     if is_causal and attn_mask is not None:
-        raise ValueError("attn_mask must be None when is_causal=True (as in F.scaled_dot_product_attention)")
+        raise ValueError(
+            "attn_mask must be None when is_causal=True (as in F.scaled_dot_product_attention)"
+        )
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"dropout_p must be in [0, 1], got {dropout_p}")
     L, S = query.shape[-2], key.shape[-2]
     if enable_gqa and query.dim() >= 3 and key.shape[-3] != query.shape[-3]:
         # Each group of query heads shares one key/value head.
         if query.shape[-3] % key.shape[-3] != 0:
-            raise ValueError(f"with enable_gqa, query heads ({query.shape[-3]}) must be a multiple of "
-                             f"key heads ({key.shape[-3]})")
+            raise ValueError(
+                f"with enable_gqa, query heads ({query.shape[-3]}) must be a multiple of "
+                f"key heads ({key.shape[-3]})"
+            )
         key = key.repeat_interleave(query.shape[-3] // key.shape[-3], dim=-3)
         value = value.repeat_interleave(query.shape[-3] // value.shape[-3], dim=-3)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
@@ -173,6 +185,7 @@ def scaled_dot_product_attention(
     Returns:
         Tensor[..., L, Ev].
     """
-    output, _ = attention_with_weights(query, key, value, attn_mask, dropout_p, is_causal, scale,
-                                       enable_gqa)
+    output, _ = attention_with_weights(
+        query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa
+    )
     return output

@@ -23,12 +23,20 @@ from torch import Tensor, nn
 
 from .multihead import MultiheadAttention
 
-__all__ = ["record_attention", "attention_maps", "attention_rollout", "mean_attention_distance",
-           "patch_distances", "query_heatmap"]
+__all__ = [
+    "record_attention",
+    "attention_maps",
+    "attention_rollout",
+    "mean_attention_distance",
+    "patch_distances",
+    "query_heatmap",
+]
 
 
 def _attention_modules(model: nn.Module) -> list[nn.Module]:
-    mods = [m for m in model.modules() if isinstance(m, (MultiheadAttention, nn.MultiheadAttention))]
+    mods = [
+        m for m in model.modules() if isinstance(m, (MultiheadAttention, nn.MultiheadAttention))
+    ]
     if not mods:
         raise ValueError(f"{type(model).__name__} has no MultiheadAttention module to record")
     return mods
@@ -123,8 +131,11 @@ def patch_distances(grid_size: int, patch_size: int, device=None) -> Tensor:
     Returns:
         Tensor[G*G, G*G], patches in row-major order.
     """
-    rows, cols = torch.meshgrid(torch.arange(grid_size, device=device),
-                                torch.arange(grid_size, device=device), indexing="ij")
+    rows, cols = torch.meshgrid(
+        torch.arange(grid_size, device=device),
+        torch.arange(grid_size, device=device),
+        indexing="ij",
+    )
     centres = torch.stack([rows.flatten(), cols.flatten()], dim=1).double() * patch_size  # [G*G, 2]
     return torch.cdist(centres, centres)  # [G*G, G*G]
 
@@ -146,7 +157,9 @@ def mean_attention_distance(maps: Tensor, patch_size: int) -> Tensor:
         raise ValueError(f"maps must be Tensor[L, N, h, T, T], got {tuple(maps.shape)}")
     grid = round((maps.shape[-1] - 1) ** 0.5)
     if grid * grid + 1 != maps.shape[-1]:
-        raise ValueError(f"expected T = 1 + G*G tokens ([CLS] + a square grid), got T = {maps.shape[-1]}")
+        raise ValueError(
+            f"expected T = 1 + G*G tokens ([CLS] + a square grid), got T = {maps.shape[-1]}"
+        )
     a = maps[..., 1:, 1:].double()  # [L, N, h, G*G, G*G]: patches only
     a = a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
     dist = patch_distances(grid, patch_size, device=maps.device)  # [G*G, G*G]
@@ -154,8 +167,14 @@ def mean_attention_distance(maps: Tensor, patch_size: int) -> Tensor:
     return per_query.mean(dim=(1, 3))  # [L, h]
 
 
-def query_heatmap(maps: Tensor, layer: int, head: int | None = None, query: int = 0,
-                  rollout: bool = False, image: int = 0) -> Tensor:
+def query_heatmap(
+    maps: Tensor,
+    layer: int,
+    head: int | None = None,
+    query: int = 0,
+    rollout: bool = False,
+    image: int = 0,
+) -> Tensor:
     """Attention of one query token over the patch grid, ready to draw over the image.
 
     Args:

@@ -28,8 +28,9 @@ def attention_vs_rnn(n: int, d: int) -> dict[str, dict[str, int]]:
     }
 
 
-def pixel_attention_memory(image_size: int = 224, bytes_per_entry: int = 2, layers: int = 12,
-                           heads: int = 8) -> dict[str, float]:
+def pixel_attention_memory(
+    image_size: int = 224, bytes_per_entry: int = 2, layers: int = 12, heads: int = 8
+) -> dict[str, float]:
     """Memory of the attention matrices if every pixel were a token.
 
     An H x W image gives HW tokens and an (HW)^2 attention matrix per head and layer.
@@ -42,10 +43,17 @@ def pixel_attention_memory(image_size: int = 224, bytes_per_entry: int = 2, laye
     Returns:
         ``entries`` ((HW)^2), ``bytes_one`` (one matrix) and ``bytes_all`` (layers x heads matrices).
     """
-    for name, v in (("image_size", image_size), ("bytes_per_entry", bytes_per_entry),
-                    ("layers", layers), ("heads", heads)):
+    for name, v in (
+        ("image_size", image_size),
+        ("bytes_per_entry", bytes_per_entry),
+        ("layers", layers),
+        ("heads", heads),
+    ):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be an int >= 1, got {v!r}")
     entries = (image_size * image_size) ** 2
-    return {"entries": entries, "bytes_one": entries * bytes_per_entry,
-            "bytes_all": entries * bytes_per_entry * layers * heads}
+    return {
+        "entries": entries,
+        "bytes_one": entries * bytes_per_entry,
+        "bytes_all": entries * bytes_per_entry * layers * heads,
+    }

@@ -41,8 +41,11 @@ class _BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.shortcut = (
+            nn.Identity()
+            if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         y = F.relu(self.bn1(self.conv1(x)))
@@ -54,9 +57,14 @@ class SmallResNet(nn.Module):
 
     def __init__(self, num_classes: int, width: int = 16) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
-        self.blocks = nn.Sequential(_BasicBlock(width, width, 1), _BasicBlock(width, 2 * width, 2),
-                                    _BasicBlock(2 * width, 2 * width, 2))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+        )
+        self.blocks = nn.Sequential(
+            _BasicBlock(width, width, 1),
+            _BasicBlock(width, 2 * width, 2),
+            _BasicBlock(2 * width, 2 * width, 2),
+        )
         self.fc = nn.Linear(2 * width, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -75,8 +83,10 @@ def window_attention_mask(grid: int, window: int, shift: int = 0) -> Tensor:
         BoolTensor[T, T], T = 1 + grid^2, True = blocked (``nn.MultiheadAttention``'s convention).
     """
     if not (1 <= window <= grid) or not 0 <= shift < window:
-        raise ValueError(f"need 1 <= window <= grid and 0 <= shift < window, got grid={grid}, "
-                         f"window={window}, shift={shift}")
+        raise ValueError(
+            f"need 1 <= window <= grid and 0 <= shift < window, got grid={grid}, "
+            f"window={window}, shift={shift}"
+        )
     r, c = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
     wid = (((r + shift) // window) * (grid + window) + (c + shift) // window).flatten()  # [G*G]
     same = wid[:, None] == wid[None, :]  # [G*G, G*G]: same window
@@ -95,20 +105,43 @@ class LocalViT(nn.Module):
         window: window side in patches, or None for global attention (a plain ViT).
     """
 
-    def __init__(self, num_classes: int, image_size: int = 32, patch_size: int = 4, dim: int = 32,
-                 depth: int = 3, heads: int = 4, window: int | None = None) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        image_size: int = 32,
+        patch_size: int = 4,
+        dim: int = 32,
+        depth: int = 3,
+        heads: int = 4,
+        window: int | None = None,
+    ) -> None:
         super().__init__()
         if image_size % patch_size:
-            raise ValueError(f"image_size ({image_size}) must be divisible by patch_size ({patch_size})")
+            raise ValueError(
+                f"image_size ({image_size}) must be divisible by patch_size ({patch_size})"
+            )
         self.grid = image_size // patch_size
         self.patch_embed = nn.Conv2d(3, dim, patch_size, patch_size)  # W_E
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embedding = nn.Parameter(torch.randn(1, 1 + self.grid**2, dim) * 0.02)
         self.layers = nn.ModuleList(
-            TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, activation="gelu", batch_first=True,
-                                    norm_first=True) for _ in range(depth))
+            TransformerEncoderLayer(
+                dim,
+                heads,
+                2 * dim,
+                dropout=0.0,
+                activation="gelu",
+                batch_first=True,
+                norm_first=True,
+            )
+            for _ in range(depth)
+        )
         for i in range(depth):  # shift every other layer by half a window, as Swin does
-            mask = None if window is None else window_attention_mask(self.grid, window, (i % 2) * (window // 2))
+            mask = (
+                None
+                if window is None
+                else window_attention_mask(self.grid, window, (i % 2) * (window // 2))
+            )
             self.register_buffer(f"mask_{i}", mask, persistent=False)
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
@@ -132,9 +165,17 @@ def make_model(kind: str, num_classes: int, image_size: int = 32) -> nn.Module:
     raise ValueError(f"kind must be 'resnet', 'vit' or 'windowed vit', got {kind!r}")
 
 
-def data_size_experiment(train_set, val_set, sizes: Sequence[int], kinds: Sequence[str] = (
-        "resnet", "windowed vit", "vit"), epochs: int = 10, batch_size: int = 64, lr: float = 2e-3,
-        device: torch.device | str | None = None, seed: int = 0) -> dict[str, list[float]]:
+def data_size_experiment(
+    train_set,
+    val_set,
+    sizes: Sequence[int],
+    kinds: Sequence[str] = ("resnet", "windowed vit", "vit"),
+    epochs: int = 10,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+) -> dict[str, list[float]]:
     """Train each kind of model on the first n training images for every n in ``sizes``.
 
     Every run: same seed, AdamW (lr, weight decay 0.05), cosine schedule, ``epochs`` epochs, trained
@@ -147,7 +188,9 @@ def data_size_experiment(train_set, val_set, sizes: Sequence[int], kinds: Sequen
     from cvcourse.train import accuracy, evaluate, fit
 
     if any(n < 1 or n > len(train_set) for n in sizes):
-        raise ValueError(f"sizes must be in [1, {len(train_set)}] (the training set), got {list(sizes)}")
+        raise ValueError(
+            f"sizes must be in [1, {len(train_set)}] (the training set), got {list(sizes)}"
+        )
     num_classes = len(train_set.classes)
     results: dict[str, list[float]] = {kind: [] for kind in kinds}
     val_loader = DataLoader(val_set, batch_size=256)
@@ -159,8 +202,17 @@ def data_size_experiment(train_set, val_set, sizes: Sequence[int], kinds: Sequen
             loader = DataLoader(subset, batch_size=batch_size, shuffle=True, generator=generator)
             optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
-            fit(model, loader, F.cross_entropy, optimizer, epochs=epochs, device=device,
-                scheduler=scheduler, live_plot=False, progress=False)
+            fit(
+                model,
+                loader,
+                F.cross_entropy,
+                optimizer,
+                epochs=epochs,
+                device=device,
+                scheduler=scheduler,
+                live_plot=False,
+                progress=False,
+            )
             score = evaluate(model, val_loader, metrics={"accuracy": accuracy}, device=device)
             results[kind].append(score["accuracy"])
     return results

@@ -44,14 +44,29 @@ class MultiheadAttention(nn.Module):
         batch_first: inputs are [N, L, E] instead of [L, N, E].
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
-                 vdim: int | None = None, batch_first: bool = False, device=None, dtype=None) -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = False,
+        device=None,
+        dtype=None,
+    ) -> None:
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0:
-            raise ValueError(f"embed_dim and num_heads must be > 0, got {embed_dim} and {num_heads}")
+            raise ValueError(
+                f"embed_dim and num_heads must be > 0, got {embed_dim} and {num_heads}"
+            )
         if embed_dim % num_heads != 0:
-            raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
+            raise ValueError(
+                f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
+            )
         factory = {"device": device, "dtype": dtype}
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
         self.head_dim = embed_dim // num_heads  # d_K = d_V = E / h
@@ -98,16 +113,26 @@ class MultiheadAttention(nn.Module):
     def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Q = X W_Q + b_Q, K = Y W_K + b_K, V = Y W_V + b_V (inputs [N, L or S, E])."""
         E = self.embed_dim
-        b_q, b_k, b_v = (None, None, None) if self.in_proj_bias is None else self.in_proj_bias.split(E)
+        b_q, b_k, b_v = (
+            (None, None, None) if self.in_proj_bias is None else self.in_proj_bias.split(E)
+        )
         if self._qkv_same_embed_dim:
             w_q, w_k, w_v = self.in_proj_weight.split(E)
         else:
             w_q, w_k, w_v = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
         return F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
 
-    def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None = None,
-                need_weights: bool = True, attn_mask: Tensor | None = None,
-                average_attn_weights: bool = True, is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
         """Attend from ``query`` to ``key``/``value``.
 
         Args:
@@ -126,8 +151,10 @@ class MultiheadAttention(nn.Module):
         batched = query.dim() == 3
         for name, t in (("query", query), ("key", key), ("value", value)):
             if not isinstance(t, Tensor) or t.dim() != query.dim() or t.dim() not in (2, 3):
-                raise ValueError(f"query, key and value must all be 3-D (batched) or 2-D (unbatched) "
-                                 f"tensors, got {name} with shape {getattr(t, 'shape', type(t))}")
+                raise ValueError(
+                    f"query, key and value must all be 3-D (batched) or 2-D (unbatched) "
+                    f"tensors, got {name} with shape {getattr(t, 'shape', type(t))}"
+                )
         if not batched:  # [L, E] -> [1, L, E]
             query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
             if key_padding_mask is not None:
@@ -136,16 +163,22 @@ class MultiheadAttention(nn.Module):
             query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
         N, L, E = query.shape
         if E != self.embed_dim or key.shape[-1] != self.kdim or value.shape[-1] != self.vdim:
-            raise ValueError(f"expected feature sizes query {self.embed_dim}, key {self.kdim}, value "
-                             f"{self.vdim}; got {E}, {key.shape[-1]}, {value.shape[-1]}")
+            raise ValueError(
+                f"expected feature sizes query {self.embed_dim}, key {self.kdim}, value "
+                f"{self.vdim}; got {E}, {key.shape[-1]}, {value.shape[-1]}"
+            )
         if key.shape[:2] != value.shape[:2] or key.shape[0] != N:
-            raise ValueError(f"key {tuple(key.shape)} and value {tuple(value.shape)} must share batch and "
-                             f"length, and match the query's batch size {N}")
+            raise ValueError(
+                f"key {tuple(key.shape)} and value {tuple(value.shape)} must share batch and "
+                f"length, and match the query's batch size {N}"
+            )
         if is_causal and attn_mask is None:
             attn_mask = ~causal_mask(L, device=query.device)[:, : key.shape[1]]
 
         q, k, v = self._project(query, key, value)  # [N, L, E], [N, S, E], [N, S, E]
-        mask = self._float_mask(attn_mask, key_padding_mask, N, L, key.shape[1], q.dtype)  # [N, h|1, L, S]
+        mask = self._float_mask(
+            attn_mask, key_padding_mask, N, L, key.shape[1], q.dtype
+        )  # [N, h|1, L, S]
         if self.bias_k is not None:  # one extra learned key/value that every query can attend to
             k = torch.cat([k, self.bias_k.expand(N, 1, E)], dim=1)
             v = torch.cat([v, self.bias_v.expand(N, 1, E)], dim=1)
@@ -161,7 +194,9 @@ class MultiheadAttention(nn.Module):
         k = k.view(N, S, h, d).transpose(1, 2)  # [N, h, S, d_K]
         v = v.view(N, S, h, d).transpose(1, 2)  # [N, h, S, d_V]
         p = self.dropout if self.training else 0.0
-        heads, weights = attention_with_weights(q, k, v, attn_mask=mask, dropout_p=p)  # [N, h, L, d_V]
+        heads, weights = attention_with_weights(
+            q, k, v, attn_mask=mask, dropout_p=p
+        )  # [N, h, L, d_V]
         concat = heads.transpose(1, 2).reshape(N, L, E)  # [N, L, h * d_V] = [A^(1) | ... | A^(h)]
         out = self.out_proj(concat)  # [N, L, E]: ... W_O
 
@@ -173,8 +208,15 @@ class MultiheadAttention(nn.Module):
             return out, None
         return out, (weights.mean(dim=-3) if average_attn_weights else weights)
 
-    def _float_mask(self, attn_mask: Tensor | None, key_padding_mask: Tensor | None, N: int, L: int,
-                    S: int, dtype: torch.dtype) -> Tensor | None:
+    def _float_mask(
+        self,
+        attn_mask: Tensor | None,
+        key_padding_mask: Tensor | None,
+        N: int,
+        L: int,
+        S: int,
+        dtype: torch.dtype,
+    ) -> Tensor | None:
         """Merge both masks into one additive float mask (0 = attend, -inf = blocked), [N, h|1, L, S]."""
         merged = None
         if attn_mask is not None:
@@ -183,12 +225,16 @@ class MultiheadAttention(nn.Module):
             elif attn_mask.dim() == 3 and attn_mask.shape == (N * self.num_heads, L, S):
                 merged = _as_float(attn_mask, dtype).view(N, self.num_heads, L, S)
             else:
-                raise ValueError(f"attn_mask must have shape {(L, S)} or {(N * self.num_heads, L, S)}, "
-                                 f"got {tuple(attn_mask.shape)}")
+                raise ValueError(
+                    f"attn_mask must have shape {(L, S)} or {(N * self.num_heads, L, S)}, "
+                    f"got {tuple(attn_mask.shape)}"
+                )
         if key_padding_mask is not None:
             if key_padding_mask.shape != (N, S):
-                raise ValueError(f"key_padding_mask must have shape {(N, S)} ({(S,)} unbatched), got "
-                                 f"{tuple(key_padding_mask.shape)}")
+                raise ValueError(
+                    f"key_padding_mask must have shape {(N, S)} ({(S,)} unbatched), got "
+                    f"{tuple(key_padding_mask.shape)}"
+                )
             pad = _as_float(key_padding_mask, dtype)[:, None, None, :]  # [N, 1, 1, S]
             merged = pad if merged is None else merged + pad
         return merged
@@ -197,7 +243,9 @@ class MultiheadAttention(nn.Module):
 def _as_float(mask: Tensor, dtype: torch.dtype) -> Tensor:
     """Boolean "blocked" mask -> additive mask (-inf where True); float masks pass through."""
     if mask.dtype == torch.bool:
-        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, float("-inf"))
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
+            mask, float("-inf")
+        )
     if not torch.is_floating_point(mask):
         raise TypeError(f"masks must be bool or float tensors, got dtype {mask.dtype}")
     return mask.to(dtype)

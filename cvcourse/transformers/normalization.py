@@ -63,8 +63,12 @@ NORMS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
-def normalised_together(norm: str | Callable[[Tensor], Tensor], shape: tuple[int, int, int, int] = (4, 6, 3, 3),
-                        index: tuple[int, int, int, int] = (0, 0, 0, 0), seed: int = 0) -> Tensor:
+def normalised_together(
+    norm: str | Callable[[Tensor], Tensor],
+    shape: tuple[int, int, int, int] = (4, 6, 3, 3),
+    index: tuple[int, int, int, int] = (0, 0, 0, 0),
+    seed: int = 0,
+) -> Tensor:
     """Which entries are normalised together with ``index``: the outputs that move when it moves.
 
     Args:

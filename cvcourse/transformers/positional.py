@@ -21,8 +21,9 @@ from torch import Tensor, nn
 __all__ = ["sinusoidal_positional_encoding", "LearnedPositionalEncoding", "permutation_gap"]
 
 
-def sinusoidal_positional_encoding(num_positions: int, d_model: int, base: float = 10000.0,
-                                   dtype: torch.dtype = torch.float32) -> Tensor:
+def sinusoidal_positional_encoding(
+    num_positions: int, d_model: int, base: float = 10000.0, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """The fixed encoding of the original transformer.
 
     Args:
@@ -61,10 +62,15 @@ class LearnedPositionalEncoding(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: Tensor[N, L, d_model] with L <= num_positions -> x + pe[:L]."""
-        if x.dim() != 3 or x.shape[-1] != self.pos_embedding.shape[-1] \
-                or x.shape[1] > self.pos_embedding.shape[1]:
-            raise ValueError(f"expected tokens [N, L <= {self.pos_embedding.shape[1]}, "
-                             f"{self.pos_embedding.shape[-1]}], got {tuple(x.shape)}")
+        if (
+            x.dim() != 3
+            or x.shape[-1] != self.pos_embedding.shape[-1]
+            or x.shape[1] > self.pos_embedding.shape[1]
+        ):
+            raise ValueError(
+                f"expected tokens [N, L <= {self.pos_embedding.shape[1]}, "
+                f"{self.pos_embedding.shape[-1]}], got {tuple(x.shape)}"
+            )
         return x + self.pos_embedding[:, : x.shape[1]]
 
 
@@ -82,6 +88,8 @@ def permutation_gap(layer: Callable[[Tensor], Tensor], tokens: Tensor, perm: Ten
     if tokens.dim() != 3:
         raise ValueError(f"tokens must be Tensor[N, L, D], got {tuple(tokens.shape)}")
     if sorted(perm.tolist()) != list(range(tokens.shape[1])):
-        raise ValueError(f"perm must be a permutation of 0..{tokens.shape[1] - 1}, got {perm.tolist()}")
+        raise ValueError(
+            f"perm must be a permutation of 0..{tokens.shape[1] - 1}, got {perm.tolist()}"
+        )
     with torch.no_grad():
         return (layer(tokens[:, perm]) - layer(tokens)[:, perm]).abs().max().item()

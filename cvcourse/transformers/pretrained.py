@@ -19,14 +19,25 @@ from cvcourse.runtime import data_dir
 
 from .vit import VisionTransformer, vit_b_16
 
-__all__ = ["SHAPES_VIT_FILE", "SHAPES_VIT_CONFIG", "build_shapes_vit", "load_shapes_vit",
-           "load_torchvision_vit_b_16"]
+__all__ = [
+    "SHAPES_VIT_FILE",
+    "SHAPES_VIT_CONFIG",
+    "build_shapes_vit",
+    "load_shapes_vit",
+    "load_torchvision_vit_b_16",
+]
 
 SHAPES_VIT_FILE = "vit_shapes.pt"
 # 32 x 32 images, 4 x 4 patches -> an 8 x 8 grid of tokens + [CLS]; ~0.08 M parameters.
-SHAPES_VIT_CONFIG: dict[str, int] = {"image_size": 32, "patch_size": 4, "num_layers": 4,
-                                     "num_heads": 4, "hidden_dim": 48, "mlp_dim": 96,
-                                     "num_classes": 5}
+SHAPES_VIT_CONFIG: dict[str, int] = {
+    "image_size": 32,
+    "patch_size": 4,
+    "num_layers": 4,
+    "num_heads": 4,
+    "hidden_dim": 48,
+    "mlp_dim": 96,
+    "num_classes": 5,
+}
 
 
 def build_shapes_vit() -> VisionTransformer:
@@ -45,8 +56,9 @@ def _expected_sha256(name: str, folder: Path) -> str | None:
     return None
 
 
-def load_shapes_vit(path: str | Path | None = None, device: torch.device | str = "cpu"
-                    ) -> tuple[VisionTransformer, dict]:
+def load_shapes_vit(
+    path: str | Path | None = None, device: torch.device | str = "cpu"
+) -> tuple[VisionTransformer, dict]:
     """The small ViT trained on synthetic shapes, checksum verified.
 
     Args:
@@ -63,15 +75,21 @@ def load_shapes_vit(path: str | Path | None = None, device: torch.device | str =
     """
     path = Path(path) if path is not None else data_dir() / SHAPES_VIT_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: it ships with the course in data/; regenerate it with "
-                                f"`python data/scripts/train_vit_shapes.py`")
+        raise FileNotFoundError(
+            f"{path} is missing: it ships with the course in data/; regenerate it with "
+            f"`python data/scripts/train_vit_shapes.py`"
+        )
     expected = _expected_sha256(path.name, path.parent)
     if expected is None:
-        raise FileNotFoundError(f"no line for {path.name} in {path.parent / 'SHA256SUMS'}: cannot verify it")
+        raise FileNotFoundError(
+            f"no line for {path.name} in {path.parent / 'SHA256SUMS'}: cannot verify it"
+        )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != expected:
-        raise ValueError(f"{path} is corrupt or was replaced: its SHA-256 is {digest}, SHA256SUMS says "
-                         f"{expected}; restore it from the repository or rerun data/scripts/train_vit_shapes.py")
+        raise ValueError(
+            f"{path} is corrupt or was replaced: its SHA-256 is {digest}, SHA256SUMS says "
+            f"{expected}; restore it from the repository or rerun data/scripts/train_vit_shapes.py"
+        )
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     model = VisionTransformer(**checkpoint["config"])
     model.load_state_dict(checkpoint["state_dict"], strict=True)
@@ -96,11 +114,15 @@ def load_torchvision_vit_b_16(progress: bool = False) -> tuple[VisionTransformer
     weights = ViT_B_16_Weights.IMAGENET1K_V1
     try:
         state_dict = weights.get_state_dict(progress=progress, check_hash=True)
-    except (OSError, RuntimeError) as err:  # URLError is an OSError; blocked sockets raise RuntimeError
+    except (
+        OSError,
+        RuntimeError,
+    ) as err:  # URLError is an OSError; blocked sockets raise RuntimeError
         raise ConnectionError(
             f"could not download torchvision's ViT-B/16 weights ({weights.url}); is this computer "
             f"offline? ({type(err).__name__}: {err}). The course's own small ViT (load_shapes_vit) "
-            f"works offline.") from err
+            f"works offline."
+        ) from err
     model = vit_b_16()
     model.load_state_dict(state_dict, strict=True)
     return model.eval(), list(weights.meta["categories"])

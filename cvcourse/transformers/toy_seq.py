@@ -24,9 +24,22 @@ from .attention import causal_mask
 from .layers import TransformerDecoderLayer, TransformerEncoderLayer
 from .positional import sinusoidal_positional_encoding
 
-__all__ = ["PAD", "SOS", "EOS", "VOCAB_SIZE", "ReverseDigits", "Seq2SeqTransformer", "sequence_loss",
-           "token_accuracy", "sequence_accuracy", "train_toy_transformer", "generate", "stepwise_logits", "influence_matrix",
-           "decode_digits"]
+__all__ = [
+    "PAD",
+    "SOS",
+    "EOS",
+    "VOCAB_SIZE",
+    "ReverseDigits",
+    "Seq2SeqTransformer",
+    "sequence_loss",
+    "token_accuracy",
+    "sequence_accuracy",
+    "train_toy_transformer",
+    "generate",
+    "stepwise_logits",
+    "influence_matrix",
+    "decode_digits",
+]
 
 PAD, SOS, EOS = 0, 1, 2
 VOCAB_SIZE = 3 + 10
@@ -68,22 +81,46 @@ class Seq2SeqTransformer(nn.Module):
         max_len: longest sequence the positional table covers.
     """
 
-    def __init__(self, src_len: int, d_model: int = 32, nhead: int = 4, num_layers: int = 2,
-                 dim_feedforward: int = 64, norm_first: bool = True, causal: bool = True,
-                 max_len: int = 64) -> None:
+    def __init__(
+        self,
+        src_len: int,
+        d_model: int = 32,
+        nhead: int = 4,
+        num_layers: int = 2,
+        dim_feedforward: int = 64,
+        norm_first: bool = True,
+        causal: bool = True,
+        max_len: int = 64,
+    ) -> None:
         super().__init__()
         self.src_len, self.causal = src_len, causal
         self.embed = nn.Embedding(VOCAB_SIZE, d_model)
-        self.register_buffer("pe", sinusoidal_positional_encoding(max_len, d_model), persistent=False)
-        layer_args = {"d_model": d_model, "nhead": nhead, "dim_feedforward": dim_feedforward,
-                      "dropout": 0.0, "batch_first": True, "norm_first": norm_first}
-        self.encoder = nn.ModuleList(TransformerEncoderLayer(**layer_args) for _ in range(num_layers))
-        self.decoder = nn.ModuleList(TransformerDecoderLayer(**layer_args) for _ in range(num_layers))
-        self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()  # pre-norm needs a final LN
+        self.register_buffer(
+            "pe", sinusoidal_positional_encoding(max_len, d_model), persistent=False
+        )
+        layer_args = {
+            "d_model": d_model,
+            "nhead": nhead,
+            "dim_feedforward": dim_feedforward,
+            "dropout": 0.0,
+            "batch_first": True,
+            "norm_first": norm_first,
+        }
+        self.encoder = nn.ModuleList(
+            TransformerEncoderLayer(**layer_args) for _ in range(num_layers)
+        )
+        self.decoder = nn.ModuleList(
+            TransformerDecoderLayer(**layer_args) for _ in range(num_layers)
+        )
+        self.norm = (
+            nn.LayerNorm(d_model) if norm_first else nn.Identity()
+        )  # pre-norm needs a final LN
         self.out = nn.Linear(d_model, VOCAB_SIZE)
 
     def _tokens(self, ids: Tensor) -> Tensor:
-        return self.embed(ids) * self.embed.embedding_dim**0.5 + self.pe[: ids.shape[1]]  # [N, L, D]
+        return (
+            self.embed(ids) * self.embed.embedding_dim**0.5 + self.pe[: ids.shape[1]]
+        )  # [N, L, D]
 
     def encode(self, src: Tensor) -> Tensor:
         """LongTensor[N, S] -> memory Tensor[N, S, D]."""
@@ -105,7 +142,9 @@ class Seq2SeqTransformer(nn.Module):
         """LongTensor[N, S + T] (source then decoder input, as ``ReverseDigits`` packs them)
         -> logits Tensor[N, T, VOCAB_SIZE], all positions in one teacher-forced pass."""
         if packed.dim() != 2 or packed.shape[1] <= self.src_len:
-            raise ValueError(f"expected LongTensor[N, {self.src_len} + T], got {tuple(packed.shape)}")
+            raise ValueError(
+                f"expected LongTensor[N, {self.src_len} + T], got {tuple(packed.shape)}"
+            )
         src, tgt_in = packed[:, : self.src_len], packed[:, self.src_len :]
         return self.decode(tgt_in, self.encode(src))
 
@@ -130,8 +169,16 @@ def sequence_accuracy(generated: Tensor, target: Tensor) -> float:
     return (padded == target).all(dim=1).double().mean().item()
 
 
-def train_toy_transformer(dataset: ReverseDigits, epochs: int, causal: bool = True, norm_first: bool = True,
-                          lr: float = 3e-3, num_layers: int = 1, seed: int = 0, device=None):
+def train_toy_transformer(
+    dataset: ReverseDigits,
+    epochs: int,
+    causal: bool = True,
+    norm_first: bool = True,
+    lr: float = 3e-3,
+    num_layers: int = 1,
+    seed: int = 0,
+    device=None,
+):
     """Train a ``Seq2SeqTransformer`` on ``dataset`` with ``cvcourse.train.fit`` (Adam, batches of 64).
 
     Returns:
@@ -141,10 +188,21 @@ def train_toy_transformer(dataset: ReverseDigits, epochs: int, causal: bool = Tr
     from cvcourse.train import fit
 
     generator = seed_everything(seed)
-    model = Seq2SeqTransformer(dataset.length, num_layers=num_layers, causal=causal, norm_first=norm_first)
+    model = Seq2SeqTransformer(
+        dataset.length, num_layers=num_layers, causal=causal, norm_first=norm_first
+    )
     loader = DataLoader(dataset, batch_size=64, shuffle=True, generator=generator)
-    history = fit(model, loader, sequence_loss, torch.optim.Adam(model.parameters(), lr=lr), epochs=epochs,
-                  metrics={"token accuracy": token_accuracy}, device=device, live_plot=False, progress=False)
+    history = fit(
+        model,
+        loader,
+        sequence_loss,
+        torch.optim.Adam(model.parameters(), lr=lr),
+        epochs=epochs,
+        metrics={"token accuracy": token_accuracy},
+        device=device,
+        live_plot=False,
+        progress=False,
+    )
     return model.cpu().eval(), history
 
 

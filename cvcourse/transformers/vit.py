@@ -30,8 +30,19 @@ from torch import Tensor, nn
 
 from .multihead import MultiheadAttention
 
-__all__ = ["VisionTransformer", "VisionTransformerGAP", "ConvStemConfig", "EncoderBlock", "Encoder",
-           "patchify", "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"]
+__all__ = [
+    "VisionTransformer",
+    "VisionTransformerGAP",
+    "ConvStemConfig",
+    "EncoderBlock",
+    "Encoder",
+    "patchify",
+    "vit_b_16",
+    "vit_b_32",
+    "vit_l_16",
+    "vit_l_32",
+    "vit_h_14",
+]
 
 
 def patchify(images: Tensor, patch_size: int) -> Tensor:
@@ -48,7 +59,9 @@ def patchify(images: Tensor, patch_size: int) -> Tensor:
         Tensor[N, (H/P)(W/P), C P P], patches in row-major order.
     """
     if not isinstance(images, Tensor) or images.dim() != 4:
-        raise ValueError(f"images must be a Tensor[N, C, H, W], got {getattr(images, 'shape', type(images))}")
+        raise ValueError(
+            f"images must be a Tensor[N, C, H, W], got {getattr(images, 'shape', type(images))}"
+        )
     N, C, H, W = images.shape
     P = patch_size
     if P <= 0 or H % P or W % P:
@@ -72,8 +85,13 @@ class MLPBlock(nn.Sequential):
     """The FFN of a ViT block: Linear -> GELU -> Dropout -> Linear -> Dropout (keys 0 and 3)."""
 
     def __init__(self, in_dim: int, mlp_dim: int, dropout: float) -> None:
-        super().__init__(nn.Linear(in_dim, mlp_dim), nn.GELU(), nn.Dropout(dropout),
-                         nn.Linear(mlp_dim, in_dim), nn.Dropout(dropout))
+        super().__init__(
+            nn.Linear(in_dim, mlp_dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(mlp_dim, in_dim),
+            nn.Dropout(dropout),
+        )
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
@@ -83,21 +101,30 @@ class MLPBlock(nn.Sequential):
 class EncoderBlock(nn.Module):
     """Pre-norm encoder block: x + MHSA(LN(x)), then x + MLP(LN(x))."""
 
-    def __init__(self, num_heads: int, hidden_dim: int, mlp_dim: int, dropout: float,
-                 attention_dropout: float,
-                 norm_layer: Callable[..., nn.Module] = partial(nn.LayerNorm, eps=1e-6)) -> None:
+    def __init__(
+        self,
+        num_heads: int,
+        hidden_dim: int,
+        mlp_dim: int,
+        dropout: float,
+        attention_dropout: float,
+        norm_layer: Callable[..., nn.Module] = partial(nn.LayerNorm, eps=1e-6),
+    ) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.ln_1 = norm_layer(hidden_dim)
-        self.self_attention = MultiheadAttention(hidden_dim, num_heads, dropout=attention_dropout,
-                                                 batch_first=True)
+        self.self_attention = MultiheadAttention(
+            hidden_dim, num_heads, dropout=attention_dropout, batch_first=True
+        )
         self.dropout = nn.Dropout(dropout)
         self.ln_2 = norm_layer(hidden_dim)
         self.mlp = MLPBlock(hidden_dim, mlp_dim, dropout)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.dim() != 3:
-            raise ValueError(f"expected tokens of shape [N, L, hidden_dim], got {tuple(input.shape)}")
+            raise ValueError(
+                f"expected tokens of shape [N, L, hidden_dim], got {tuple(input.shape)}"
+            )
         x = self.ln_1(input)
         # need_weights=False: the attention maps are read with hooks (attention_maps.py), which
         # switch this flag on, so there is only one forward pass to maintain.
@@ -109,23 +136,39 @@ class EncoderBlock(nn.Module):
 class Encoder(nn.Module):
     """Positional embedding + dropout + L encoder blocks + final layer norm."""
 
-    def __init__(self, seq_length: int, num_layers: int, num_heads: int, hidden_dim: int, mlp_dim: int,
-                 dropout: float, attention_dropout: float,
-                 norm_layer: Callable[..., nn.Module] = partial(nn.LayerNorm, eps=1e-6)) -> None:
+    def __init__(
+        self,
+        seq_length: int,
+        num_layers: int,
+        num_heads: int,
+        hidden_dim: int,
+        mlp_dim: int,
+        dropout: float,
+        attention_dropout: float,
+        norm_layer: Callable[..., nn.Module] = partial(nn.LayerNorm, eps=1e-6),
+    ) -> None:
         super().__init__()
         # learned positional embeddings, one per token (including [CLS]); init from BERT
         self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, hidden_dim).normal_(std=0.02))
         self.dropout = nn.Dropout(dropout)
-        self.layers = nn.Sequential(OrderedDict(
-            (f"encoder_layer_{i}", EncoderBlock(num_heads, hidden_dim, mlp_dim, dropout,
-                                                attention_dropout, norm_layer))
-            for i in range(num_layers)
-        ))
+        self.layers = nn.Sequential(
+            OrderedDict(
+                (
+                    f"encoder_layer_{i}",
+                    EncoderBlock(
+                        num_heads, hidden_dim, mlp_dim, dropout, attention_dropout, norm_layer
+                    ),
+                )
+                for i in range(num_layers)
+            )
+        )
         self.ln = norm_layer(hidden_dim)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.dim() != 3:
-            raise ValueError(f"expected tokens of shape [N, L, hidden_dim], got {tuple(input.shape)}")
+            raise ValueError(
+                f"expected tokens of shape [N, L, hidden_dim], got {tuple(input.shape)}"
+            )
         return self.ln(self.layers(self.dropout(input + self.pos_embedding)))
 
 
@@ -143,14 +186,26 @@ class VisionTransformer(nn.Module):
         conv_stem_configs: optional convolutional stem instead of the single patch convolution.
     """
 
-    def __init__(self, image_size: int, patch_size: int, num_layers: int, num_heads: int,
-                 hidden_dim: int, mlp_dim: int, dropout: float = 0.0, attention_dropout: float = 0.0,
-                 num_classes: int = 1000, representation_size: int | None = None,
-                 norm_layer: Callable[..., nn.Module] = partial(nn.LayerNorm, eps=1e-6),
-                 conv_stem_configs: list[ConvStemConfig] | None = None) -> None:
+    def __init__(
+        self,
+        image_size: int,
+        patch_size: int,
+        num_layers: int,
+        num_heads: int,
+        hidden_dim: int,
+        mlp_dim: int,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        num_classes: int = 1000,
+        representation_size: int | None = None,
+        norm_layer: Callable[..., nn.Module] = partial(nn.LayerNorm, eps=1e-6),
+        conv_stem_configs: list[ConvStemConfig] | None = None,
+    ) -> None:
         super().__init__()
         if patch_size <= 0 or image_size % patch_size != 0:
-            raise ValueError(f"image_size ({image_size}) must be divisible by patch_size ({patch_size})")
+            raise ValueError(
+                f"image_size ({image_size}) must be divisible by patch_size ({patch_size})"
+            )
         self.image_size, self.patch_size = image_size, patch_size
         self.hidden_dim, self.mlp_dim = hidden_dim, mlp_dim
         self.attention_dropout, self.dropout = attention_dropout, dropout
@@ -159,14 +214,24 @@ class VisionTransformer(nn.Module):
 
         if conv_stem_configs is None:
             # W_E as a convolution: kernel P, stride P (see patchify)
-            self.conv_proj: nn.Module = nn.Conv2d(3, hidden_dim, kernel_size=patch_size, stride=patch_size)
+            self.conv_proj: nn.Module = nn.Conv2d(
+                3, hidden_dim, kernel_size=patch_size, stride=patch_size
+            )
         else:
             self.conv_proj = _conv_stem(conv_stem_configs, hidden_dim)
 
         seq_length = (image_size // patch_size) ** 2 + 1  # patches + [CLS]
         self.class_token = nn.Parameter(torch.zeros(1, 1, hidden_dim))
-        self.encoder = Encoder(seq_length, num_layers, num_heads, hidden_dim, mlp_dim, dropout,
-                               attention_dropout, norm_layer)
+        self.encoder = Encoder(
+            seq_length,
+            num_layers,
+            num_heads,
+            hidden_dim,
+            mlp_dim,
+            dropout,
+            attention_dropout,
+            norm_layer,
+        )
         self.seq_length = seq_length
 
         heads: OrderedDict[str, nn.Module] = OrderedDict()
@@ -190,8 +255,9 @@ class VisionTransformer(nn.Module):
             nn.init.normal_(last.weight, mean=0.0, std=math.sqrt(2.0 / last.out_channels))
             nn.init.zeros_(last.bias)
         if hasattr(self.heads, "pre_logits"):
-            nn.init.trunc_normal_(self.heads.pre_logits.weight,
-                                  std=math.sqrt(1 / self.heads.pre_logits.in_features))
+            nn.init.trunc_normal_(
+                self.heads.pre_logits.weight, std=math.sqrt(1 / self.heads.pre_logits.in_features)
+            )
             nn.init.zeros_(self.heads.pre_logits.bias)
         nn.init.zeros_(self.heads.head.weight)
         nn.init.zeros_(self.heads.head.bias)
@@ -199,8 +265,10 @@ class VisionTransformer(nn.Module):
     def _process_input(self, x: Tensor) -> Tensor:
         """Images [N, 3, H, W] -> patch tokens [N, (H/P)(W/P), hidden_dim]."""
         if x.dim() != 4 or x.shape[1] != 3 or x.shape[-2:] != (self.image_size, self.image_size):
-            raise ValueError(f"expected images of shape [N, 3, {self.image_size}, {self.image_size}], "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected images of shape [N, 3, {self.image_size}, {self.image_size}], "
+                f"got {tuple(x.shape)}"
+            )
         n = x.shape[0]
         x = self.conv_proj(x)  # [N, hidden_dim, H/P, W/P]
         x = x.reshape(n, self.hidden_dim, -1)  # [N, hidden_dim, num_patches]
@@ -234,23 +302,49 @@ def _conv_stem(configs: list[ConvStemConfig], hidden_dim: int) -> nn.Sequential:
     """Conv-BN-ReLU layers (named like torchvision's Conv2dNormActivation) + a final 1x1 conv."""
     stem, prev = nn.Sequential(), 3
     for i, cfg in enumerate(configs):
-        stem.add_module(f"conv_bn_relu_{i}", nn.Sequential(
-            nn.Conv2d(prev, cfg.out_channels, cfg.kernel_size, cfg.stride,
-                      padding=(cfg.kernel_size - 1) // 2, bias=False),
-            cfg.norm_layer(cfg.out_channels), cfg.activation_layer(inplace=True)))
+        stem.add_module(
+            f"conv_bn_relu_{i}",
+            nn.Sequential(
+                nn.Conv2d(
+                    prev,
+                    cfg.out_channels,
+                    cfg.kernel_size,
+                    cfg.stride,
+                    padding=(cfg.kernel_size - 1) // 2,
+                    bias=False,
+                ),
+                cfg.norm_layer(cfg.out_channels),
+                cfg.activation_layer(inplace=True),
+            ),
+        )
         prev = cfg.out_channels
     stem.add_module("conv_last", nn.Conv2d(prev, hidden_dim, kernel_size=1))
     return stem
 
 
-def _vit(patch_size: int, num_layers: int, num_heads: int, hidden_dim: int, mlp_dim: int,
-         weights: Any = None, **kwargs: Any) -> VisionTransformer:
+def _vit(
+    patch_size: int,
+    num_layers: int,
+    num_heads: int,
+    hidden_dim: int,
+    mlp_dim: int,
+    weights: Any = None,
+    **kwargs: Any,
+) -> VisionTransformer:
     if weights is not None:
-        raise ValueError("cvcourse builders take no `weights`; use load_torchvision_weights() "
-                         "(cvcourse.transformers.pretrained) to load torchvision's weights when online")
-    return VisionTransformer(image_size=kwargs.pop("image_size", 224), patch_size=patch_size,
-                             num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
-                             mlp_dim=mlp_dim, **kwargs)
+        raise ValueError(
+            "cvcourse builders take no `weights`; use load_torchvision_weights() "
+            "(cvcourse.transformers.pretrained) to load torchvision's weights when online"
+        )
+    return VisionTransformer(
+        image_size=kwargs.pop("image_size", 224),
+        patch_size=patch_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        hidden_dim=hidden_dim,
+        mlp_dim=mlp_dim,
+        **kwargs,
+    )
 
 
 def vit_b_16(**kwargs: Any) -> VisionTransformer:

@@ -35,8 +35,9 @@ def _resize(image: Tensor, size: int) -> Tensor:
     s = min(h, w)
     top, left = (h - s) // 2, (w - s) // 2
     square = image[:, top : top + s, left : left + s]
-    return F.interpolate(square[None], size=(size, size), mode="bilinear", antialias=True,
-                         align_corners=False)[0].clamp(0, 1)
+    return F.interpolate(
+        square[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )[0].clamp(0, 1)
 
 
 def viewer_images(size: int, num_shapes: int = 4, seed: int = 1) -> dict[str, Tensor]:
@@ -54,9 +55,14 @@ def viewer_images(size: int, num_shapes: int = 4, seed: int = 1) -> dict[str, Te
     from cvcourse.data.real import sample_image
 
     shapes = ShapesClassification(num_shapes, size=size, seed=seed)
-    images = {f"shapes #{i} ({shapes.classes[label]})": img for i, (img, label) in enumerate(shapes)}
+    images = {
+        f"shapes #{i} ({shapes.classes[label]})": img for i, (img, label) in enumerate(shapes)
+    }
     for name in PHOTOS:
-        photo = torch.from_numpy(np.ascontiguousarray(sample_image(name))).permute(2, 0, 1).float() / 255
+        photo = (
+            torch.from_numpy(np.ascontiguousarray(sample_image(name))).permute(2, 0, 1).float()
+            / 255
+        )
         images[f"photo: {name}"] = _resize(photo, size)
     return images
 
@@ -64,13 +70,22 @@ def viewer_images(size: int, num_shapes: int = 4, seed: int = 1) -> dict[str, Te
 def imagenet_preprocess(image: Tensor) -> Tensor:
     """[3, H, W] in [0, 1] -> [3, 224, 224] normalised as torchvision's ImageNet weights expect."""
     x = _resize(image, 224)
-    mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+    mean, std = (
+        torch.tensor(IMAGENET_MEAN)[:, None, None],
+        torch.tensor(IMAGENET_STD)[:, None, None],
+    )
     return (x - mean) / std
 
 
-def attention_heatmap(model: nn.Module, image: Tensor, layer: int, head: int | None = None,
-                      rollout: bool = False, query: tuple[int, int] | None = None,
-                      maps: Tensor | None = None) -> np.ndarray:
+def attention_heatmap(
+    model: nn.Module,
+    image: Tensor,
+    layer: int,
+    head: int | None = None,
+    rollout: bool = False,
+    query: tuple[int, int] | None = None,
+    maps: Tensor | None = None,
+) -> np.ndarray:
     """Where one token looks: the attention of a query over the patch grid.
 
     Args:
@@ -93,13 +108,18 @@ def attention_heatmap(model: nn.Module, image: Tensor, layer: int, head: int | N
     else:
         row, col = query
         if not (0 <= row < grid and 0 <= col < grid):
-            raise ValueError(f"query must be a patch (row, col) inside the {grid} x {grid} grid, got {query}")
+            raise ValueError(
+                f"query must be a patch (row, col) inside the {grid} x {grid} grid, got {query}"
+            )
         token = 1 + row * grid + col
     return query_heatmap(maps, layer, head, token, rollout).cpu().numpy()
 
 
-def attention_viewer(model: nn.Module | None = None, images: dict[str, Tensor] | None = None,
-                     preprocess: Callable[[Tensor], Tensor] | None = None) -> widgets.VBox:
+def attention_viewer(
+    model: nn.Module | None = None,
+    images: dict[str, Tensor] | None = None,
+    preprocess: Callable[[Tensor], Tensor] | None = None,
+) -> widgets.VBox:
     """Build the attention-map viewer.
 
     Args:
@@ -131,19 +151,34 @@ def attention_viewer(model: nn.Module | None = None, images: dict[str, Tensor] |
     style = {"description_width": "90px"}
     controls = {
         "image": widgets.Dropdown(options=list(images), description="image", style=style),
-        "layer": widgets.IntSlider(value=state["layers"] - 1, min=0, max=state["layers"] - 1,
-                                   description="layer", style=style),
-        "head": widgets.Dropdown(options=_head_options(model), value=None, description="head", style=style),
+        "layer": widgets.IntSlider(
+            value=state["layers"] - 1,
+            min=0,
+            max=state["layers"] - 1,
+            description="layer",
+            style=style,
+        ),
+        "head": widgets.Dropdown(
+            options=_head_options(model), value=None, description="head", style=style
+        ),
         "rollout": widgets.Checkbox(value=False, description="attention rollout", style=style),
-        "query": widgets.ToggleButtons(options=["[CLS]", "patch"], value="[CLS]", description="query",
-                                       style=style),
-        "row": widgets.IntSlider(value=grid0 // 2, min=0, max=grid0 - 1, description="patch row", style=style),
-        "col": widgets.IntSlider(value=grid0 // 2, min=0, max=grid0 - 1, description="patch column",
-                                 style=style),
-        "pretrained": widgets.Button(description="torchvision ViT-B/16 (online)", layout={"width": "240px"}),
+        "query": widgets.ToggleButtons(
+            options=["[CLS]", "patch"], value="[CLS]", description="query", style=style
+        ),
+        "row": widgets.IntSlider(
+            value=grid0 // 2, min=0, max=grid0 - 1, description="patch row", style=style
+        ),
+        "col": widgets.IntSlider(
+            value=grid0 // 2, min=0, max=grid0 - 1, description="patch column", style=style
+        ),
+        "pretrained": widgets.Button(
+            description="torchvision ViT-B/16 (online)", layout={"width": "240px"}
+        ),
     }
-    status = widgets.Label(value="Model: the course's small ViT trained on synthetic shapes. "
-                                 "Click the left image to pick a query patch.")
+    status = widgets.Label(
+        value="Model: the course's small ViT trained on synthetic shapes. "
+        "Click the left image to pick a query patch."
+    )
     fig, (ax_img, ax_heat), canvas = interactive_figure(figsize=(8, 3.8), ncols=2)
 
     def current() -> tuple[np.ndarray, np.ndarray, tuple[int, int] | None]:
@@ -153,9 +188,20 @@ def attention_viewer(model: nn.Module | None = None, images: dict[str, Tensor] |
             x = state["preprocess"](images[name])
             state["maps_cache"][name] = attention_maps(state["model"], x[None])
         maps = state["maps_cache"][name]
-        query = None if controls["query"].value == "[CLS]" else (controls["row"].value, controls["col"].value)
-        heat = attention_heatmap(state["model"], None, controls["layer"].value, controls["head"].value,
-                                 controls["rollout"].value, query, maps=maps)
+        query = (
+            None
+            if controls["query"].value == "[CLS]"
+            else (controls["row"].value, controls["col"].value)
+        )
+        heat = attention_heatmap(
+            state["model"],
+            None,
+            controls["layer"].value,
+            controls["head"].value,
+            controls["rollout"].value,
+            query,
+            maps=maps,
+        )
         return picture, heat, query
 
     picture, heat, _ = current()
@@ -183,8 +229,15 @@ def attention_viewer(model: nn.Module | None = None, images: dict[str, Tensor] |
             marker.set_xy((query[1] * cell - 0.5, query[0] * cell - 0.5))
             marker.set_width(cell)
             marker.set_height(cell)
-        what = "rollout" if controls["rollout"].value else (
-            "mean over heads" if controls["head"].value is None else f"head {controls['head'].value}")
+        what = (
+            "rollout"
+            if controls["rollout"].value
+            else (
+                "mean over heads"
+                if controls["head"].value is None
+                else f"head {controls['head'].value}"
+            )
+        )
         who = "[CLS]" if query is None else f"patch {query}"
         ax_heat.set_title(f"layer {controls['layer'].value}, {what}: {who}")
         state["heat"] = heat
@@ -221,13 +274,22 @@ def attention_viewer(model: nn.Module | None = None, images: dict[str, Tensor] |
     fig.canvas.mpl_connect("button_press_event", on_click)
     redraw()
 
-    box = widgets.VBox([
-        widgets.HBox([controls["image"], controls["head"], controls["rollout"]]),
-        widgets.HBox([controls["layer"], controls["query"]]),
-        widgets.HBox([controls["row"], controls["col"], controls["pretrained"]]),
-        canvas, status,
-    ])
-    box.controls, box.fig, box.heat_artist, box.state, box.status = controls, fig, heat_artist, state, status
+    box = widgets.VBox(
+        [
+            widgets.HBox([controls["image"], controls["head"], controls["rollout"]]),
+            widgets.HBox([controls["layer"], controls["query"]]),
+            widgets.HBox([controls["row"], controls["col"], controls["pretrained"]]),
+            canvas,
+            status,
+        ]
+    )
+    box.controls, box.fig, box.heat_artist, box.state, box.status = (
+        controls,
+        fig,
+        heat_artist,
+        state,
+        status,
+    )
     box.on_click = on_click  # exposed so tests can simulate a click
     return box
 
@@ -235,7 +297,9 @@ def attention_viewer(model: nn.Module | None = None, images: dict[str, Tensor] |
 def _attention_layers(model: nn.Module):
     from .multihead import MultiheadAttention
 
-    return (m for m in model.modules() if isinstance(m, (MultiheadAttention, nn.MultiheadAttention)))
+    return (
+        m for m in model.modules() if isinstance(m, (MultiheadAttention, nn.MultiheadAttention))
+    )
 
 
 def _head_options(model: nn.Module) -> list[tuple[str, int | None]]:

@@ -65,13 +65,25 @@ def main() -> None:
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
-    history = fit(model, train_loader, loss_fn, optimizer, epochs=args.epochs, val_loader=val_loader,
-                  metrics={"accuracy": accuracy}, device="cpu", scheduler=scheduler,
-                  live_plot=False, progress=False)
+    history = fit(
+        model,
+        train_loader,
+        loss_fn,
+        optimizer,
+        epochs=args.epochs,
+        val_loader=val_loader,
+        metrics={"accuracy": accuracy},
+        device="cpu",
+        scheduler=scheduler,
+        live_plot=False,
+        progress=False,
+    )
 
     state = {k: v.half() for k, v in model.state_dict().items()}  # float16: half the bytes
     model.load_state_dict({k: v.float() for k, v in state.items()})
-    val_accuracy = evaluate(model, val_loader, metrics={"accuracy": accuracy}, device="cpu")["accuracy"]
+    val_accuracy = evaluate(model, val_loader, metrics={"accuracy": accuracy}, device="cpu")[
+        "accuracy"
+    ]
     record = {
         "config": dict(SHAPES_VIT_CONFIG),
         "classes": list(train.classes),
@@ -84,8 +96,10 @@ def main() -> None:
         "torch_version": str(torch.__version__),
     }
     torch.save(record, args.out)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB), "
-          f"validation accuracy {val_accuracy:.3f}")
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB), "
+        f"validation accuracy {val_accuracy:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -18,28 +18,38 @@ D = torch.float64
 
 def _qkv(batch=(2, 3), L=4, S=6, E=5, Ev=7, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(*batch, L, E, generator=g, dtype=D), torch.randn(*batch, S, E, generator=g, dtype=D),
-            torch.randn(*batch, S, Ev, generator=g, dtype=D))
+    return (
+        torch.randn(*batch, L, E, generator=g, dtype=D),
+        torch.randn(*batch, S, E, generator=g, dtype=D),
+        torch.randn(*batch, S, Ev, generator=g, dtype=D),
+    )
 
 
-@pytest.mark.parametrize("kwargs", [
-    {},
-    {"is_causal": True},
-    {"scale": 0.37},
-    {"attn_mask": torch.rand(4, 6, generator=torch.Generator().manual_seed(1)) > 0.4},
-    {"attn_mask": torch.randn(3, 4, 6, generator=torch.Generator().manual_seed(2), dtype=D)},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"is_causal": True},
+        {"scale": 0.37},
+        {"attn_mask": torch.rand(4, 6, generator=torch.Generator().manual_seed(1)) > 0.4},
+        {"attn_mask": torch.randn(3, 4, 6, generator=torch.Generator().manual_seed(2), dtype=D)},
+    ],
+)
 def test_matches_torch(kwargs):
     q, k, v = _qkv()
-    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, **kwargs),
-                               F.scaled_dot_product_attention(q, k, v, **kwargs))
+    torch.testing.assert_close(
+        scaled_dot_product_attention(q, k, v, **kwargs),
+        F.scaled_dot_product_attention(q, k, v, **kwargs),
+    )
 
 
 @pytest.mark.parametrize("L,S", [(4, 6), (6, 4), (1, 1), (5, 5)])
 def test_causal_top_left_aligned_like_torch(L, S):
     q, k, v = _qkv(L=L, S=S)
-    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, is_causal=True),
-                               F.scaled_dot_product_attention(q, k, v, is_causal=True))
+    torch.testing.assert_close(
+        scaled_dot_product_attention(q, k, v, is_causal=True),
+        F.scaled_dot_product_attention(q, k, v, is_causal=True),
+    )
 
 
 def test_fully_masked_query_gives_zero_like_torch():
@@ -71,9 +81,14 @@ def test_ties_give_uniform_weights():
 def test_grouped_query_attention_like_torch():
     g = torch.Generator().manual_seed(3)
     q = torch.randn(2, 6, 4, 5, generator=g, dtype=D)
-    k, v = torch.randn(2, 2, 7, 5, generator=g, dtype=D), torch.randn(2, 2, 7, 3, generator=g, dtype=D)
-    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, enable_gqa=True),
-                               F.scaled_dot_product_attention(q, k, v, enable_gqa=True))
+    k, v = (
+        torch.randn(2, 2, 7, 5, generator=g, dtype=D),
+        torch.randn(2, 2, 7, 3, generator=g, dtype=D),
+    )
+    torch.testing.assert_close(
+        scaled_dot_product_attention(q, k, v, enable_gqa=True),
+        F.scaled_dot_product_attention(q, k, v, enable_gqa=True),
+    )
 
 
 def test_weights_are_the_softmax_of_scaled_scores_by_a_slow_loop():
@@ -81,7 +96,9 @@ def test_weights_are_the_softmax_of_scaled_scores_by_a_slow_loop():
     out, w = attention_with_weights(q, k, v)
     dk = q.shape[-1]
     for i in range(q.shape[1]):
-        scores = torch.tensor([float(q[0, i] @ k[0, j]) / dk**0.5 for j in range(k.shape[1])], dtype=D)
+        scores = torch.tensor(
+            [float(q[0, i] @ k[0, j]) / dk**0.5 for j in range(k.shape[1])], dtype=D
+        )
         expected = torch.exp(scores) / torch.exp(scores).sum()
         torch.testing.assert_close(w[0, i], expected)
         torch.testing.assert_close(out[0, i], sum(expected[j] * v[0, j] for j in range(k.shape[1])))
@@ -108,15 +125,19 @@ def test_causal_mask():
 def test_gradcheck():
     q, k, v = (t.requires_grad_() for t in _qkv(batch=(1,), L=3, S=4, E=2, Ev=2))
     mask = torch.tensor([[True, True, False, True]] * 3)
-    assert torch.autograd.gradcheck(lambda q, k, v: scaled_dot_product_attention(q, k, v, attn_mask=mask),
-                                    (q, k, v))
+    assert torch.autograd.gradcheck(
+        lambda q, k, v: scaled_dot_product_attention(q, k, v, attn_mask=mask), (q, k, v)
+    )
 
 
-@pytest.mark.parametrize("shapes,match", [
-    (((4, 5), (6, 4), (6, 7)), "last dim"),
-    (((4, 5), (6, 5), (5, 7)), "same length"),
-    (((5,), (6, 5), (6, 7)), "query must have shape"),
-])
+@pytest.mark.parametrize(
+    "shapes,match",
+    [
+        (((4, 5), (6, 4), (6, 7)), "last dim"),
+        (((4, 5), (6, 5), (5, 7)), "same length"),
+        (((5,), (6, 5), (6, 7)), "query must have shape"),
+    ],
+)
 def test_bad_shapes_raise_clear_errors(shapes, match):
     q, k, v = (torch.randn(*s) for s in shapes)
     with pytest.raises(ValueError, match=match):
@@ -126,7 +147,9 @@ def test_bad_shapes_raise_clear_errors(shapes, match):
 def test_bad_arguments():
     q, k, v = _qkv()
     with pytest.raises(ValueError, match="is_causal"):
-        scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(4, 6, dtype=torch.bool), is_causal=True)
+        scaled_dot_product_attention(
+            q, k, v, attn_mask=torch.ones(4, 6, dtype=torch.bool), is_causal=True
+        )
     with pytest.raises(TypeError, match="query must be a Tensor"):
         scaled_dot_product_attention([[1.0]], k, v)
     with pytest.raises(ValueError, match="x1"):
@@ -134,9 +157,16 @@ def test_bad_arguments():
 
 
 @settings(max_examples=25, deadline=None)
-@given(L=st.integers(0, 5), S=st.integers(0, 5), E=st.integers(1, 4), causal=st.booleans(),
-       seed=st.integers(0, 1000))
+@given(
+    L=st.integers(0, 5),
+    S=st.integers(0, 5),
+    E=st.integers(1, 4),
+    causal=st.booleans(),
+    seed=st.integers(0, 1000),
+)
 def test_property_matches_torch(L, S, E, causal, seed):
     q, k, v = _qkv(batch=(2,), L=L, S=S, E=E, Ev=3, seed=seed)
-    torch.testing.assert_close(scaled_dot_product_attention(q, k, v, is_causal=causal),
-                               F.scaled_dot_product_attention(q, k, v, is_causal=causal))
+    torch.testing.assert_close(
+        scaled_dot_product_attention(q, k, v, is_causal=causal),
+        F.scaled_dot_product_attention(q, k, v, is_causal=causal),
+    )

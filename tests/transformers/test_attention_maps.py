@@ -14,8 +14,15 @@ from cvcourse.transformers.attention_maps import (
 from cvcourse.transformers.vit import VisionTransformer
 
 D = torch.float64
-CFG = {"image_size": 16, "patch_size": 4, "num_layers": 3, "num_heads": 2, "hidden_dim": 8, "mlp_dim": 16,
-       "num_classes": 3}
+CFG = {
+    "image_size": 16,
+    "patch_size": 4,
+    "num_layers": 3,
+    "num_heads": 2,
+    "hidden_dim": 8,
+    "mlp_dim": 16,
+    "num_classes": 3,
+}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +55,9 @@ def test_hooks_are_removed_and_output_unchanged(model_and_maps):
     assert len(maps) == 3
     torch.testing.assert_close(during, before)
     for block in model.encoder.layers:
-        assert not block.self_attention._forward_hooks and not block.self_attention._forward_pre_hooks
+        assert (
+            not block.self_attention._forward_hooks and not block.self_attention._forward_pre_hooks
+        )
 
 
 def test_works_on_torchvision_vit_too(model_and_maps):
@@ -71,7 +80,9 @@ def test_rollout_against_a_slow_loop(model_and_maps):
             torch.testing.assert_close(out[l, n], R)
     torch.testing.assert_close(out.sum(-1), torch.ones(3, 2, T, dtype=D))
     # residual = 1: only the identity is left
-    torch.testing.assert_close(attention_rollout(maps, residual=1.0)[-1], torch.eye(T, dtype=D).expand(2, T, T))
+    torch.testing.assert_close(
+        attention_rollout(maps, residual=1.0)[-1], torch.eye(T, dtype=D).expand(2, T, T)
+    )
 
 
 def test_mean_attention_distance_against_a_slow_loop(model_and_maps):
@@ -86,8 +97,10 @@ def test_mean_attention_distance_against_a_slow_loop(model_and_maps):
                 for i in range(G * G):
                     w = maps[l, n, h, 1 + i, 1:]
                     w = w / w.sum()
-                    total += sum(float(w[j]) * P * ((i // G - j // G) ** 2 + (i % G - j % G) ** 2) ** 0.5
-                                 for j in range(G * G))
+                    total += sum(
+                        float(w[j]) * P * ((i // G - j // G) ** 2 + (i % G - j % G) ** 2) ** 0.5
+                        for j in range(G * G)
+                    )
             expected[l, h] = total / (2 * G * G)
     torch.testing.assert_close(got, expected)
 
@@ -103,14 +116,20 @@ def test_distance_of_one_hot_attention_is_known():
         r, c = divmod(i, G)
         shift[..., 1 + i, 1 + r * G + (c + 1) % G] = 1  # wraps around: distance 16 or 2 * 16
     expected = (16 * 2 + 32) / 3  # per row: two steps of one patch and one wrap of two patches
-    torch.testing.assert_close(mean_attention_distance(shift, 16), torch.tensor([[expected]], dtype=D))
+    torch.testing.assert_close(
+        mean_attention_distance(shift, 16), torch.tensor([[expected]], dtype=D)
+    )
 
 
 def test_query_heatmap(model_and_maps):
     _, _, maps = model_and_maps
-    torch.testing.assert_close(query_heatmap(maps, 1, head=1, query=5, image=1), maps[1, 1, 1, 5, 1:].reshape(4, 4))
+    torch.testing.assert_close(
+        query_heatmap(maps, 1, head=1, query=5, image=1), maps[1, 1, 1, 5, 1:].reshape(4, 4)
+    )
     torch.testing.assert_close(query_heatmap(maps, 2), maps[2, 0, :, 0, 1:].mean(0).reshape(4, 4))
-    torch.testing.assert_close(query_heatmap(maps, 2, rollout=True), attention_rollout(maps)[2, 0, 0, 1:].reshape(4, 4))
+    torch.testing.assert_close(
+        query_heatmap(maps, 2, rollout=True), attention_rollout(maps)[2, 0, 0, 1:].reshape(4, 4)
+    )
     with pytest.raises(ValueError, match="layer"):
         query_heatmap(maps, 3)
     with pytest.raises(ValueError, match="head"):

@@ -3,7 +3,12 @@
 import pytest
 import torch
 
-from cvcourse.transformers.inductive_bias import LocalViT, data_size_experiment, make_model, window_attention_mask
+from cvcourse.transformers.inductive_bias import (
+    LocalViT,
+    data_size_experiment,
+    make_model,
+    window_attention_mask,
+)
 
 
 def test_window_mask_against_a_loop():
@@ -13,7 +18,9 @@ def test_window_mask_against_a_loop():
     for i in range(36):
         for j in range(36):
             (ri, ci), (rj, cj) = divmod(i, grid), divmod(j, grid)
-            same = (ri + shift) // window == (rj + shift) // window and (ci + shift) // window == (cj + shift) // window
+            same = (ri + shift) // window == (rj + shift) // window and (ci + shift) // window == (
+                cj + shift
+            ) // window
             assert bool(mask[1 + i, 1 + j]) == (not same)
     # one window covering everything = global attention
     assert not window_attention_mask(4, 4).any()
@@ -29,8 +36,16 @@ def test_windowed_vit_is_local_and_global_vit_is_not():
         model = LocalViT(3, image_size=16, patch_size=4, depth=1, window=window).double().eval()
         x = torch.randn(1, 3, 16, 16, dtype=torch.float64)
         tokens = lambda x: model.layers[0](  # noqa: E731
-            torch.cat([model.cls_token.expand(1, -1, -1), model.patch_embed(x).flatten(2).transpose(1, 2)], 1)
-            + model.pos_embedding, src_mask=model.mask_0)
+            torch.cat(
+                [
+                    model.cls_token.expand(1, -1, -1),
+                    model.patch_embed(x).flatten(2).transpose(1, 2),
+                ],
+                1,
+            )
+            + model.pos_embedding,
+            src_mask=model.mask_0,
+        )
         bumped = x.clone()
         bumped[..., :4, :4] += 1  # patch (0, 0)
         outputs[name] = (tokens(bumped) - tokens(x)).abs()[0, 1 + 15].max().item()  # patch (3, 3)
@@ -48,7 +63,9 @@ def test_experiment_mechanics():
     from cvcourse.data import ShapesClassification
 
     train, val = ShapesClassification(32, seed=0), ShapesClassification(16, seed=1)
-    results = data_size_experiment(train, val, sizes=[8, 32], kinds=("resnet", "vit"), epochs=1, device="cpu")
+    results = data_size_experiment(
+        train, val, sizes=[8, 32], kinds=("resnet", "vit"), epochs=1, device="cpu"
+    )
     assert set(results) == {"resnet", "vit"} and all(len(v) == 2 for v in results.values())
     assert all(0 <= a <= 1 for v in results.values() for a in v)
     with pytest.raises(ValueError, match="sizes"):

@@ -4,7 +4,11 @@ import pytest
 import torch
 
 from cvcourse.transformers.attention import causal_mask
-from cvcourse.transformers.layers import TransformerDecoderLayer, TransformerEncoderLayer, ffn_as_conv1d
+from cvcourse.transformers.layers import (
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+    ffn_as_conv1d,
+)
 
 D = torch.float64
 ARGS = {"d_model": 16, "nhead": 4, "dim_feedforward": 24, "dropout": 0.0, "dtype": D}
@@ -24,8 +28,13 @@ def _load(ref_cls, ours_cls, **kwargs):
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_encoder_layer_matches_torch(norm_first, activation, batch_first):
-    ref, ours = _load(torch.nn.TransformerEncoderLayer, TransformerEncoderLayer, norm_first=norm_first,
-                      activation=activation, batch_first=batch_first)
+    ref, ours = _load(
+        torch.nn.TransformerEncoderLayer,
+        TransformerEncoderLayer,
+        norm_first=norm_first,
+        activation=activation,
+        batch_first=batch_first,
+    )
     x = torch.randn(3, 5, 16, dtype=D)  # [N, L, E]
     if not batch_first:
         x = x.transpose(0, 1)  # [L, N, E]
@@ -39,15 +48,21 @@ def test_encoder_layer_matches_torch(norm_first, activation, batch_first):
 
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_decoder_layer_matches_torch(norm_first):
-    ref, ours = _load(torch.nn.TransformerDecoderLayer, TransformerDecoderLayer, norm_first=norm_first,
-                      batch_first=True)
+    ref, ours = _load(
+        torch.nn.TransformerDecoderLayer,
+        TransformerDecoderLayer,
+        norm_first=norm_first,
+        batch_first=True,
+    )
     tgt, memory = torch.randn(2, 5, 16, dtype=D), torch.randn(2, 7, 16, dtype=D)
     mask = ~causal_mask(5)
     torch.testing.assert_close(ours(tgt, memory, tgt_mask=mask), ref(tgt, memory, tgt_mask=mask))
     mkpm = torch.zeros(2, 7, dtype=torch.bool)
     mkpm[1, 3:] = True
-    torch.testing.assert_close(ours(tgt, memory, memory_key_padding_mask=mkpm),
-                               ref(tgt, memory, memory_key_padding_mask=mkpm))
+    torch.testing.assert_close(
+        ours(tgt, memory, memory_key_padding_mask=mkpm),
+        ref(tgt, memory, memory_key_padding_mask=mkpm),
+    )
 
 
 def test_post_norm_output_is_normalised_pre_norm_is_not():

@@ -32,15 +32,19 @@ def _masks(seed=2):
         "bool attn_mask": {"attn_mask": torch.rand(L, S, generator=g) > 0.6},
         "float 3d attn_mask": {"attn_mask": torch.randn(N * H, L, S, generator=g, dtype=D)},
         "key_padding_mask": {"key_padding_mask": torch.rand(N, S, generator=g) > 0.7},
-        "both, per head": {"attn_mask": torch.rand(L, S, generator=g) > 0.7,
-                           "key_padding_mask": torch.rand(N, S, generator=g) > 0.8,
-                           "average_attn_weights": False},
+        "both, per head": {
+            "attn_mask": torch.rand(L, S, generator=g) > 0.7,
+            "key_padding_mask": torch.rand(N, S, generator=g) > 0.8,
+            "average_attn_weights": False,
+        },
     }
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
-@pytest.mark.parametrize("options", [{}, {"bias": False}, {"kdim": 3, "vdim": 3},
-                                     {"add_bias_kv": True, "add_zero_attn": True}])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"bias": False}, {"kdim": 3, "vdim": 3}, {"add_bias_kv": True, "add_zero_attn": True}],
+)
 @pytest.mark.parametrize("mask", list(_masks()))
 def test_matches_torch(batch_first, options, mask):
     ref, ours = _pair(batch_first=batch_first, **options)
@@ -77,7 +81,9 @@ def test_strict_load_both_ways_and_same_init_distribution():
     ours = MultiheadAttention(E, H, kdim=3, vdim=5)
     ref.load_state_dict(ours.state_dict(), strict=True)
     ours.load_state_dict(ref.state_dict(), strict=True)
-    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in ref.state_dict().items()}
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        k: v.shape for k, v in ref.state_dict().items()
+    }
     fresh = MultiheadAttention(E, H)
     assert torch.all(fresh.in_proj_bias == 0) and torch.all(fresh.out_proj.bias == 0)
 

@@ -31,17 +31,22 @@ def test_layer_norm_ignores_the_rest_of_the_batch_batch_norm_does_not():
     assert not torch.allclose(batch_norm(other[:, :, None])[0], batch_norm(a[:, :, None])[0])
 
 
-@pytest.mark.parametrize("name,expected_nc", [
-    ("batch norm", lambda n, c: c == 0),  # one channel, every sample
-    ("layer norm", lambda n, c: n == 0),  # one sample, every channel
-    ("instance norm", lambda n, c: n == 0 and c == 0),
-    ("group norm", lambda n, c: n == 0 and c < 3),  # 6 channels in 2 groups of 3
-])
+@pytest.mark.parametrize(
+    "name,expected_nc",
+    [
+        ("batch norm", lambda n, c: c == 0),  # one channel, every sample
+        ("layer norm", lambda n, c: n == 0),  # one sample, every channel
+        ("instance norm", lambda n, c: n == 0 and c == 0),
+        ("group norm", lambda n, c: n == 0 and c < 3),  # 6 channels in 2 groups of 3
+    ],
+)
 def test_normalised_together_draws_fig_3_4(name, expected_nc):
     mask = normalised_together(name, shape=(4, 6, 3, 3))
     for n in range(4):
         for c in range(6):
-            assert bool(mask[n, c].all()) == expected_nc(n, c) and bool(mask[n, c].any()) == expected_nc(n, c)
+            assert bool(mask[n, c].all()) == expected_nc(n, c) and bool(
+                mask[n, c].any()
+            ) == expected_nc(n, c)
 
 
 def test_normalised_together_errors():

@@ -24,8 +24,9 @@ def test_sinusoid_is_the_formula(n, d):
         for col in range(d):
             i = col // 2  # columns 2i (sin) and 2i + 1 (cos) share the frequency
             angle = pos / 10000 ** (2 * i / d)
-            assert pe[pos, col].item() == pytest.approx(math.sin(angle) if col % 2 == 0 else math.cos(angle),
-                                                        abs=1e-12)
+            assert pe[pos, col].item() == pytest.approx(
+                math.sin(angle) if col % 2 == 0 else math.cos(angle), abs=1e-12
+            )
 
 
 def test_sinusoid_matches_torchs_tutorial_formula():
@@ -64,6 +65,8 @@ def test_learned_encoding_adds_a_parameter_per_position():
     x = torch.zeros(2, 7, 4)
     torch.testing.assert_close(enc(x), enc.pos_embedding[:, :7].expand(2, 7, 4))
     enc(x).sum().backward()
-    assert torch.all(enc.pos_embedding.grad[:, :7] == 2) and torch.all(enc.pos_embedding.grad[:, 7:] == 0)
+    assert torch.all(enc.pos_embedding.grad[:, :7] == 2) and torch.all(
+        enc.pos_embedding.grad[:, 7:] == 0
+    )
     with pytest.raises(ValueError, match="tokens"):
         enc(torch.zeros(1, 11, 4))

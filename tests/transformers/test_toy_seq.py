@@ -31,7 +31,9 @@ def _model(causal):
 
 def test_dataset_layout(batch):
     src, tgt_in, tgt_out = batch
-    assert torch.equal(tgt_in[:, 0], torch.full((8,), SOS)) and torch.equal(tgt_out[:, -1], torch.full((8,), EOS))
+    assert torch.equal(tgt_in[:, 0], torch.full((8,), SOS)) and torch.equal(
+        tgt_out[:, -1], torch.full((8,), EOS)
+    )
     assert torch.equal(tgt_in[:, 1:], src.flip(1)) and torch.equal(tgt_out[:, :-1], src.flip(1))
     a, b = ReverseDigits(4, 5, seed=1), ReverseDigits(4, 5, seed=1)
     assert all(torch.equal(a[i][0], b[i][0]) for i in range(4))
@@ -41,7 +43,9 @@ def test_causal_mask_stops_the_leak(batch):
     src, tgt_in, _ = batch
     masked = influence_matrix(_model(True), src, tgt_in)
     T = tgt_in.shape[1]
-    assert torch.equal(masked, torch.ones(T, T, dtype=torch.bool).tril())  # never j > i, always j <= i
+    assert torch.equal(
+        masked, torch.ones(T, T, dtype=torch.bool).tril()
+    )  # never j > i, always j <= i
     leaky = influence_matrix(_model(False), src, tgt_in)
     assert leaky.triu(1).any()  # without the mask, outputs see the future
 
@@ -49,9 +53,13 @@ def test_causal_mask_stops_the_leak(batch):
 def test_one_teacher_forced_pass_equals_step_by_step(batch):
     src, tgt_in, _ = batch
     model = _model(True)
-    torch.testing.assert_close(stepwise_logits(model, src, tgt_in), model(torch.cat([src, tgt_in], 1)))
+    torch.testing.assert_close(
+        stepwise_logits(model, src, tgt_in), model(torch.cat([src, tgt_in], 1))
+    )
     leaky = _model(False)
-    assert not torch.allclose(stepwise_logits(leaky, src, tgt_in), leaky(torch.cat([src, tgt_in], 1)))
+    assert not torch.allclose(
+        stepwise_logits(leaky, src, tgt_in), leaky(torch.cat([src, tgt_in], 1))
+    )
 
 
 def test_generate_equals_argmax_of_stepwise_decoding(batch):
@@ -71,8 +79,10 @@ def test_loss_and_accuracy(batch):
     logits[0, :, 4] = 10
     target = torch.tensor([[4, 4, 4], [5, 5, 5]])
     assert token_accuracy(logits, target) == 0.5
-    torch.testing.assert_close(sequence_loss(logits, target),
-                               torch.nn.functional.cross_entropy(logits.reshape(6, 13), target.reshape(6)))
+    torch.testing.assert_close(
+        sequence_loss(logits, target),
+        torch.nn.functional.cross_entropy(logits.reshape(6, 13), target.reshape(6)),
+    )
     assert decode_digits(torch.tensor([SOS, 3, 12, EOS])) == "<SoS> 0 9 <EoS>"
 
 

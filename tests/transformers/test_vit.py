@@ -8,15 +8,24 @@ from cvcourse.transformers import vit as ours_vit
 from cvcourse.transformers.vit import VisionTransformer, VisionTransformerGAP, patchify
 
 D = torch.float64
-SMALL = {"image_size": 32, "patch_size": 8, "num_layers": 2, "num_heads": 4, "hidden_dim": 32,
-         "mlp_dim": 64, "num_classes": 7}
+SMALL = {
+    "image_size": 32,
+    "patch_size": 8,
+    "num_layers": 2,
+    "num_heads": 4,
+    "hidden_dim": 32,
+    "mlp_dim": 64,
+    "num_classes": 7,
+}
 
 
 def _randomise(state_dict, seed=0):
     """Random values everywhere (torchvision zero-initialises the head, which would hide bugs)."""
     g = torch.Generator().manual_seed(seed)
-    out = {k: torch.randn(v.shape, generator=g, dtype=v.dtype) * 0.1 if v.is_floating_point() else v
-           for k, v in state_dict.items()}
+    out = {
+        k: torch.randn(v.shape, generator=g, dtype=v.dtype) * 0.1 if v.is_floating_point() else v
+        for k, v in state_dict.items()
+    }
     return {k: v.abs() + 0.5 if k.endswith("running_var") else v for k, v in out.items()}
 
 
@@ -41,22 +50,31 @@ def test_conv_stem_matches_torchvision():
     stem_ours = [ours_vit.ConvStemConfig(8, 3, 2), ours_vit.ConvStemConfig(16, 3, 2)]
     cfg = {**SMALL, "patch_size": 4}
     x = torch.randn(2, 3, 32, 32, dtype=D)
-    _check_same(tv.VisionTransformer(**cfg, conv_stem_configs=stem_ref).to(D),
-                VisionTransformer(**cfg, conv_stem_configs=stem_ours).to(D), x)
+    _check_same(
+        tv.VisionTransformer(**cfg, conv_stem_configs=stem_ref).to(D),
+        VisionTransformer(**cfg, conv_stem_configs=stem_ours).to(D),
+        x,
+    )
 
 
 def test_vit_b_16_matches_torchvision_at_a_small_image_size():
     torch.manual_seed(0)
     x = torch.randn(1, 3, 32, 32)
-    _check_same(tv.vit_b_16(image_size=32, num_classes=10), ours_vit.vit_b_16(image_size=32, num_classes=10), x)
+    _check_same(
+        tv.vit_b_16(image_size=32, num_classes=10),
+        ours_vit.vit_b_16(image_size=32, num_classes=10),
+        x,
+    )
 
 
 @pytest.fixture(scope="module")
 def meta_models():
     """ViT-B/L/H built once each on the meta device (no memory allocated), ours and torchvision's."""
     with torch.device("meta"):
-        return {name: (getattr(ours_vit, name)(), getattr(tv, name)())
-                for name in ("vit_b_16", "vit_l_16", "vit_h_14")}
+        return {
+            name: (getattr(ours_vit, name)(), getattr(tv, name)())
+            for name in ("vit_b_16", "vit_l_16", "vit_h_14")
+        }
 
 
 def _count(model):
@@ -66,14 +84,19 @@ def _count(model):
 @pytest.mark.parametrize("name", ["vit_b_16", "vit_l_16", "vit_h_14"])
 def test_builders_have_torchvision_keys_shapes_and_sizes(meta_models, name):
     ours, ref = meta_models[name]
-    assert [(k, v.shape) for k, v in ours.state_dict().items()] == \
-           [(k, v.shape) for k, v in ref.state_dict().items()]
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
+        (k, v.shape) for k, v in ref.state_dict().items()
+    ]
     assert _count(ours) == _count(ref)
 
 
 def test_size_table_of_the_notes(meta_models):
     """The notes' table: layers, heads, hidden size, MLP = 4 x hidden, parameters (86 M / 307 M / 632 M)."""
-    table = {"vit_b_16": (12, 12, 768, 86), "vit_l_16": (24, 16, 1024, 307), "vit_h_14": (32, 16, 1280, 632)}
+    table = {
+        "vit_b_16": (12, 12, 768, 86),
+        "vit_l_16": (24, 16, 1024, 307),
+        "vit_h_14": (32, 16, 1280, 632),
+    }
     for name, (layers, heads, hidden, millions) in table.items():
         model = meta_models[name][0]
         block = model.encoder.layers[0]
@@ -99,7 +122,9 @@ def test_gap_variant_averages_patch_tokens():
     cls_model.load_state_dict(state)
     gap_model.load_state_dict(state)
     x = torch.randn(2, 3, 32, 32, dtype=D)
-    tokens = cls_model.encoder(torch.cat([cls_model.class_token.expand(2, -1, -1), cls_model._process_input(x)], 1))
+    tokens = cls_model.encoder(
+        torch.cat([cls_model.class_token.expand(2, -1, -1), cls_model._process_input(x)], 1)
+    )
     torch.testing.assert_close(gap_model(x), gap_model.heads(tokens[:, 1:].mean(1)))
     torch.testing.assert_close(cls_model(x), cls_model.heads(tokens[:, 0]))
 

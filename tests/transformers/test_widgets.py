@@ -6,7 +6,12 @@ import torch
 
 from cvcourse.transformers.attention_maps import attention_maps, attention_rollout
 from cvcourse.transformers.pretrained import build_shapes_vit
-from cvcourse.transformers.widgets import attention_heatmap, attention_viewer, imagenet_preprocess, viewer_images
+from cvcourse.transformers.widgets import (
+    attention_heatmap,
+    attention_viewer,
+    imagenet_preprocess,
+    viewer_images,
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +34,13 @@ def test_attention_heatmap_is_the_maps_row(model):
     image = viewer_images(32, num_shapes=1)["photo: chelsea"]
     maps = attention_maps(model, image[None])
     heat = attention_heatmap(model, image, layer=2, head=1, query=(3, 5))
-    np.testing.assert_allclose(heat, maps[2, 0, 1, 1 + 3 * 8 + 5, 1:].reshape(8, 8).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        heat, maps[2, 0, 1, 1 + 3 * 8 + 5, 1:].reshape(8, 8).numpy(), rtol=1e-6
+    )
     heat = attention_heatmap(model, image, layer=3, rollout=True)
-    np.testing.assert_allclose(heat, attention_rollout(maps)[3, 0, 0, 1:].reshape(8, 8).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        heat, attention_rollout(maps)[3, 0, 0, 1:].reshape(8, 8).numpy(), rtol=1e-6
+    )
     with pytest.raises(ValueError, match="query"):
         attention_heatmap(model, image, layer=0, query=(8, 0))
 
