@@ -65,8 +65,14 @@ VIEWER_IMAGES = pick(full=6, fast=2)
 # and the decoder input `[<SoS>, t_1 … t_n]`; the target is `[t_1 … t_n, <EoS>]`.
 
 # %%
-from cvcourse.transformers.toy_seq import (ReverseDigits, decode_digits, generate, sequence_accuracy, token_accuracy,
-                                           train_toy_transformer)
+from cvcourse.transformers.toy_seq import (
+    ReverseDigits,
+    decode_digits,
+    generate,
+    sequence_accuracy,
+    token_accuracy,
+    train_toy_transformer,
+)
 
 LENGTH = 5
 toy_train, toy_val = ReverseDigits(TOY_TRAIN, LENGTH, seed=0), ReverseDigits(pick(full=500, fast=64), LENGTH, seed=1)
