@@ -28,8 +28,9 @@
 # inverted residuals (Table 2.1 regenerated); width/depth/resolution scaling and EfficientNet;
 # RegNet's design spaces compared by their error distribution.
 #
-# **Time:** about 30 s in fast mode (`CVCOURSE_FAST=1`), about 5 min in full mode on a laptop
-# CPU. **GPU:** helps the two training cells only; everything else is counting.
+# **Time:** under a minute in fast mode (`CVCOURSE_FAST=1`); a few minutes (at most about 5) in
+# full mode on a 2-core laptop CPU, almost all of it in the two training cells. **GPU:** helps
+# those two training cells only; everything else is counting.
 
 # %%
 # %matplotlib inline
