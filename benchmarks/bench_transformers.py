@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -54,12 +55,10 @@ def main() -> None:
         q, k, v = (torch.randn(B, h, L, d) for _ in range(3))
         for causal in (False, True):
             with torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
-                ours = median_time(
-                    lambda: scaled_dot_product_attention(q, k, v, is_causal=causal), args.repeats
-                )
-                ref = median_time(
-                    lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal), args.repeats
-                )
+                ours = median_time(partial(scaled_dot_product_attention, q, k, v, is_causal=causal),
+                                   args.repeats)
+                ref = median_time(partial(F.scaled_dot_product_attention, q, k, v, is_causal=causal),
+                                  args.repeats)
             report(f"attention B={B} h={h} L={L} d={d} causal={causal}", ours, ref)
 
     ours_model, ref_model = vit_b_16().eval(), tv_vit_b_16().eval()

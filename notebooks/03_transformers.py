@@ -225,7 +225,7 @@ a = torch.randn(4, 6, 3, 3, dtype=torch.float64)
 assert torch.allclose(layer_norm(a.flatten(1)), F.layer_norm(a, a.shape[1:]).flatten(1))
 assert torch.allclose(batch_norm(a), F.batch_norm(a, None, None, training=True))
 fig, axes = plt.subplots(1, 4, figsize=(12, 2.6))
-for ax, name in zip(axes, NORMS):
+for ax, name in zip(axes, NORMS, strict=True):
     mask = normalised_together(name, shape=(4, 6, 3, 3))  # [N, C, H, W]
     ax.imshow(mask.reshape(4, 6 * 9).numpy(), cmap="Blues", aspect="auto", vmin=0, vmax=1.3)
     ax.set_xticks([9 * c + 4 for c in range(6)], [f"C{c}" for c in range(6)])
@@ -320,7 +320,7 @@ from cvcourse.transformers.toy_seq import influence_matrix, stepwise_logits
 model_leaky, history_leaky = train_toy(causal=False)
 tgt_in = torch.stack([toy_val[i][0][LENGTH:] for i in range(len(toy_val))])
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
-for ax, (name, m) in zip(axes, (("with causal mask", model_masked), ("without mask", model_leaky))):
+for ax, (name, m) in zip(axes, (("with causal mask", model_masked), ("without mask", model_leaky)), strict=True):
     ax.imshow(influence_matrix(m, src[:16], tgt_in[:16]).numpy(), cmap="Greens")
     style_axes(ax, name, "decoder input position j", "output position i")
 assert torch.equal(influence_matrix(model_masked, src[:16], tgt_in[:16]),

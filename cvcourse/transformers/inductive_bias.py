@@ -155,7 +155,7 @@ class LocalViT(nn.Module):
 
 
 def make_model(kind: str, num_classes: int, image_size: int = 32) -> nn.Module:
-    """``"resnet"``, ``"vit"`` or ``"windowed vit"`` (4 x 4-patch windows), all ~40-60 k parameters."""
+    """``"resnet"``, ``"vit"`` or ``"windowed vit"`` (4 x 4-patch windows), all ~20-30 k parameters."""
     if kind == "resnet":
         return SmallResNet(num_classes, width=12)
     if kind == "vit":

@@ -76,7 +76,7 @@ class MultiheadAttention(nn.Module):
         self.batch_first, self.add_zero_attn = batch_first, add_zero_attn
 
         if self._qkv_same_embed_dim:
-            # rows [0:E] are W_Q^T, [E:2E] W_K^T, [2E:3E] W_V^T (nn.Linear stores weight as out x in)
+            # rows [0:E] = W_Q^T, [E:2E] = W_K^T, [2E:3E] = W_V^T (nn.Linear keeps out x in)
             self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim, **factory))
             self.register_parameter("q_proj_weight", None)
             self.register_parameter("k_proj_weight", None)

@@ -35,17 +35,12 @@ def test_windowed_vit_is_local_and_global_vit_is_not():
     for name, window in (("global", None), ("windowed", 2)):
         model = LocalViT(3, image_size=16, patch_size=4, depth=1, window=window).double().eval()
         x = torch.randn(1, 3, 16, 16, dtype=torch.float64)
-        tokens = lambda x: model.layers[0](  # noqa: E731
-            torch.cat(
-                [
-                    model.cls_token.expand(1, -1, -1),
-                    model.patch_embed(x).flatten(2).transpose(1, 2),
-                ],
-                1,
-            )
-            + model.pos_embedding,
-            src_mask=model.mask_0,
-        )
+
+        def tokens(x, model=model):  # the first layer's output tokens
+            patches = model.patch_embed(x).flatten(2).transpose(1, 2)
+            seq = torch.cat([model.cls_token.expand(1, -1, -1), patches], 1) + model.pos_embedding
+            return model.layers[0](seq, src_mask=model.mask_0)
+
         bumped = x.clone()
         bumped[..., :4, :4] += 1  # patch (0, 0)
         outputs[name] = (tokens(bumped) - tokens(x)).abs()[0, 1 + 15].max().item()  # patch (3, 3)

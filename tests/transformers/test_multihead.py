@@ -93,7 +93,7 @@ def test_gradients_match():
     x, y = _inputs(True)
     ref(x, y, y)[0].square().sum().backward()
     ours(x, y, y)[0].square().sum().backward()
-    for (name, p_ref), p_ours in zip(ref.named_parameters(), ours.parameters()):
+    for (name, p_ref), p_ours in zip(ref.named_parameters(), ours.parameters(), strict=True):
         torch.testing.assert_close(p_ours.grad, p_ref.grad, msg=name)
 
 
