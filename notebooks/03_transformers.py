@@ -439,6 +439,7 @@ print(inspect.getsource(VisionTransformer.pool))
 print(inspect.getsource(VisionTransformerGAP.pool))
 vit_gap = VisionTransformerGAP(**{k: getattr(vit, k) for k in ("image_size", "patch_size", "hidden_dim", "mlp_dim")},
                                num_layers=2, num_heads=2, num_classes=5).double()
+torch.nn.init.normal_(vit.heads.head.weight, std=0.5)  # the head starts at zero (torchvision's init)
 vit_gap.load_state_dict(vit.state_dict())  # same parameters, only the pooling differs
 print("CLS logits:", vit(images)[0].detach().numpy().round(3), " GAP logits:", vit_gap(images)[0].detach().numpy().round(3))
 
@@ -482,7 +483,8 @@ fig.suptitle("Fig. 3.8: columns of W_E as 3 x 4 x 4 images")
 
 # %% [markdown]
 # **Fig. 3.9**: cosine similarity between the learned positional embedding of each patch and all the others.
-# Nearby patches, and patches in the same row or column, tend to have similar embeddings.
+# In the ViT paper the similarity reveals the patches' rows and columns; our small model, trained on single
+# shapes placed anywhere in the image, shows what structure *it* learned (look for rings around the centre).
 
 # %%
 pos = shapes_vit.encoder.pos_embedding.detach()[0, 1:]  # [G*G, d_Y], without [CLS]
@@ -514,6 +516,7 @@ fig, ax = plt.subplots(figsize=(5, 3.2))
 for head in range(distance.shape[1]):
     ax.scatter(range(distance.shape[0]), distance[:, head], label=f"head {head}")
 style_axes(ax, "Fig. 3.10: mean attention distance", "network depth (layer)", "mean attention distance (pixels)")
+ax.set_xticks(range(distance.shape[0]))
 ax.legend(fontsize=8)
 assert distance.shape == (4, 4) and (distance > 0).all() and (distance < 32 * 2**0.5).all()
 
