@@ -470,6 +470,8 @@ for name, in_notes in notes.items():
 # The course ships a small ViT it trained itself on the synthetic shapes (32×32 images, 4×4 patches, 4
 # layers, 4 heads; `data/scripts/train_vit_shapes.py`). The weights are checked against their SHA-256
 # before they are loaded. **Fig. 3.8**: the columns of $\mathbf{W}_E$, each reshaped to a $3 \times P \times P$ image.
+# ViT-L/16 trained on ImageNet shows edge and colour detectors; our tiny 4×4 filters after a few minutes of
+# CPU training are much noisier (the `vit_b_16` weights, loaded when online, are the ones to compare with).
 
 # %%
 from cvcourse.transformers.pretrained import load_shapes_vit
