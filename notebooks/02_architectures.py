@@ -44,36 +44,28 @@ import torchvision
 from torch import nn
 from torch.utils.data import DataLoader
 
+# %%
 from cvcourse.architectures import (
-    InceptionResNetA,
-    InceptionResNetB,
-    SqueezeExcitation,
-    branches_to_grouped,
-    complexity,
-    compound_scaling,
+    efficientnet,
+    inception_resnet,
+    inception_v1,
+    mobilenet,
+    regnet,
+    resnet,
+    resnext,
+    small,
+    squeeze_excitation,
+    widgets,
+)
+from cvcourse.architectures.complexity import (
     conv_flops,
     conv_params,
     count_flops,
     count_parameters,
-    efficientnet_b0,
-    inception_v1,
-    mobilenet,
-    mobilenet_v2,
-    plain_cnn,
+    format_rows,
     receptive_field,
-    residual_cnn,
-    resnet,
-    resnet18,
-    resnet50,
-    resnext,
-    scaled_efficientnet,
-    small,
     stage_summary,
-    wide_resnet50_2,
 )
-from cvcourse.architectures.complexity import format_rows
-from cvcourse.architectures.regnet import AnyNet, error_cdf, sample_config
-from cvcourse.architectures.widgets import architecture_explorer, compound_scaling_explorer
 from cvcourse.data import ShapesClassification
 from cvcourse.runtime import device, fast_mode, pick, seed_everything
 from cvcourse.train import accuracy, evaluate, fit
@@ -133,7 +125,7 @@ assert sum(branch_out) == rows[5].output_shape[1] == 256
 # %%
 train_out = inception_v1.googlenet(num_classes=10, init_weights=False).train()(torch.rand(2, 3, 64, 64))
 print({k: tuple(v.shape) for k, v in train_out._asdict().items()})
-flatten_fc = count_parameters(nn.Linear(1024 * 7 * 7, 1000))
+flatten_fc = count_parameters(nn.Linear(1024 * 7 * 7, 1000, device="meta"))  # meta: no memory
 gap_fc = count_parameters(net.fc)
 print(f"classifier after flattening: {flatten_fc:,} parameters; after GAP: {gap_fc:,} "
       f"({flatten_fc / gap_fc:.0f}x fewer); whole GoogLeNet without aux heads: "
@@ -157,7 +149,7 @@ print(inspect.getsource(resnet.BasicBlock.forward))
 # (`torch.utils.flop_counter`, 2 FLOPs per multiply-add).
 
 # %%
-r18 = resnet18()
+r18 = resnet.resnet18()
 r18_rows = stage_summary(r18, (1, 3, 224, 224), ["conv1", "maxpool", "layer1", "layer2", "layer3",
                                                   "layer4", "avgpool", "fc"])
 print(format_rows(r18_rows))
@@ -198,7 +190,7 @@ assert abs(count_flops(bottle, (1, 256, 56, 56)) / count_flops(basic, (1, 64, 56
 # %%
 print(inspect.getsource(small.PreActBlock.forward))
 torch.manual_seed(0)
-res = residual_cnn(20).double().eval()
+res = small.residual_cnn(20).double().eval()
 x_l = res.stem(torch.randn(2, 3, 16, 16, dtype=torch.float64))
 xs, fs = [x_l], []
 for block in list(res.blocks)[:3]:  # the first stage: identity skips
@@ -215,7 +207,7 @@ assert torch.allclose(xs[-1], x_l + sum(fs), atol=1e-12)
 seed_everything(0)
 xb, yb = torch.rand(grad_batch, 3, image_size, image_size), torch.randint(0, 5, (grad_batch,))
 norms = {kind: small.block_input_gradients(build(56, num_classes=5), xb, yb)
-         for kind, build in (("plain", plain_cnn), ("residual", residual_cnn))}
+         for kind, build in (("plain", small.plain_cnn), ("residual", small.residual_cnn))}
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for kind, g in norms.items():
     ax.semilogy(range(len(g)), g, "o-", label=f"{kind}-56")
@@ -235,7 +227,7 @@ assert spread["plain"] > 10 * spread["residual"]
 # with fewer weights:
 
 # %%
-for block, c in ((InceptionResNetA(), 320), (InceptionResNetB(), 1088)):
+for block, c in ((inception_resnet.InceptionResNetA(), 320), (inception_resnet.InceptionResNetB(), 1088)):
     y = block.eval()(torch.rand(1, c, 17, 17))
     print(f"{type(block).__name__}: {count_parameters(block):,} parameters, shape kept: {tuple(y.shape)}")
 assert receptive_field([(3, 1), (3, 1)]) == 5 and 2 * 9 < 25     # two 3x3 see 5x5
@@ -271,7 +263,7 @@ torch.manual_seed(0)
 branchy = resnext.ResNeXtBranchBlock(channels=64, cardinality=8, width=4).double()
 for p in branchy.parameters():  # random weights, so the check is not about an initialisation
     nn.init.normal_(p, std=0.3)
-grouped = branches_to_grouped(branchy)
+grouped = resnext.branches_to_grouped(branchy)
 x = torch.randn(2, 64, 8, 8, dtype=torch.float64)
 for mode in ("train", "eval"):
     branchy.train(mode == "train"), grouped.train(mode == "train")
@@ -287,8 +279,8 @@ assert grouped.conv2.groups == 8 and count_parameters(grouped) == count_paramete
 # channels by $r$ (16) and restores them, then a sigmoid. Ours equals `torchvision.ops.SqueezeExcitation`:
 
 # %%
-print(inspect.getsource(SqueezeExcitation.scale))
-se, tv_se = SqueezeExcitation(256, 256 // 16), torchvision.ops.SqueezeExcitation(256, 256 // 16)
+print(inspect.getsource(squeeze_excitation.SqueezeExcitation.scale))
+se, tv_se = squeeze_excitation.SqueezeExcitation(256, 256 // 16), torchvision.ops.SqueezeExcitation(256, 256 // 16)
 se.load_state_dict(tv_se.state_dict(), strict=True)
 x = torch.randn(2, 256, 7, 7)
 s = se.scale(x)
@@ -324,7 +316,7 @@ print(inspect.getsource(mobilenet.InvertedResidual.__init__).split('"""')[-1])
 # and checked against the table as printed in the notes.
 
 # %%
-table = mobilenet.table_2_1(mobilenet_v2())
+table = mobilenet.table_2_1(mobilenet.mobilenet_v2())
 print(f"{'Input':<14}{'Operator':<13}{'t':>3}{'c':>6}{'n':>3}{'s':>3}")
 for row in table:
     print(f"{row[0]:<14}{row[1]:<13}{row[2]:>3}{row[3]:>6}{row[4]:>3}{row[5]:>3}")
@@ -346,11 +338,11 @@ assert mobilenet.table_2_1(torchvision.models.mobilenet_v2()) == notes_table  # 
 # that way (channels rounded to multiples of 8 and blocks rounded up, as torchvision does):
 
 # %%
-base = count_flops(efficientnet_b0(), (1, 3, 224, 224))
+base = count_flops(efficientnet.efficientnet_b0(), (1, 3, 224, 224))
 for phi in range(max_phi + 1):
-    m = compound_scaling(phi)
+    m = efficientnet.compound_scaling(phi)
     res_px = round(224 * m["resolution"])
-    measured = count_flops(scaled_efficientnet(m["width"], m["depth"]), (1, 3, res_px, res_px)) / base
+    measured = count_flops(efficientnet.scaled_efficientnet(m["width"], m["depth"]), (1, 3, res_px, res_px)) / base
     print(f"phi={phi}: d x{m['depth']:.2f}, w x{m['width']:.2f}, r {res_px} px -> FLOPs x{measured:.2f} "
           f"(predicted {m['flops_factor']:.2f}, 2^phi = {2 ** phi})")
     assert 0.5 * 2**phi <= measured <= 2 * 2**phi  # about 2^phi (rounding adds a bit)
@@ -361,7 +353,7 @@ print(f"alpha * beta^2 * gamma^2 = {m['constraint']:.3f}")
 # $2^\phi$, the dot the FLOPs of B0 scaled that way, measured (each change builds a model).
 
 # %%
-compound_scaling_explorer()
+widgets.compound_scaling_explorer()
 
 # %% [markdown]
 # ### Wide ResNet
@@ -369,7 +361,7 @@ compound_scaling_explorer()
 
 # %%
 with torch.device("meta"):  # shapes only: no memory, no initialisation
-    r50, wrn = resnet50(), wide_resnet50_2()
+    r50, wrn = resnet.resnet50(), resnet.wide_resnet50_2()
 p50, pw = count_parameters(r50), count_parameters(wrn)
 f50, fw = count_flops(r50), count_flops(wrn)
 print(f"ResNet-50: {p50 / 1e6:.1f} M params, {f50 / 1e9:.1f} GFLOPs; "
@@ -382,14 +374,14 @@ assert 2 < fw / f50 < 4  # the inner 3x3 convs cost 4x, the 1x1s 2x
 # squeeze-and-excitation and SiLU ("MBConv"); B1-B7 are B0 compound-scaled. Every stage at 224 px:
 
 # %%
-print(format_rows(stage_summary(efficientnet_b0(), (1, 3, 224, 224))))
+print(format_rows(stage_summary(efficientnet.efficientnet_b0(), (1, 3, 224, 224))))
 
 # %% [markdown]
 # ### Architecture explorer
 # Pick a model and an input size: per-stage output shape, parameters and FLOPs.
 
 # %%
-architecture_explorer("resnet18", 224)
+widgets.architecture_explorer("resnet18", 224)
 
 # %% [markdown]
 # ## 2.8 RegNet: comparing design spaces
@@ -412,7 +404,7 @@ rng = random.Random(0)
 for space, errs in errors.items():
     for _ in range(regnet_models):
         seed_everything(len(errs))
-        model = AnyNet(sample_config(space, rng), num_classes=num_classes)
+        model = regnet.AnyNet(regnet.sample_config(space, rng), num_classes=num_classes)
         fit(model, train_loader, nn.functional.cross_entropy, torch.optim.Adam(model.parameters(), 3e-3),
             epochs=100, max_steps=regnet_steps, live_plot=False, progress=False)
         errs.append(1 - evaluate(model, val_loader, metrics={"accuracy": accuracy})["accuracy"])
@@ -422,11 +414,11 @@ print({k: np.round(v, 3).tolist() for k, v in errors.items()})
 e_grid = np.linspace(0, 1, 201)
 fig, ax = plt.subplots(figsize=(5, 3.5))
 for space, errs in errors.items():
-    ax.plot(e_grid, error_cdf(errs, e_grid), label=f"{space} (n={len(errs)})")
+    ax.plot(e_grid, regnet.error_cdf(errs, e_grid), label=f"{space} (n={len(errs)})")
 style_axes(ax, "Empirical error distribution F(e) (Fig. 2.9)", "validation error e", "F(e)")
 ax.legend()
 plt.show()
-assert error_cdf(errors["free"], 1.01) == 1.0 and error_cdf(errors["free"], 0.0) == 0.0
+assert regnet.error_cdf(errors["free"], 1.01) == 1.0 and regnet.error_cdf(errors["free"], 0.0) == 0.0
 
 # %% [markdown]
 # ## Training: the degradation problem
@@ -436,7 +428,7 @@ assert error_cdf(errors["free"], 1.01) == 1.0 and error_cdf(errors["free"], 0.0)
 
 # %%
 histories = {}
-for kind, build in (("plain", plain_cnn), ("residual", residual_cnn)):
+for kind, build in (("plain", small.plain_cnn), ("residual", small.residual_cnn)):
     seed_everything(0)
     model = build(deep_depth, num_classes=num_classes)
     histories[kind] = fit(model, train_loader, nn.functional.cross_entropy,
