@@ -35,6 +35,7 @@ from .multihead import MultiheadAttention
 from .positional import LearnedPositionalEncoding, sinusoidal_positional_encoding
 from .pretrained import load_shapes_vit, load_torchvision_vit_b_16
 from .vit import (
+    PatchEmbedding,
     VisionTransformer,
     VisionTransformerGAP,
     patchify,
@@ -56,6 +57,7 @@ __all__ = [
     "ffn_as_conv1d",
     "sinusoidal_positional_encoding",
     "LearnedPositionalEncoding",
+    "PatchEmbedding",
     "VisionTransformer",
     "VisionTransformerGAP",
     "patchify",

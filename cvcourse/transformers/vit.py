@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from .multihead import MultiheadAttention
 
 __all__ = [
+    "PatchEmbedding",
     "VisionTransformer",
     "VisionTransformerGAP",
     "ConvStemConfig",
@@ -69,6 +70,44 @@ def patchify(images: Tensor, patch_size: int) -> Tensor:
     x = images.reshape(N, C, H // P, P, W // P, P)  # [N, C, nh, P, nw, P]
     x = x.permute(0, 2, 4, 1, 3, 5)  # [N, nh, nw, C, P, P]
     return x.reshape(N, (H // P) * (W // P), C * P * P)  # [N, num_patches, C P P]
+
+
+class PatchEmbedding(nn.Module):
+    """Patch embedding as the notes write it: flatten each P x P patch, project it with W_E.
+
+    ``W_E`` is a ``Linear(P^2 C, D)``; ``from_conv`` copies a stride-P convolution's weights into it
+    (``VisionTransformer.conv_proj``), and both give the same tokens.
+
+    Args:
+        patch_size: P.
+        in_channels: C.
+        embed_dim: D = d_Y.
+    """
+
+    def __init__(self, patch_size: int, in_channels: int = 3, embed_dim: int = 768) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.W_E = nn.Linear(in_channels * patch_size**2, embed_dim)
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d) -> PatchEmbedding:
+        """The same map as ``conv`` (kernel = stride = P) written as flatten + Linear."""
+        P = conv.kernel_size[0]
+        if conv.kernel_size != (P, P) or conv.stride != (P, P) or conv.padding != (0, 0):
+            raise ValueError(f"conv must have kernel = stride = P and no padding, got kernel "
+                             f"{conv.kernel_size}, stride {conv.stride}, padding {conv.padding}")
+        embed = cls(P, conv.in_channels, conv.out_channels).to(conv.weight)
+        with torch.no_grad():
+            embed.W_E.weight.copy_(conv.weight.reshape(conv.out_channels, -1))  # [D, C P P]
+            if conv.bias is not None:
+                embed.W_E.bias.copy_(conv.bias)
+            else:
+                embed.W_E.bias.zero_()
+        return embed
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Tensor[N, C, H, W] -> tokens Tensor[N, (H/P)(W/P), D]."""
+        return self.W_E(patchify(images, self.patch_size))
 
 
 class ConvStemConfig(NamedTuple):

@@ -5,7 +5,7 @@ import torch
 from torchvision.models import vision_transformer as tv
 
 from cvcourse.transformers import vit as ours_vit
-from cvcourse.transformers.vit import VisionTransformer, VisionTransformerGAP, patchify
+from cvcourse.transformers.vit import PatchEmbedding, VisionTransformer, VisionTransformerGAP, patchify
 
 D = torch.float64
 SMALL = {
@@ -139,3 +139,13 @@ def test_bad_input_raises_clear_errors():
         patchify(torch.randn(1, 3, 10, 10), 4)
     with pytest.raises(ValueError, match="weights"):
         ours_vit.vit_b_16(weights="IMAGENET1K_V1")
+
+
+def test_patch_embedding_module_equals_conv_proj():
+    model = VisionTransformer(**SMALL).to(D)
+    embed = PatchEmbedding.from_conv(model.conv_proj)
+    x = torch.randn(2, 3, 32, 32, dtype=D)
+    torch.testing.assert_close(embed(x), model._process_input(x))
+    assert PatchEmbedding(4, 3, 10)(torch.randn(1, 3, 8, 8)).shape == (1, 4, 10)
+    with pytest.raises(ValueError, match="kernel = stride"):
+        PatchEmbedding.from_conv(torch.nn.Conv2d(3, 8, 4, stride=2))
