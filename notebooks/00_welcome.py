@@ -31,7 +31,8 @@
 # %matplotlib inline
 from cvcourse.runtime import device, fast_mode, pick, seed_everything
 
-seed_everything(0)
+seed_everything(0)  # every notebook starts from the same seed: reruns give the same numbers
+print(f"computing on: {device()}, fast mode: {fast_mode()}")
 
 # %% tags=["parameters"]
 # The knobs of a notebook live in its `parameters` cell. In fast mode (CVCOURSE_FAST=1) they shrink.
