@@ -34,7 +34,23 @@ def discover_notebooks() -> list[Path]:
     found = sorted(NOTEBOOKS.glob("*.ipynb"))
     release = NOTEBOOKS / "exercises" / "release"
     exercises = sorted(release.glob("*/*.ipynb")) if release.is_dir() else []
+    if not exercises:
+        exercises = [_release_first_exercise()]
     return found + exercises[:1]
+
+
+def _release_first_exercise() -> Path:
+    """Generate the student version of the first assignment, as an instructor would.
+
+    ``release/`` and ``gradebook.db`` are git-ignored nbgrader outputs; generating them does not
+    touch the committed sources.
+    """
+    course = NOTEBOOKS / "exercises"
+    assignment = sorted(p.name for p in (course / "source").iterdir() if p.is_dir())[0]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
+                    "--log-level=ERROR"], cwd=course, env=env, check=True, capture_output=True)
+    return next((course / "release" / assignment).glob("*.ipynb"))
 
 
 def _free_port() -> int:
