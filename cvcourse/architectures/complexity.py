@@ -155,7 +155,18 @@ def stage_summary(
         One ``StageRow`` per stage, in the order given (stages never called are left out).
     """
     size = _check_input_size(input_size)
-    net = _on_meta(model, meta).eval()
+    net = _on_meta(model, meta)
+    was_training = net.training
+    net.eval()
+    try:
+        return _stage_rows(net, size, stages, meta)
+    finally:
+        net.train(was_training)
+
+
+def _stage_rows(
+    net: nn.Module, size: tuple[int, ...], stages: Sequence[str] | None, meta: bool
+) -> list[StageRow]:
     modules = dict(net.named_modules())
     names = list(stages) if stages is not None else default_stages(net)
     missing = [n for n in names if n not in modules]

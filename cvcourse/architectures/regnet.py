@@ -77,7 +77,7 @@ class XBlock(nn.Module):
 
 
 class AnyNet(nn.Module):
-    """Stem (3x3/2, 16 ch, as RegNet's) -> stages (first block of stages 2-4: stride 2) -> GAP -> fc."""
+    """Stem (3x3/2, 16 ch, as RegNet's) -> stages (stages 2-4 start with stride 2) -> GAP -> fc."""
 
     def __init__(self, config: AnyNetConfig, num_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()

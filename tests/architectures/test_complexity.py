@@ -1,6 +1,7 @@
 """Parameter/FLOP counting, per-stage summaries and receptive fields."""
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -102,3 +103,13 @@ def test_receptive_field_degenerate_and_bad_input():
     assert receptive_field([(1, 1)]) == 1
     with pytest.raises(ValueError, match=r"layers\[1\]"):
         receptive_field([(3, 1), (0, 1)])
+
+
+def test_stage_summary_and_count_flops_keep_the_models_mode_and_weights():
+    model = mobilenet_v2(num_classes=3).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    stage_summary(model, (2, 3, 32, 32), meta=False)
+    count_flops(model, (2, 3, 32, 32), meta=False)
+    assert model.training
+    for k, v in model.state_dict().items():  # eval mode: BN running stats untouched
+        assert torch.equal(v, before[k]), k
