@@ -75,14 +75,14 @@ seed_everything(0)
 
 # %% tags=["parameters"]
 image_size = 32                           # synthetic shapes images, pixels
-train_size = pick(full=1500, fast=64)     # training images for the training cells
+train_size = pick(full=1000, fast=64)     # training images for the training cells
 val_size = pick(full=500, fast=32)
 batch_size = pick(full=64, fast=32)
 grad_batch = pick(full=32, fast=8)        # batch for the gradient-norm measurement
-deep_depth = pick(full=56, fast=20)       # plain vs residual: 6n + 2 weighted layers
-deep_epochs = pick(full=3, fast=1)
-regnet_models = pick(full=8, fast=2)      # models sampled per design space
-regnet_steps = pick(full=60, fast=2)      # optimizer steps per sampled model
+deep_depth = pick(full=44, fast=20)       # plain vs residual: 6n + 2 weighted layers
+deep_epochs = pick(full=2, fast=1)
+regnet_models = pick(full=5, fast=2)      # models sampled per design space
+regnet_steps = pick(full=20, fast=2)      # optimizer steps per sampled model
 max_phi = pick(full=3, fast=1)            # compound scaling: measure phi = 0 .. max_phi
 
 # %% [markdown]
