@@ -1,6 +1,6 @@
 """Train the small ViT that chapter 3's attention viewer ships with: ``data/vit_shapes.pt``.
 
-Usage (from the repository root; about 5 minutes on one free CPU core)::
+Usage (from the repository root; about 8 minutes on one free CPU core)::
 
     python data/scripts/train_vit_shapes.py            # writes data/vit_shapes.pt
     sha256sum data/vit_shapes.pt                       # then replace its line in data/SHA256SUMS
@@ -40,7 +40,7 @@ def hflip(image: torch.Tensor) -> torch.Tensor:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", type=int, default=8000, help="training images")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of AdamW")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()

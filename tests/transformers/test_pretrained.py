@@ -29,7 +29,7 @@ def test_shipped_vit_loads_and_beats_chance_by_far():
     with torch.no_grad():
         acc = accuracy(model(images), labels)
     chance = 1 / len(info["classes"])
-    assert acc > 1.75 * chance, f"accuracy {acc:.2f} on unseen shapes"
+    assert acc > 2.25 * chance, f"accuracy {acc:.2f} on unseen shapes"
     # the recorded validation accuracy is what this model scores (within sampling noise)
     assert abs(acc - info["val_accuracy"]) < 0.1
 
