@@ -161,7 +161,7 @@ def attention_with_weights(
         else:
             scores = scores + attn_mask
     weights = torch.softmax(scores, dim=-1)  # [..., L, S], each row sums to 1
-    if attn_mask is not None:
+    if attn_mask is not None and not is_causal:  # causal rows always keep key 0
         # A query that may attend to no key has a row of -inf scores: softmax gives NaN (0/0);
         # torch's math backend returns zeros there ("safe softmax"), and so do we.
         blocked = torch.isneginf(scores).all(dim=-1, keepdim=True)  # [..., L, 1]

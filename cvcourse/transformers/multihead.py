@@ -110,12 +110,17 @@ class MultiheadAttention(nn.Module):
             if b is not None:
                 nn.init.xavier_normal_(b)
 
-    def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _project(
+        self, query: Tensor, key: Tensor, value: Tensor, same_input: bool
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Q = X W_Q + b_Q, K = Y W_K + b_K, V = Y W_V + b_V (inputs [N, L or S, E])."""
         E = self.embed_dim
         b_q, b_k, b_v = (
             (None, None, None) if self.in_proj_bias is None else self.in_proj_bias.split(E)
         )
+        if self._qkv_same_embed_dim and same_input:
+            # self-attention: one product with the packed [3E, E] matrix, then split (faster)
+            return F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
         if self._qkv_same_embed_dim:
             w_q, w_k, w_v = self.in_proj_weight.split(E)
         else:
@@ -148,6 +153,7 @@ class MultiheadAttention(nn.Module):
             ``(output, weights)``: output like ``query`` with E features; weights Tensor[N, L, S]
             (averaged) or [N, h, L, S], or None when ``need_weights`` is False.
         """
+        same_input = query is key and key is value  # self-attention: one packed projection
         batched = query.dim() == 3
         for name, t in (("query", query), ("key", key), ("value", value)):
             if not isinstance(t, Tensor) or t.dim() != query.dim() or t.dim() not in (2, 3):
@@ -175,7 +181,7 @@ class MultiheadAttention(nn.Module):
         if is_causal and attn_mask is None:
             attn_mask = ~causal_mask(L, device=query.device)[:, : key.shape[1]]
 
-        q, k, v = self._project(query, key, value)  # [N, L, E], [N, S, E], [N, S, E]
+        q, k, v = self._project(query, key, value, same_input)  # [N, L, E], [N, S, E], [N, S, E]
         mask = self._float_mask(
             attn_mask, key_padding_mask, N, L, key.shape[1], q.dtype
         )  # [N, h|1, L, S]
