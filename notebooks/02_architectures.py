@@ -350,7 +350,7 @@ print(f"alpha * beta^2 * gamma^2 = {m['constraint']:.3f}")
 
 # %% [markdown]
 # Play with $\phi$, $\alpha$, $\beta$, $\gamma$: the line is the prediction, the dashed line
-# $2^\phi$, the dot the FLOPs of B0 scaled that way, measured (each change builds a model).
+# $2^\phi$; "measure FLOPs" builds B0 scaled that way and marks its FLOPs counted by the FLOP counter.
 
 # %%
 widgets.compound_scaling_explorer()

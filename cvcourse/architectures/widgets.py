@@ -171,26 +171,25 @@ def scaling_curves(
 def compound_scaling_explorer(
     phi: float = 1.0, alpha: float = 1.2, beta: float = 1.1, gamma: float = 1.15
 ) -> widgets.Box:
-    """Sliders for phi, alpha, beta, gamma; plots the FLOP growth against the 2^phi line and
-    marks the FLOPs of EfficientNet-B0 scaled that way, measured with the FLOP counter.
+    """Sliders for phi, alpha, beta, gamma; plots the FLOP growth against the 2^phi line, and on
+    "measure" marks the FLOPs of EfficientNet-B0 scaled that way, counted with the FLOP counter.
+
+    The sliders only recompute formulas, so they answer at once; building and counting a scaled
+    model takes about half a second, so it happens on the button (and once at start), and a measured
+    dot stays on the plot only while the sliders still show the values it was measured for.
 
     Returns:
-        The widget; ``.controls`` holds the four sliders, ``.fig`` the figure, ``.info`` the text.
+        The widget; ``.controls`` holds the four sliders and the ``measure`` button, ``.fig`` the
+        figure, ``.info`` the text.
     """
     sliders = {
         "phi": widgets.FloatSlider(value=phi, min=0.0, max=4.0, step=0.5, description="φ"),
-        "alpha": widgets.FloatSlider(
-            value=alpha, min=1.0, max=2.0, step=0.05, description="α (depth)"
-        ),
-        "beta": widgets.FloatSlider(
-            value=beta, min=1.0, max=1.6, step=0.05, description="β (width)"
-        ),
-        "gamma": widgets.FloatSlider(
-            value=gamma, min=1.0, max=1.6, step=0.05, description="γ (resolution)"
-        ),
+        "alpha": widgets.FloatSlider(value=alpha, min=1.0, max=2.0, step=0.05, description="α depth"),
+        "beta": widgets.FloatSlider(value=beta, min=1.0, max=1.6, step=0.05, description="β width"),
+        "gamma": widgets.FloatSlider(value=gamma, min=1.0, max=1.6, step=0.05, description="γ res."),
     }
-    for s in sliders.values():
-        s.continuous_update = False
+    measure = widgets.Button(description="measure FLOPs", icon="calculator",
+                             tooltip="build B0 scaled by these values and count its FLOPs (~0.5 s)")
     fig, ax, canvas = interactive_figure(figsize=(6, 4))
     (pred_line,) = ax.plot([], [], label="predicted (αβ²γ²)^φ")
     (two_line,) = ax.plot([], [], "k--", label="2^φ")
@@ -198,34 +197,41 @@ def compound_scaling_explorer(
     ax.set_yscale("log", base=2)
     ax.legend(loc="upper left")
     info = widgets.HTML()
-    box = widgets.VBox([widgets.HBox([widgets.VBox(list(sliders.values())), info]), canvas])
+    box = widgets.VBox([widgets.HBox([widgets.VBox([*sliders.values(), measure]), info]), canvas])
+    measured: dict[tuple[float, ...], float] = {}  # slider values -> measured FLOP ratio
+
+    def values() -> tuple[float, float, float, float]:
+        return tuple(round(sliders[k].value, 6) for k in ("phi", "alpha", "beta", "gamma"))
 
     def update(_=None) -> None:
-        v = {k: s.value for k, s in sliders.items()}
-        curves = scaling_curves(4.0, v["alpha"], v["beta"], v["gamma"])
+        v = values()
+        curves = scaling_curves(4.0, *v[1:])
         pred_line.set_data(curves["phi"], curves["predicted"])
         two_line.set_data(curves["phi"], curves["two_to_phi"])
-        ratio = scaled_b0_flops(v["phi"], v["alpha"], v["beta"], v["gamma"]) / scaled_b0_flops(
-            0.0, v["alpha"], v["beta"], v["gamma"]
-        )
-        point.set_data([v["phi"]], [ratio])
+        ratio = measured.get(v)
+        point.set_data([v[0]] if ratio else [], [ratio] if ratio else [])
         ax.relim()
         ax.autoscale_view()
-        m = compound_scaling(v["phi"], v["alpha"], v["beta"], v["gamma"])
-        style_axes(
-            ax, f"Compound scaling: αβ²γ² = {m['constraint']:.2f}", "φ", "FLOPs / FLOPs(φ=0)"
-        )
+        m = compound_scaling(*v)
+        style_axes(ax, f"Compound scaling: αβ²γ² = {m['constraint']:.2f}", "φ", "FLOPs / FLOPs(φ=0)")
+        found = f"{ratio:.2f} measured" if ratio else "press <i>measure FLOPs</i> to count"
         info.value = (
             f"depth × {m['depth']:.2f}<br>width × {m['width']:.2f}<br>"
             f"resolution × {m['resolution']:.2f} ({round(224 * m['resolution'])} px)<br>"
-            f"FLOPs × {m['flops_factor']:.2f} predicted, {ratio:.2f} measured"
+            f"FLOPs × {m['flops_factor']:.2f} predicted, {found}"
         )
         fig.canvas.draw_idle()
 
+    def measure_now(_=None) -> None:
+        v = values()
+        measured[v] = scaled_b0_flops(*v) / scaled_b0_flops(0.0, *v[1:])
+        update()
+
     for s in sliders.values():
         s.observe(update, names="value")
-    update()
-    box.controls = sliders
+    measure.on_click(measure_now)
+    measure_now()
+    box.controls = {**sliders, "measure": measure}
     box.fig = fig
     box.info = info
     return box

@@ -59,8 +59,13 @@ def test_compound_scaling_explorer_answers_controls():
     point = ax.lines[2]
     assert point.get_ydata()[0] == 1.0  # phi = 0: the baseline itself
     w.controls["phi"].value = 1.0
+    assert len(point.get_ydata()) == 0  # not measured for these values yet: no stale dot
+    assert "press" in w.info.value
+    w.controls["measure"].click()
     assert 1.5 < point.get_ydata()[0] < 3.5  # about 2x FLOPs for phi = 1
+    w.controls["phi"].value = 0.0
+    assert point.get_ydata()[0] == 1.0  # measured before: shown again without a rebuild
     pred = ax.lines[0].get_ydata().copy()
     w.controls["alpha"].value = 1.5
     assert not np.allclose(ax.lines[0].get_ydata(), pred)
-    assert "measured" in w.info.value and ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    assert "predicted" in w.info.value and ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
