@@ -191,11 +191,12 @@ assert abs(count_flops(bottle, (1, 256, 56, 56)) / count_flops(basic, (1, 64, 56
 print(inspect.getsource(small.PreActBlock.forward))
 torch.manual_seed(0)
 res = small.residual_cnn(20).double().eval()
-x_l = res.stem(torch.randn(2, 3, 16, 16, dtype=torch.float64))
-xs, fs = [x_l], []
-for block in list(res.blocks)[:3]:  # the first stage: identity skips
-    fs.append(block.branch(xs[-1]))
-    xs.append(block(xs[-1]))
+with torch.no_grad():  # forward values only
+    x_l = res.stem(torch.randn(2, 3, 16, 16, dtype=torch.float64))
+    xs, fs = [x_l], []
+    for block in list(res.blocks)[:3]:  # the first stage: identity skips
+        fs.append(block.branch(xs[-1]))
+        xs.append(block(xs[-1]))
 print("max |x_L - (x_l + sum f_i)| =", float((xs[-1] - (x_l + sum(fs))).abs().max()))
 assert torch.allclose(xs[-1], x_l + sum(fs), atol=1e-12)
 
