@@ -27,8 +27,9 @@
 # PyTorch (`F.scaled_dot_product_attention`, `nn.MultiheadAttention`, `nn.TransformerEncoderLayer`) or
 # torchvision (`VisionTransformer`, `vit_b_16`, ...).
 #
-# **How long**: fast mode (`CVCOURSE_FAST=1`) well under a minute; full mode about 6 minutes on 2 CPU
-# cores. **GPU**: optional; it only speeds up the training cells (toy transformer, inductive-bias experiment).
+# **How long**: fast mode (`CVCOURSE_FAST=1`) under a minute; full mode more than 10 minutes on 2 busy CPU
+# cores (most of it in the last, inductive-bias cell: shrink `BIAS_SIZES` / `BIAS_EPOCHS` to shorten it).
+# **GPU**: optional; it speeds up the training cells (toy transformer, inductive-bias experiment).
 
 # %%
 # %matplotlib inline
