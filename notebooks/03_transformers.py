@@ -1,7 +1,9 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -50,8 +52,8 @@ DEVICE = device()
 TOY_TRAIN = pick(full=3000, fast=256)  # toy sequences for the transformer
 TOY_EPOCHS = pick(full=6, fast=2)
 STABILITY_EPOCHS = pick(full=3, fast=1)  # post-norm vs pre-norm training
-BIAS_SIZES = pick(full=[250, 1000, 3000], fast=[32, 96])  # training images per run
-BIAS_EPOCHS = pick(full=12, fast=1)
+BIAS_SIZES = pick(full=[200, 600, 1800], fast=[32, 96])  # training images per run
+BIAS_EPOCHS = pick(full=8, fast=1)
 BIAS_VAL = pick(full=1000, fast=64)
 VIEWER_IMAGES = pick(full=6, fast=2)
 
