@@ -153,11 +153,14 @@ def attention_with_weights(
 
     # Scaling q (L x d_K numbers) before the product is cheaper than scaling the L x S scores.
     scores = (query * scale) @ key.transpose(-2, -1)  # [..., L, S]: q_i . k_j / sqrt(d_K)
-    if is_causal:
-        attn_mask = causal_mask(max(L, S), device=query.device)[:L, :S]
-    if attn_mask is not None:
+    # The masks edit the fresh scores tensor in place (the product's backward needs only q and k),
+    # which saves a copy of the [..., L, S] scores: as fast as torch's own math backend.
+    if is_causal:  # key j is hidden from query i when j > i: the strict upper triangle
+        hidden = torch.ones(L, S, dtype=torch.bool, device=query.device).triu(1)  # [L, S]
+        scores.masked_fill_(hidden, float("-inf"))
+    elif attn_mask is not None:
         if attn_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attn_mask, float("-inf"))
+            scores = scores.masked_fill(~attn_mask, float("-inf"))  # may broadcast scores up
         else:
             scores = scores + attn_mask
     weights = torch.softmax(scores, dim=-1)  # [..., L, S], each row sums to 1
