@@ -67,7 +67,8 @@ def filter_image(image: np.ndarray, kind: str = "gaussian blur", strength: float
         ndarray[H, W, 3] float in [0, 1].
     """
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be an ndarray of shape [H, W, 3], got {getattr(image, 'shape', type(image))}")
+        got = getattr(image, "shape", type(image))
+        raise ValueError(f"image must be an ndarray of shape [H, W, 3], got {got}")
     if kind not in FILTERS:
         raise ValueError(f"kind must be one of {FILTERS}, got {kind!r}")
     if not np.isfinite(strength) or strength < 0:

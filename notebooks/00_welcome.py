@@ -73,7 +73,7 @@ from cvcourse.data import ShapesClassification, sample_image
 from cvcourse.viz import show_images
 
 shapes = ShapesClassification(8, size=64, seed=0)
-images, labels = zip(*(shapes[i] for i in range(len(shapes))))
+images, labels = zip(*(shapes[i] for i in range(len(shapes))), strict=True)
 show_images(list(images), titles=[shapes.classes[y] for y in labels], ncols=8,
             suptitle="Synthetic shapes, generated from seed 0")
 plt.show()

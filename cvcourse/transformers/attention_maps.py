@@ -7,7 +7,8 @@
 * ``attention_rollout``: Abnar & Zuidema, "Quantifying Attention Flow in Transformers", 2020,
   https://arxiv.org/abs/2005.00928. With :math:`\\bar A_l` the head-averaged weights of layer l,
   :math:`\\tilde A_l = \\mathrm{rownorm}(\\tfrac12 \\bar A_l + \\tfrac12 I)` (the residual connection
-  carries half of the signal) and the rollout is :math:`R_l = \\tilde A_l \\tilde A_{l-1} \\cdots \\tilde A_1`.
+  carries half of the signal) and the rollout is
+  :math:`R_l = \\tilde A_l \\tilde A_{l-1} \\cdots \\tilde A_1`.
 * ``mean_attention_distance``: the ViT paper's Fig. 7 (the notes' Fig. 3.10), the average image-space
   distance :math:`\\sum_j a_{ij} \\lVert p_i - p_j \\rVert` between a query patch i and the patches j
   it attends to, averaged over query patches and images, per head and layer (https://arxiv.org/abs/2010.11929).

@@ -6,7 +6,8 @@ Normalization", 2018, https://arxiv.org/abs/1803.08494.
 
 Layer norm of activation i (over its D features, independent of the rest of the batch):
 
-.. math:: \\mu^{(i)} = \\frac1D \\sum_j a^{(i)}_j, \\quad v^{(i)} = \\frac1D \\sum_j (a^{(i)}_j - \\mu^{(i)})^2,
+.. math:: \\mu^{(i)} = \\frac1D \\sum_j a^{(i)}_j,
+          \\quad v^{(i)} = \\frac1D \\sum_j (a^{(i)}_j - \\mu^{(i)})^2,
           \\quad s^{(i)}_j = \\gamma_j \\frac{a^{(i)}_j - \\mu^{(i)}}{\\sqrt{v^{(i)} + \\epsilon}} + \\beta_j
 
 ``layer_norm`` and ``batch_norm`` write the statistics out (same numbers as ``F.layer_norm`` and
