@@ -76,7 +76,7 @@ def architecture_rows(name: str, input_size: int = 224) -> list[StageRow]:
 def _table_html(rows: list[StageRow]) -> str:
     head = "<tr><th>stage</th><th>output shape</th><th>parameters</th><th>MFLOPs</th></tr>"
     body = "".join(
-        f"<tr><td>{html.escape(r.name)}</td><td>{list(r.output_shape)}</td>"
+        f"<tr><td>{html.escape(r.name)}</td><td style='white-space:nowrap'>{list(r.output_shape)}</td>"
         f"<td style='text-align:right'>{r.params:,}</td>"
         f"<td style='text-align:right'>{r.flops / 1e6:,.1f}</td></tr>"
         for r in rows
@@ -105,7 +105,8 @@ def architecture_explorer(name: str = "resnet18", input_size: int = 224) -> widg
         description="input size",
         continuous_update=False,
     )
-    fig, (ax_p, ax_f), canvas = interactive_figure(figsize=(8, 5), nrows=2)
+    # 6.5 in wide, so figure and table sit side by side on a 1280 px projector screen.
+    fig, (ax_p, ax_f), canvas = interactive_figure(figsize=(6.5, 5), nrows=2)
     table = widgets.HTML()
     box = widgets.HBox([widgets.VBox([model, size, canvas]), table])
 
