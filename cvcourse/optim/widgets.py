@@ -221,7 +221,7 @@ def trajectory_explorer(
             max=0.999,
             step=0.001,
             readout_format=".3f",
-            description="β₂ (Adam, RMSProp)",
+            description="β₂ (2nd moment)",
             style=style,
             layout=layout,
         ),
