@@ -29,8 +29,8 @@
 # PyTorch (`F.scaled_dot_product_attention`, `nn.MultiheadAttention`, `nn.TransformerEncoderLayer`) or
 # torchvision (`VisionTransformer`, `vit_b_16`, ...).
 #
-# **How long**: fast mode (`CVCOURSE_FAST=1`) under a minute; full mode more than 10 minutes on 2 busy CPU
-# cores (most of it in the last, inductive-bias cell: shrink `BIAS_SIZES` / `BIAS_EPOCHS` to shorten it).
+# **How long**: fast mode (`CVCOURSE_FAST=1`) under a minute; full mode about 2 minutes on 2 idle CPU
+# cores (over half of it in the last, inductive-bias cell: grow `BIAS_SIZES` / `BIAS_EPOCHS` for clearer trends).
 # **GPU**: optional; it speeds up the training cells (toy transformer, inductive-bias experiment).
 
 # %%
