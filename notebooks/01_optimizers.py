@@ -1,7 +1,14 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -40,9 +47,9 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 
 # %% tags=["parameters"]
 steps = pick(full=300, fast=150)  # optimizer steps on the 2-D surfaces
-n_train = pick(full=1600, fast=192)  # training images for the comparison at the end
-n_val = pick(full=320, fast=96)
-epochs = pick(full=3, fast=1)  # per optimizer; 7 optimizers share the ~3 min CPU budget
+n_train = pick(full=4000, fast=192)  # training images for the comparison at the end
+n_val = pick(full=800, fast=96)
+epochs = pick(full=8, fast=1)  # per optimizer; 7 optimizers share the ~3 min CPU budget
 batch_size = 64
 image_size = 32
 
