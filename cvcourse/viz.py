@@ -10,8 +10,9 @@ Two kinds of figure:
   ``%matplotlib inline`` they show at the end of the cell (assign the result,
   ``fig = show_images(...)``, so that it is not shown twice);
 * ``interactive_figure`` builds a figure whose canvas is an ipympl widget whatever the notebook's
-  backend, so a widget can update artists in place (``line.set_data(...)``,
-  ``fig.canvas.draw_idle()``) and the picture changes at once.
+  backend, so a widget can update artists in place (``line.set_data(...)``, then ``redraw(fig)``,
+  or ``LiveArtists`` to redraw only what changed) and the picture changes at once; see
+  ``cvcourse.livefig`` for what an update costs and why.
 
 ``projector()`` is a style with large fonts for lectures.
 """
@@ -19,8 +20,6 @@ Two kinds of figure:
 from __future__ import annotations
 
 import contextlib
-import itertools
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -32,17 +31,22 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
-from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.patches import Rectangle
+
+# Live figures (ipympl canvas, fast redraws) live in cvcourse.livefig; re-exported here.
+from cvcourse.livefig import LiveArtists, interactive_figure, redraw, relayout
 
 __all__ = [
     "PROJECTOR_RC",
     "draw_boxes",
+    "LiveArtists",
     "interactive_figure",
     "overlay_mask",
     "overlay_panoptic",
     "palette",
     "projector",
+    "redraw",
+    "relayout",
     "show_heatmap",
     "show_images",
     "style_axes",
@@ -81,86 +85,6 @@ def palette(n: int) -> list[tuple[float, float, float]]:
     else:
         colors = [plt.get_cmap("hsv")(i / n)[:3] for i in range(n)]
     return [tuple(float(c) for c in color[:3]) for color in colors[:n]]
-
-
-# ----------------------------------------------------------------------------- live figures
-
-
-def _ipympl_classes():
-    """Import ipympl's Canvas and FigureManager without switching the notebook's backend.
-
-    ``import ipympl`` calls ``matplotlib.use("module://ipympl.backend_nbagg")`` when matplotlib is
-    already imported, which would turn every later ``%matplotlib inline`` figure into a widget. We
-    only want the canvas class, so ``matplotlib.use`` is a no-op while the package is imported.
-    """
-    real_use = matplotlib.use
-    matplotlib.use = lambda *args, **kwargs: None
-    try:
-        from ipympl.backend_nbagg import Canvas, FigureManager
-    finally:
-        matplotlib.use = real_use
-    return Canvas, FigureManager
-
-
-_figure_numbers = itertools.count(1000)
-
-
-def interactive_figure(figsize: tuple[float, float] = (6, 4), nrows: int = 1, ncols: int = 1,
-                       **subplot_kw: Any) -> tuple[Figure, Any, Any]:
-    """A figure drawn on an ipympl canvas widget, to place inside an ipywidgets layout.
-
-    Works whatever the notebook's backend (inline or widget) and headless (pytest, no kernel). The
-    figure is not registered with pyplot, so ``plt.show()`` and the inline backend never draw it a
-    second time and it is garbage-collected with the widget.
-
-    Example::
-
-        fig, ax, canvas = interactive_figure()
-        (line,) = ax.plot(x, y)
-        slider.observe(lambda change: (line.set_ydata(f(change.new)), fig.canvas.draw_idle()))
-        widgets.VBox([slider, canvas])
-
-    Args:
-        figsize: (width, height) in inches.
-        nrows, ncols: grid of axes, as in ``plt.subplots``.
-        **subplot_kw: passed to every ``add_subplot`` (e.g. ``projection="3d"``).
-
-    Returns:
-        ``(fig, axes, canvas)``: the Figure; one Axes, or an ndarray of Axes of shape
-        [nrows, ncols] squeezed like ``plt.subplots``; the canvas widget (``fig.canvas``).
-    """
-    if (not isinstance(figsize, (tuple, list)) or len(figsize) != 2
-            or not all(isinstance(v, (int, float)) and v > 0 for v in figsize)):
-        raise ValueError(f"figsize must be (width, height) in inches, both > 0, got {figsize!r}")
-    for name, value in (("nrows", nrows), ("ncols", ncols)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    Canvas, FigureManager = _ipympl_classes()
-    fig = Figure(figsize=tuple(figsize), layout="constrained")
-    canvas = Canvas(fig)  # also sets fig.canvas = canvas
-    with warnings.catch_warnings():  # ipympl's own Toolbar trips a traitlets deprecation warning
-        warnings.filterwarnings("ignore", "Passing unrecognized arguments", DeprecationWarning)
-        FigureManager(canvas, next(_figure_numbers))  # draw_idle() sends through the manager
-    # A bare picture that sits inside a VBox: no "Figure 1000" header, toolbar or footer.
-    canvas.header_visible = False
-    canvas.footer_visible = False
-    canvas.toolbar_visible = False
-    canvas.resizable = False
-    axes = fig.subplots(nrows, ncols, squeeze=True, subplot_kw=subplot_kw or None)
-    canvas.mpl_connect("draw_event", _freeze_layout)
-    return fig, axes, canvas
-
-
-def _freeze_layout(event: Any) -> None:
-    """After the first draw, keep the axes where constrained layout put them.
-
-    Constrained layout re-solves on every draw, which doubles what a widget's update costs
-    (about 100 ms of a 200 ms redraw for a two-panel figure); a widget changes data, not its
-    layout, so the first solution is kept.
-    """
-    fig = event.canvas.figure
-    if not isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):
-        fig.set_layout_engine("none")  # keeps the positions computed by the last draw
 
 
 # ----------------------------------------------------------------------------- images

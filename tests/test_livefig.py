@@ -1,0 +1,178 @@
+"""Tests for cvcourse.livefig: the fast PNG canvas, layout freezing, redraw and LiveArtists."""
+
+import io
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.backends.backend_webagg_core import FigureCanvasWebAggCore
+from matplotlib.figure import Figure
+from PIL import Image
+
+from cvcourse import livefig, viz
+
+
+def _decode(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def _line_figure():
+    fig, ax, canvas = livefig.interactive_figure(figsize=(3, 2))
+    x = np.linspace(0, 6, 50)
+    ax.set(xlim=(0, 6), ylim=(-1.1, 1.1), title="sine", xlabel="x", ylabel="y")
+    (line,) = ax.plot(x, np.sin(x))
+    canvas.syncing_data_url = False  # as once a browser front end is attached
+    return fig, ax, line, x
+
+
+def test_viz_reexports_the_live_figure_api():
+    assert viz.interactive_figure is livefig.interactive_figure
+    assert viz.LiveArtists is livefig.LiveArtists and viz.redraw is livefig.redraw
+
+
+@pytest.mark.parametrize("mode", ["full", "diff"])
+def test_frames_decode_to_the_same_pixels_as_matplotlibs_encoder(mode):
+    # The authority is FigureCanvasWebAggCore.get_diff_image, run on an identical canvas state.
+    fig, ax, line, x = _line_figure()
+    canvas = fig.canvas
+    canvas.draw()  # sends the first frame, in full
+    line.set_ydata(np.cos(x))
+    FigureCanvasAgg.draw(canvas)  # renders the next frame without sending it
+    canvas._force_full = mode == "full"  # what a browser's "refresh" message asks for
+    state = (canvas._last_buff.copy(), canvas._force_full)
+    canvas._png_is_old = True
+    ours = canvas.get_diff_image()
+    assert canvas._current_image_mode == mode
+    canvas._last_buff, canvas._force_full, canvas._png_is_old = state[0], state[1], True
+    theirs = FigureCanvasWebAggCore.get_diff_image(canvas)
+    np.testing.assert_array_equal(_decode(ours), _decode(theirs))
+    changed = (_decode(ours)[..., 3] > 0).mean()  # a diff frame is transparent where unchanged
+    assert changed == 1.0 if mode == "full" else 0 < changed < 0.2
+    canvas._png_is_old = False
+    assert canvas.get_diff_image() is None  # nothing new to send
+
+
+def test_first_draw_freezes_layout_and_titles_but_not_axis_labels():
+    fig, ax, line, _ = _line_figure()
+    assert fig.get_layout_engine() is not None and ax._autotitlepos
+    fig.canvas.draw()
+    assert ax._autotitlepos is False  # no tick labels above the axes: the title cannot move
+    position = ax.get_position().bounds
+    ax.set_yticks([-1, 0, 1], ["minus one", "zero", "one"])  # wider tick labels
+    before = ax.yaxis.label.get_position()
+    fig.canvas.draw()
+    assert ax.get_position().bounds == position  # the layout is kept
+    assert ax.yaxis.label.get_position() != before  # the y label moved away from the wider ticks
+
+
+def test_redraw_renders_and_checks_its_argument():
+    fig, ax, line, x = _line_figure()
+    fig.canvas.draw()
+    before = np.asarray(fig.canvas.buffer_rgba()).copy()
+    line.set_ydata(-np.sin(x))
+    livefig.redraw(fig)
+    assert (np.asarray(fig.canvas.buffer_rgba()) != before).any()
+    with pytest.raises(TypeError, match="fig"):
+        livefig.redraw(ax)
+
+
+def test_live_artists_blit_equals_a_full_draw(same_as_full_draw):
+    fig, ax, line, x = _line_figure()
+    live = livefig.LiveArtists(fig, [line, ax.title])
+    assert line.get_animated() and ax.title.get_animated()
+
+    def change():
+        line.set_ydata(np.cos(x))
+        ax.set_title("cosine, a longer title")
+        live.redraw()
+
+    assert same_as_full_draw(fig, change) > 0
+
+
+def test_live_artists_on_images_and_a_whole_axes(same_as_full_draw):
+    fig, (ax_img, ax_plot), _ = livefig.interactive_figure(figsize=(5, 2.5), ncols=2)
+    rng = np.random.default_rng(0)
+    shown = ax_img.imshow(rng.random((8, 8)), vmin=0, vmax=1)
+    ax_plot.plot([0, 1], [0, 1])
+    live = livefig.LiveArtists(fig, [shown, ax_plot])
+
+    def change():
+        shown.set_data(rng.random((8, 8)))
+        ax_plot.set_ylim(-5, 5)  # new ticks: fine, the whole axes is redrawn
+        live.redraw()
+
+    assert same_as_full_draw(fig, change) > 0
+
+
+def test_live_artists_survive_a_new_pixel_size_and_saving(tmp_path):
+    fig, ax, line, x = _line_figure()
+    live = livefig.LiveArtists(fig, [line])
+    live.redraw()  # no background yet: a full draw
+    fig.set_dpi(2 * fig.get_dpi())  # what a browser with devicePixelRatio 2 asks for
+    line.set_ydata(np.cos(x))
+    live.redraw()  # the background is the old size: must render in full, not paste it
+    full = np.asarray(fig.canvas.buffer_rgba()).copy()
+    fig.canvas.draw()
+    np.testing.assert_array_equal(full, np.asarray(fig.canvas.buffer_rgba()))
+    fig.set_dpi(fig.get_dpi() / 2)
+    # Saving draws the animated artists too, though savefig skips animated artists by itself.
+    path = tmp_path / "saved.png"
+    fig.savefig(path)
+    line.set_visible(False)
+    fig.savefig(tmp_path / "without.png")
+    assert (_decode(path.read_bytes()) != _decode((tmp_path / "without.png").read_bytes())).any()
+
+
+def test_live_artists_replacing_the_list_unmarks_the_old_ones():
+    fig, ax, line, x = _line_figure()
+    (other,) = ax.plot(x, np.cos(x))
+    live = livefig.LiveArtists(fig, [line])
+    live.artists = [other]
+    assert other.get_animated() and not line.get_animated() and live.artists == [other]
+
+
+def test_live_artists_bad_input():
+    fig, ax, line, _ = _line_figure()
+    with pytest.raises(TypeError, match="fig must be a matplotlib Figure, got Line2D"):
+        livefig.LiveArtists(line, [line])
+    with pytest.raises(TypeError, match="artists must be matplotlib Artists, got str"):
+        livefig.LiveArtists(fig, [line, "title"])
+    svg = Figure()
+    FigureCanvasSVG(svg)
+    with pytest.raises(ValueError, match="Agg-based.*FigureCanvasSVG"):
+        livefig.LiveArtists(svg, [])
+
+
+def test_frames_wait_for_the_browser_view_then_go_straight_out():
+    fig, ax, canvas = livefig.interactive_figure(figsize=(3, 2))
+    sent = []
+    canvas.send = lambda content, buffers=None: sent.append(content["data"])
+    (line,) = ax.plot([0, 1], [0, 1])
+    live = livefig.LiveArtists(fig, [line])
+    # No view yet (a later cell of "Run All" moves a control before the browser has drawn the
+    # widget): render here, and ask the browser to fetch the frame when ready; never push one.
+    livefig.redraw(fig)
+    live.redraw()  # the blitting path
+    assert sent == ['{"type": "draw"}'] * 2
+    assert (np.asarray(canvas.buffer_rgba())[..., :3] < 255).any()  # rendered all the same
+    canvas._handle_message(canvas, {"type": "initialized"}, [])  # what the view says when ready
+    for call in (lambda: livefig.redraw(fig), live.redraw):
+        sent.clear()
+        call()
+        assert sent[-1] == '{"type": "binary"}'  # sent at once, no round trip
+
+
+def test_relayout_makes_room_once_then_keeps_the_layout():
+    fig, ax, line, _ = _line_figure()
+    fig.canvas.draw()
+    left = ax.get_position().x0
+    ax.set_yticks([-1, 0, 1], ["a much longer label", "zero", "one"])
+    fig.canvas.draw()
+    assert ax.get_position().x0 == left  # frozen: the long label may not fit
+    livefig.relayout(fig)
+    fig.canvas.draw()
+    assert ax.get_position().x0 > left  # solved again, with room for the label
+    assert fig.get_layout_engine().__class__.__name__ == "PlaceHolderLayoutEngine"  # kept again
+    with pytest.raises(TypeError, match="fig"):
+        livefig.relayout(ax)
