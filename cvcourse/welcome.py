@@ -91,13 +91,13 @@ def filter_image(image: np.ndarray, kind: str = "gaussian blur", strength: float
 def filter_explorer(image: np.ndarray | None = None):
     """A dropdown for the filter, a slider for its strength, and the filtered image beside the original.
 
-    The figure is drawn once; a control change only replaces the image data (``set_data``), so it
-    answers at once.
+    The figure is drawn once; a control change replaces the image data (``set_data``) and redraws
+    only that image and its title over the rest (``LiveArtists``), so it answers at once.
     """
     import ipywidgets as widgets
 
     from cvcourse.data import sample_image
-    from cvcourse.viz import interactive_figure
+    from cvcourse.viz import LiveArtists, interactive_figure
 
     image = sample_image("astronaut")[::2, ::2] if image is None else image
     kind = widgets.Dropdown(options=FILTERS, value="gaussian blur", description="filter")
@@ -110,11 +110,12 @@ def filter_explorer(image: np.ndarray | None = None):
     for ax in (ax_in, ax_out):
         ax.set_xlabel("x (pixels)")
         ax.set_ylabel("y (pixels)")
+    live = LiveArtists(fig, [shown, ax_out.title])
 
     def update(_=None):
         shown.set_data(filter_image(image, kind.value, strength.value))
         ax_out.set_title(f"{kind.value}, sigma = {strength.value:g} px")
-        fig.canvas.draw_idle()
+        live.redraw()
 
     kind.observe(update, names="value")
     strength.observe(update, names="value")

@@ -70,3 +70,9 @@ def test_explorer_answers_its_controls(image):
     box.controls["filter"].value = "sobel edges"
     assert not np.allclose(after_slider, shown.get_array())
     assert "sobel" in box.fig.axes[1].get_title()
+
+
+@pytest.mark.parametrize("control, value", [("sigma", 5.0), ("filter", "sobel edges")])
+def test_filter_explorer_redraws_exactly_what_a_full_render_shows(control, value, same_as_full_draw):
+    box = filter_explorer(np.random.default_rng(0).random((40, 60, 3)))
+    assert same_as_full_draw(box.fig, lambda: setattr(box.controls[control], "value", value)) > 0

@@ -115,6 +115,29 @@ def _legend_label(label: str, traj: Trajectories, i: int) -> str:
     return label if k < 0 else f"{label} (diverged at step {k})"
 
 
+def _loss_limits(
+    gaps: np.ndarray, steps: int, current: tuple | None = None
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Loss-panel limits that move in coarse steps: whole decades for f - f*, and 1, 1.5, 2, 3, 4, 5,
+    6, 8 or 10 times a power of ten for the steps.
+
+    The y range is kept while the curves fit in it and it is not more than a few decades too wide
+    (hysteresis). Small control changes then keep the axes and their tick labels, so only the
+    curves are redrawn; and the scale does not jump at every move, which makes curves easier to
+    compare from one setting to the next.
+    """
+    finite = gaps[np.isfinite(gaps)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (1e-16, 1.0)
+    y = (float(10.0 ** np.floor(np.log10(low))), float(10.0 ** np.ceil(np.log10(max(high, 10 * low)))))
+    decade = 10.0 ** np.floor(np.log10(steps))
+    x = (0.0, float(decade * next(m for m in (1, 1.5, 2, 3, 4, 5, 6, 8, 10) if m * decade >= steps)))
+    if current is not None:
+        (y_low, y_high) = current[1]
+        if y_low <= y[0] <= 1e4 * y_low and y_high / 100 <= y[1] <= y_high:
+            y = (y_low, y_high)
+    return x, y
+
+
 def _last_point(surface: Surface, path: np.ndarray) -> np.ndarray:
     """The last finite point of a path, clipped into the window (where a cross marks divergence)."""
     finite = path[np.isfinite(path).all(-1)]
@@ -174,7 +197,7 @@ def trajectory_explorer(
     """
     import ipywidgets as widgets
 
-    from cvcourse.viz import interactive_figure
+    from cvcourse.viz import LiveArtists, interactive_figure
 
     if surface not in SURFACES:
         raise ValueError(f"surface must be one of {sorted(SURFACES)}, got {surface!r}")
@@ -259,7 +282,13 @@ def trajectory_explorer(
     ax_l.set(title="Loss minus its minimum", xlabel="step", ylabel="$f(w) - f^*$ (log scale)")
     ax_c.set(xlabel="$w_1$", ylabel="$w_2$")
     box = widgets.VBox()
-    status = {"contour": None, "hold": False}
+    status = {"contour": None, "hold": False, "full": True, "legend": None, "limits": None}
+    # A control change redraws only the paths, markers and loss curves, over the rest of the figure
+    # rendered once (contours, axes, legend). A new surface, new loss-panel limits or a new legend
+    # (another optimizer shown, or one diverging) render the whole figure again.
+    live = LiveArtists(
+        fig, [*lines.values(), *crosses.values(), start_dot, *loss_lines.values()]
+    )
 
     def set_surface(name: str) -> None:
         nonlocal surf
@@ -322,15 +351,26 @@ def trajectory_explorer(
             )
             loss_lines[name].set_data(np.arange(traj.losses.shape[1]), _gap(surf, traj.losses[i]))
             handles.append(lines[name])
-        ax_c.legend(handles=handles, fontsize=8, loc="upper right")
-        ax_l.relim(visible_only=True)
-        ax_l.autoscale_view()
-        fig.canvas.draw_idle()
+        gaps = np.stack([_gap(surf, traj.losses[i]) for i in range(len(shown))])
+        limits = _loss_limits(gaps, traj.losses.shape[1] - 1, status["limits"])
+        if limits != status["limits"]:
+            ax_l.set(xlim=limits[0], ylim=limits[1])
+            status["limits"], status["full"] = limits, True
+        legend = tuple((h, h.get_label()) for h in handles)
+        if legend != status["legend"]:
+            # Below both panels, outside the plots, so it never hides a path.
+            for old in fig.legends:
+                old.remove()
+            fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
+            status["legend"], status["full"] = legend, True
+        live.redraw(full=status["full"])
+        status["full"] = False
         box.trajectories = traj
         return traj
 
     def on_surface(change) -> None:
         set_surface(change["new"])
+        status["full"] = True  # new contours and limits
         update()
 
     def on_click(x: float, y: float) -> None:

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 from torch import Tensor, nn
 
-from cvcourse.viz import interactive_figure, show_heatmap, style_axes
+from cvcourse.viz import LiveArtists, interactive_figure, show_heatmap, style_axes
 
 from .attention_maps import attention_maps, query_heatmap
 
@@ -159,7 +160,8 @@ def attention_viewer(
             style=style,
         ),
         "head": widgets.Dropdown(
-            options=_head_options(model), value=None, description="head", style=style
+            # index=0, not value=None: None would read as "nothing selected" and show a blank menu
+            options=_head_options(model), index=0, description="head", style=style
         ),
         "rollout": widgets.Checkbox(value=False, description="attention rollout", style=style),
         "query": widgets.ToggleButtons(
@@ -210,9 +212,20 @@ def attention_viewer(
     marker = Rectangle((0, 0), 1, 1, fill=False, edgecolor="cyan", linewidth=2, visible=False)
     ax_img.add_patch(marker)
     heat_artist = show_heatmap(ax_heat, heat, image=picture, alpha=0.6, label="attention weight")
+    # Tick labels of one width whatever the range (weights are <= 1), so the colour bar's label
+    # keeps its place in the layout computed on the first draw.
+    heat_artist.colorbar.ax.yaxis.set_major_locator(MaxNLocator(5))
+    heat_artist.colorbar.ax.yaxis.set_major_formatter(FormatStrFormatter("%.3f"))
     style_axes(ax_heat, "attention of the query", "x (pixels)", "y (pixels)")
+    # A control change redraws the pictures, the query marker, the heatmap, its title and its colour
+    # bar (the range follows the map) over the rest, rendered once: axes, ticks and labels.
+    live = LiveArtists(fig, [ax_img.images[0], marker, ax_heat.images[0], heat_artist,
+                             ax_heat.title, heat_artist.colorbar.ax])
+    shown = {"size": picture.shape[0]}
 
     def redraw(_change=None) -> None:
+        if state.get("hold"):
+            return
         picture, heat, query = current()
         ax_img.images[0].set_data(picture)
         ax_heat.images[0].set_data(picture)
@@ -241,16 +254,27 @@ def attention_viewer(
         who = "[CLS]" if query is None else f"patch {query}"
         ax_heat.set_title(f"layer {controls['layer'].value}, {what}: {who}")
         state["heat"] = heat
-        fig.canvas.draw_idle()
+        # a picture of another size (or another model) changes the limits: render everything
+        live.redraw(full=state.pop("full", False) or size != shown["size"])
+        shown["size"] = size
 
     def on_click(event) -> None:
         if event.inaxes is not ax_img or event.xdata is None:
             return
         size = images[controls["image"].value].shape[-1]
         grid = controls["row"].max + 1
+        state["hold"] = True  # one redraw for the three controls changed here
         controls["row"].value = int(np.clip(event.ydata + 0.5, 0, size - 1) * grid // size)
         controls["col"].value = int(np.clip(event.xdata + 0.5, 0, size - 1) * grid // size)
         controls["query"].value = "patch"
+        state["hold"] = False
+        redraw()
+
+    def on_patch_moved(_change) -> None:
+        if controls["query"].value == "[CLS]":
+            controls["query"].value = "patch"  # moving the patch sliders means "show a patch"
+        else:
+            redraw()
 
     def load_pretrained(_button) -> None:
         status.value = "Loading torchvision's ViT-B/16 weights ..."
@@ -266,10 +290,13 @@ def attention_viewer(
         for key in ("row", "col"):
             controls[key].max = grid - 1
         status.value = "Model: torchvision's ImageNet ViT-B/16 (224 x 224, 14 x 14 patches)."
+        state["full"] = True
         redraw()
 
-    for key in ("image", "layer", "head", "rollout", "query", "row", "col"):
+    for key in ("image", "layer", "head", "rollout", "query"):
         controls[key].observe(redraw, names="value")
+    for key in ("row", "col"):
+        controls[key].observe(on_patch_moved, names="value")
     controls["pretrained"].on_click(load_pretrained)
     fig.canvas.mpl_connect("button_press_event", on_click)
     redraw()

@@ -72,7 +72,7 @@ def test_widget_surface_change_click_and_divergence():
     c["lr"].value = 0.05  # far too large for plain SGD on Rosenbrock
     traj = w.trajectories
     assert traj.diverged_at[0] >= 0
-    labels = [t.get_text() for t in w.ax_contour.get_legend().get_texts()]
+    labels = [t.get_text() for t in w.fig.legends[0].get_texts()]  # below the panels
     assert any("diverged at step" in text for text in labels)
     cross = w.ax_contour.lines[2 * OPTIMIZERS.index("SGD") + 1]  # the SGD cross marker
     x, y = cross.get_xydata()[0]
@@ -82,3 +82,29 @@ def test_widget_surface_change_click_and_divergence():
     assert not c["batch_size"].disabled
     c["batch_size"].value = 4
     assert w.trajectories.paths.shape[1] == c["steps"].value + 1
+
+
+@pytest.mark.parametrize("control, value", [
+    ("x0", -1.0), ("lr", 0.002), ("steps", 333), ("momentum", 0.5), ("names", ("SGD", "Adam")),
+    ("surface", "rosenbrock"),
+])
+def test_every_control_redraws_exactly_what_a_full_render_shows(control, value, same_as_full_draw):
+    # Controls redraw only the paths and curves (or the whole figure when limits, legend or
+    # surface change); the picture must equal a full render either way.
+    w = trajectory_explorer("canyon", names=("SGD", "Momentum", "Nesterov", "Adam"))
+    assert same_as_full_draw(w.fig, lambda: setattr(w.controls[control], "value", value)) > 0
+
+
+def test_loss_limits_move_in_coarse_steps_with_hysteresis():
+    from cvcourse.optim.widgets import _loss_limits
+
+    gaps = np.array([[3.0, 0.2, 4e-7], [2.0, 0.1, 0.05]])
+    x, y = _loss_limits(gaps, 150)
+    assert x == (0.0, 150.0) and y == (1e-7, 10.0)
+    assert _loss_limits(gaps, 151)[0] == (0.0, 200.0) and _loss_limits(gaps, 7)[0] == (0.0, 8.0)
+    # slightly different curves keep the current limits; far narrower ones shrink them
+    assert _loss_limits(gaps * 1.5, 150, current=(x, y))[1] == y
+    assert _loss_limits(gaps * 1e-5, 150, current=(x, y))[1] == (1e-12, 1e-4)
+    # diverged (inf) losses are ignored; all-inf falls back to a sane range
+    assert _loss_limits(np.array([[1.0, np.inf]]), 10)[1] == (1.0, 10.0)
+    assert _loss_limits(np.array([[np.inf]]), 10)[1] == (1e-16, 1.0)

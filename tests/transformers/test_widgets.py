@@ -76,3 +76,31 @@ def test_pretrained_button_offline_says_so(model, tmp_path, monkeypatch):
     viewer.controls["pretrained"].click()
     assert viewer.status.value.startswith("Offline")
     assert viewer.state["model"] is model  # still usable
+
+
+@pytest.mark.parametrize("control, value", [
+    ("layer", 0), ("head", 1), ("rollout", True), ("query", "patch"), ("row", 1),
+    ("image", "photo: coffee"),
+])
+def test_viewer_redraws_exactly_what_a_full_render_shows(model, control, value, same_as_full_draw):
+    viewer = attention_viewer(model)
+    change = lambda: setattr(viewer.controls[control], "value", value)  # noqa: E731
+    assert same_as_full_draw(viewer.fig, change) > 0
+
+
+def test_patch_sliders_switch_to_a_patch_query_and_a_click_redraws_once(model):
+    viewer = attention_viewer(model)
+    c = viewer.controls
+    c["row"].value = 1  # with the [CLS] query shown, moving a patch slider means "show this patch"
+    assert c["query"].value == "patch" and "patch (1, " in viewer.fig.axes[1].get_title()
+    canvas = viewer.fig.canvas
+    canvas._handle_message(canvas, {"type": "initialized"}, [])  # a browser view is ready
+    canvas.draw()
+    blits = []
+    canvas.blit = lambda bbox=None: blits.append(bbox)
+
+    class Click:
+        inaxes, xdata, ydata = viewer.fig.axes[0], 2.0, 30.0
+
+    viewer.on_click(Click)
+    assert (c["row"].value, c["col"].value) == (7, 0) and len(blits) == 1
