@@ -7,8 +7,9 @@ input event to the first frame whose pixels differ (ipympl canvas draw, new imag
 
 Side by side with a floor: the same measurement on a minimal ipympl explorer (one slider moving
 one sine line, built with ``cvcourse.viz.interactive_figure``), i.e. what the browser <-> kernel
-round trip costs on this machine with no work in the callback. Prints the median and p90 per
-widget, the ratio to the 150 ms target and to the floor.
+round trip costs on this machine with no work in the callback; once with ``redraw(fig)`` (render
+and send at once, what the course's widgets do) and once with ipympl's usual ``draw_idle()``.
+Prints the median and p90 per widget, the ratio to the 150 ms target and to the floor.
 
 Usage::
 
@@ -42,19 +43,29 @@ from e2e_harness import (  # noqa: E402
     widget_areas,
 )
 
+
+def _floor_cell(redraw_call: str, title: str) -> dict:
+    # Built inside a function: two such cells in one notebook must not share global names.
+    return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": [
+        "import numpy as np, ipywidgets as widgets\n",
+        "from cvcourse.viz import interactive_figure, redraw\n",
+        "def floor():\n",
+        "    x = np.linspace(0, 6, 200)\n",
+        "    fig, ax, canvas = interactive_figure(figsize=(6, 3))\n",
+        f"    (line,) = ax.plot(x, np.sin(x)); ax.set_title({title!r})\n",
+        "    slider = widgets.FloatSlider(value=1.0, min=0.5, max=3.0, step=0.1,\n",
+        "                                 description='f')\n",
+        "    slider.observe(lambda c: (line.set_ydata(np.sin(c.new * x)),\n",
+        f"                              {redraw_call}), names='value')\n",
+        "    return widgets.VBox([slider, canvas])\n",
+        "floor()\n"]}
+
+
+# Two floors: the course's way (redraw: render and send at once) and ipympl's usual draw_idle()
+# (the browser asks the kernel for the frame: one round trip more).
 FLOOR_NOTEBOOK = {
-    "cells": [
-        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": [
-            "import numpy as np, ipywidgets as widgets\n",
-            "from cvcourse.viz import interactive_figure\n",
-            "x = np.linspace(0, 6, 200)\n",
-            "fig, ax, canvas = interactive_figure(figsize=(6, 3))\n",
-            "(line,) = ax.plot(x, np.sin(x)); ax.set_title('floor: one line')\n",
-            "slider = widgets.FloatSlider(value=1.0, min=0.5, max=3.0, step=0.1,\n",
-            "                             description='f')\n",
-            "slider.observe(lambda c: (line.set_ydata(np.sin(c.new * x)),\n",
-            "                          fig.canvas.draw_idle()), names='value')\n",
-            "widgets.VBox([slider, canvas])\n"]}],
+    "cells": [_floor_cell("redraw(fig)", "floor: one line, redraw(fig)"),
+              _floor_cell("fig.canvas.draw_idle()", "floor: one line, draw_idle()")],
     "metadata": {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
                                 "name": "python3"}},
     "nbformat": 4, "nbformat_minor": 5,
@@ -72,7 +83,9 @@ def measure(playwright, lab: JupyterLab, path: Path, repeats: int, profile: str,
         if run.stderr or run.timed_out:
             print(f"  {path.name}: did not run clean (errors or time-out); later widgets untimed")
         for index, area in enumerate(widget_areas(page)):
-            chosen = controls(area) if all_controls else controls(area)[:1]
+            # Buttons are actions (count FLOPs, load weights), not controls to drag: not timed.
+            chosen = ([c for c in controls(area) if c[0] != "button"] if all_controls
+                      else controls(area)[:1])
             for control in chosen:
                 try:
                     # A warm-up move first: first-call caches, fonts, allocations.

@@ -96,16 +96,18 @@ _WATCH_JS = """
   const canvases = [...root.querySelectorAll('canvas')].filter(c => c.width > 0 && c.height > 0);
   const before = {text: textOf(root), imgs: imgsOf(root),
                   canvas: canvases.map(c => c.toDataURL())};
-  const watch = {changedAt: null, how: null};
+  // changedAt: the first visible change of any kind; canvasAt: the first new figure frame.
+  const watch = {changedAt: null, how: null, canvasAt: null, canvases: canvases.length};
   const done = (t, how) => {
     if (watch.changedAt === null) { watch.changedAt = t; watch.how = how; }
+    if (how === 'canvas' && watch.canvasAt === null) watch.canvasAt = t;
   };
   const pictureShown = () => [...root.querySelectorAll('img')]
       .some(i => i.complete && i.naturalWidth > 0)
       || [...root.querySelectorAll('canvas')].some(c => (c.__e2eDraws || 0) > 0);
   watch.onDraw = (c) => {
     const i = canvases.indexOf(c);
-    if (i < 0 || watch.changedAt !== null) return;
+    if (i < 0 || watch.canvasAt !== null) return;
     if (c.toDataURL() !== before.canvas[i]) done(c.__e2eLastDraw, 'canvas');
   };
   const check = () => {
@@ -299,11 +301,12 @@ class ControlMove:
 
 _CONTROL_KINDS = [("slider", ".widget-slider .noUi-handle"),
                   ("dropdown", ".widget-dropdown select"),
-                  ("toggle", ".widget-toggle-buttons button:not(.mod-active)"),
-                  ("toggle", ".widget-toggle-button"),
+                  # ToggleButtons: the group (its buttons are re-rendered on every change)
+                  ("toggles", ".widget-toggle-buttons"),
+                  ("toggle", "button.widget-toggle-button:not(.widget-toggle-buttons *)"),
                   ("radio", ".widget-radio-box input:not(:checked)"),
                   ("checkbox", ".widget-checkbox input"),
-                  ("button", "button.jupyter-button")]
+                  ("button", "button.jupyter-button:not(.widget-toggle-button)")]
 CONTROL_SELECTOR = ", ".join(selector for _, selector in _CONTROL_KINDS)
 
 
@@ -347,9 +350,10 @@ def move_control(page: Any, area: Any, index: int, timeout_ms: float = 10000,
         page.keyboard.press(key)
     elif kind == "dropdown":
         options = control.eval_on_selector_all("option", "os => os.map(o => o.value)")
-        current = control.eval_on_selector("option:checked", "o => o.value") if options else None
-        at = options.index(current) if current in options else -1
+        at = control.evaluate("select => select.selectedIndex")  # -1 when nothing is selected
         control.select_option(options[(at + 1) % len(options)])
+    elif kind == "toggles":  # ToggleButtons: click an option that is not the active one
+        control.query_selector("button:not(.mod-active)").click()
     else:
         control.click()
     try:
@@ -358,8 +362,16 @@ def move_control(page: Any, area: Any, index: int, timeout_ms: float = 10000,
         changed = True
     except Exception:  # noqa: BLE001  (Playwright's TimeoutError: reported as not changed)
         changed = False
+    if changed:  # a widget with a figure: time the figure, not a text that changed before it
+        try:
+            page.wait_for_function("() => !window.__e2eWatch.canvases"
+                                   " || window.__e2eWatch.canvasAt !== null", timeout=3000)
+        except Exception:  # noqa: BLE001  (a control that changes only text, e.g. a table)
+            pass
     result = page.evaluate(
-        "() => ({t0: window.__e2eT0, t1: window.__e2eWatch.changedAt, how: window.__e2eWatch.how})")
+        "() => { const w = window.__e2eWatch; const canvas = w.canvasAt !== null;"
+        " return {t0: window.__e2eT0, t1: canvas ? w.canvasAt : w.changedAt,"
+        " how: canvas ? 'canvas' : w.how}; }")
     page.evaluate("() => window.__e2eWatch.stop()")
     latency = result["t1"] - result["t0"] if changed and result["t0"] is not None else None
     move = ControlMove(index=index, control=kind, label=label, changed=changed, latency_ms=latency,
