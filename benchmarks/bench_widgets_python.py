@@ -60,9 +60,12 @@ def _moves(control) -> tuple[str, Callable[[int], object]]:
     value = control.value
     if isinstance(value, bool):
         return "value", lambda i: not value if i % 2 == 0 else value
-    step = control.step
-    sign = 1 if value + step <= control.max else -1
-    return "value", lambda i: value + sign * step if i % 2 == 0 else value
+    if hasattr(control, "base"):  # FloatLogSlider: min, max and step are exponents
+        moved = value * control.base ** control.step
+        moved = moved if moved <= control.base ** control.max else value / control.base ** control.step
+    else:
+        moved = value + control.step if value + control.step <= control.max else value - control.step
+    return "value", lambda i: moved if i % 2 == 0 else value
 
 
 def measure(build: Callable, repeats: int) -> list[tuple[str, float, float]]:

@@ -121,10 +121,10 @@ def _loss_limits(
     """Loss-panel limits that move in coarse steps: whole decades for f - f*, and 1, 1.5, 2, 3, 4, 5,
     6, 8 or 10 times a power of ten for the steps.
 
-    The y range is kept while the curves fit in it and it is not more than a few decades too wide
-    (hysteresis). Small control changes then keep the axes and their tick labels, so only the
-    curves are redrawn; and the scale does not jump at every move, which makes curves easier to
-    compare from one setting to the next.
+    The current range is kept while the curves fit in it and it is not much too wide (hysteresis):
+    x while the steps are more than half of it, y within four decades below and two above. Small
+    control changes then keep the axes and their tick labels, so only the curves are redrawn; and
+    the scale does not jump at every move, which makes curves easier to compare.
     """
     finite = gaps[np.isfinite(gaps)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (1e-16, 1.0)
@@ -132,7 +132,9 @@ def _loss_limits(
     decade = 10.0 ** np.floor(np.log10(steps))
     x = (0.0, float(decade * next(m for m in (1, 1.5, 2, 3, 4, 5, 6, 8, 10) if m * decade >= steps)))
     if current is not None:
-        (y_low, y_high) = current[1]
+        x_high, (y_low, y_high) = current[0][1], current[1]
+        if x_high / 2 < steps <= x_high:
+            x = current[0]
         if y_low <= y[0] <= 1e4 * y_low and y_high / 100 <= y[1] <= y_high:
             y = (y_low, y_high)
     return x, y

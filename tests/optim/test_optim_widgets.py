@@ -105,6 +105,10 @@ def test_loss_limits_move_in_coarse_steps_with_hysteresis():
     # slightly different curves keep the current limits; far narrower ones shrink them
     assert _loss_limits(gaps * 1.5, 150, current=(x, y))[1] == y
     assert _loss_limits(gaps * 1e-5, 150, current=(x, y))[1] == (1e-12, 1e-4)
+    wider = _loss_limits(gaps, 151, current=(x, y))[0]
+    assert wider == (0.0, 200.0)  # more steps than the axis holds: widened
+    assert _loss_limits(gaps, 150, current=(wider, y))[0] == wider  # back down by one: kept
+    assert _loss_limits(gaps, 90, current=(wider, y))[0] == (0.0, 100.0)  # under half: narrowed
     # diverged (inf) losses are ignored; all-inf falls back to a sane range
     assert _loss_limits(np.array([[1.0, np.inf]]), 10)[1] == (1.0, 10.0)
     assert _loss_limits(np.array([[np.inf]]), 10)[1] == (1e-16, 1.0)
