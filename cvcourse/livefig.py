@@ -222,7 +222,15 @@ class LiveArtists:
     ``redraw()`` restores the background, draws the artists and sends the frame; ``redraw(full=True)``
     renders the whole figure again (and takes a new background), for changes elsewhere. Saving the
     figure (``fig.savefig``) still includes the artists.
+
+    Backgrounds can be kept by key: ``redraw(full=True, key=k)``, where ``k`` names everything
+    outside the artists (say, the surface shown and the axis limits), keeps the background it
+    renders, and a later ``redraw(full=True, key=k)`` restores it instead of rendering again.
+    ``prerender(k)`` renders one ahead of time without sending anything (a widget's menu entries,
+    while it is being built). The last ``MAX_BACKGROUNDS`` are kept.
     """
+
+    MAX_BACKGROUNDS = 16
 
     def __init__(self, fig: Figure, artists: Iterable[Artist]):
         if not isinstance(fig, Figure):
@@ -234,6 +242,8 @@ class LiveArtists:
         self._artists: list[Artist] = []
         self._background = None
         self._background_size: tuple[float, float] | None = None
+        self._backgrounds: dict[Any, Any] = {}  # key -> background, oldest first
+        self._key: Any = None  # the key of the full draw under way
         self.artists = artists
         fig.canvas.mpl_connect("draw_event", self._on_draw)
 
@@ -259,6 +269,11 @@ class LiveArtists:
         if not getattr(event.canvas, "_is_saving", False):
             self._background = event.canvas.copy_from_bbox(self.fig.bbox)
             self._background_size = self.fig.bbox.size.tolist()
+            if self._key is not None:
+                self._backgrounds.pop(self._key, None)
+                self._backgrounds[self._key] = self._background
+                while len(self._backgrounds) > self.MAX_BACKGROUNDS:
+                    self._backgrounds.pop(next(iter(self._backgrounds)))
         self._draw_artists(event.renderer)
 
     def _draw_artists(self, renderer: Any) -> None:
@@ -266,12 +281,35 @@ class LiveArtists:
             if artist.get_visible() and artist.figure is self.fig:  # skip removed artists
                 artist.draw(renderer)
 
-    def redraw(self, full: bool = False) -> None:
-        """Show the artists' new state; ``full=True`` re-renders the whole figure."""
+    def _full_draw(self, key: Any, send: bool) -> None:
+        self._key = key
+        try:
+            if send:
+                redraw(self.fig)  # _on_draw takes the background and draws the artists
+            else:
+                FigureCanvasAgg.draw(self.fig.canvas)
+        finally:
+            self._key = None
+
+    def prerender(self, key: Any) -> None:
+        """Render the figure as it is now and keep its background under ``key``; send nothing."""
+        if key is None:
+            raise ValueError("key must name the figure's state, got None")
+        self._full_draw(key, send=False)
+
+    def redraw(self, full: bool = False, key: Any = None) -> None:
+        """Show the artists' new state; ``full=True`` re-renders the whole figure (or restores the
+        background kept under ``key``)."""
         canvas = self.fig.canvas
-        # A new device pixel ratio (browser zoom, another screen) changes the figure's pixel size.
-        if full or self._background is None or self._background_size != self.fig.bbox.size.tolist():
-            redraw(self.fig)  # _on_draw takes the background and draws the artists
+        # A new device pixel ratio (browser zoom, another screen) changes the figure's pixel size:
+        # every kept background is then the wrong size.
+        if self._background_size != self.fig.bbox.size.tolist():
+            self._background = None
+            self._backgrounds.clear()
+        if full and key is not None and key in self._backgrounds:
+            self._background = self._backgrounds[key]
+        elif full or self._background is None:
+            self._full_draw(key, send=True)
             return
         canvas.restore_region(self._background)
         self._draw_artists(canvas.get_renderer())

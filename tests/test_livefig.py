@@ -176,3 +176,37 @@ def test_relayout_makes_room_once_then_keeps_the_layout():
     assert fig.get_layout_engine().__class__.__name__ == "PlaceHolderLayoutEngine"  # kept again
     with pytest.raises(TypeError, match="fig"):
         livefig.relayout(ax)
+
+
+def test_kept_backgrounds_by_key_equal_a_full_draw(same_as_full_draw):
+    fig, ax, line, x = _line_figure()
+    live = livefig.LiveArtists(fig, [line])
+    draws = []
+    fig.canvas.mpl_connect("draw_event", lambda event: draws.append(event))
+    ax.set_facecolor("white")
+    live.redraw(full=True, key="white")
+    ax.set_facecolor("lavender")  # outside the artists: a new key
+    live.prerender("lavender")  # rendered ahead, nothing sent
+    assert len(draws) == 2
+    ax.set_facecolor("white")
+
+    def back_to_white():
+        line.set_ydata(np.cos(x))
+        live.redraw(full=True, key="white")  # kept: restored, not rendered
+
+    n = len(draws)
+    assert same_as_full_draw(fig, back_to_white) > 0
+    assert len(draws) == n + 2  # only the fixture's own two full draws
+    with pytest.raises(ValueError, match="key"):
+        live.prerender(None)
+
+
+def test_kept_backgrounds_are_bounded_and_dropped_on_a_new_pixel_size():
+    fig, ax, line, _ = _line_figure()
+    live = livefig.LiveArtists(fig, [line])
+    for k in range(live.MAX_BACKGROUNDS + 3):
+        live.prerender(k)
+    assert list(live._backgrounds) == list(range(3, live.MAX_BACKGROUNDS + 3))  # oldest dropped
+    fig.set_dpi(2 * fig.get_dpi())
+    live.redraw(full=True, key=5)  # a background of the old size must not be pasted
+    assert list(live._backgrounds) == [5]
