@@ -284,10 +284,11 @@ def trajectory_explorer(
     ax_l.set(title="Loss minus its minimum", xlabel="step", ylabel="$f(w) - f^*$ (log scale)")
     ax_c.set(xlabel="$w_1$", ylabel="$w_2$")
     box = widgets.VBox()
-    status = {"contour": None, "hold": False, "full": True, "legend": None, "limits": None}
+    status = {"contours": {}, "hold": False, "full": True, "legend": None, "limits": None}
     # A control change redraws only the paths, markers and loss curves, over the rest of the figure
     # rendered once (contours, axes, legend). A new surface, new loss-panel limits or a new legend
-    # (another optimizer shown, or one diverging) render the whole figure again.
+    # (another optimizer shown, or one diverging) render the whole figure again, or restore its
+    # background if that state was rendered before: every surface's is rendered while building.
     live = LiveArtists(
         fig, [*lines.values(), *crosses.values(), start_dot, *loss_lines.values()]
     )
@@ -310,12 +311,14 @@ def trajectory_explorer(
         c["batch_size"].disabled = not isinstance(surf, LeastSquares)
         c["batch_size"].value = 0
         status["hold"] = False
-        if status["contour"] is not None:
-            status["contour"].remove()
-        X, Y, Z = surf.grid()
-        status["contour"] = ax_c.contour(
-            X, Y, np.log1p(Z - Z.min()), levels=20, cmap="Greys", linewidths=0.7
-        )
+        for contour in status["contours"].values():  # contours are drawn once per surface
+            contour.set_visible(False)
+        if name not in status["contours"]:
+            X, Y, Z = surf.grid()
+            status["contours"][name] = ax_c.contour(
+                X, Y, np.log1p(Z - Z.min()), levels=20, cmap="Greys", linewidths=0.7
+            )
+        status["contours"][name].set_visible(True)
         min_star.set_data([surf.minimum[0]], [surf.minimum[1]])
         ax_c.set(
             xlim=(xmin, xmax), ylim=(ymin, ymax), title=f"Trajectories on the {surf.name} surface"
@@ -365,7 +368,11 @@ def trajectory_explorer(
                 old.remove()
             fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
             status["legend"], status["full"] = legend, True
-        live.redraw(full=status["full"])
+        key = (surf.name, limits, tuple(label for _, label in legend))  # all but the artists
+        if status.pop("prerender", False):
+            live.prerender(key)
+        else:
+            live.redraw(full=status["full"], key=key)
         status["full"] = False
         box.trajectories = traj
         return traj
@@ -397,5 +404,13 @@ def trajectory_explorer(
     box.children = [widgets.HBox([column1, column2, c["names"]]), hint, canvas]
     box.controls, box.fig, box.ax_contour, box.ax_loss = c, fig, ax_c, ax_l
     box.lines, box.update, box.on_click = lines, update, on_click
+    update()
+    for name in SURFACES:  # each surface's background now (~0.1 s each): the menu answers at once
+        if name != surface:
+            set_surface(name)
+            status["prerender"] = True
+            update()
+    set_surface(surface)
+    status["full"] = True
     update()
     return box
