@@ -143,7 +143,7 @@ def architecture_explorer(name: str = "resnet18", input_size: int = 224) -> widg
     # A new input size changes only the FLOP bars and their title: they are redrawn over the rest.
     # The FLOP axis is scaled for the largest input size, so the bars visibly grow with resolution.
     live = LiveArtists(fig, [])
-    shown = {"model": None, "bars": [], "widest": 0}
+    shown = {"model": None, "bars": [], "widest": 0, "prerender": False}
     style_axes(ax_p, "parameters", "parameters (M)", "stage")
     style_axes(ax_f, "FLOPs", "FLOPs (G)", "")
     ax_p.invert_yaxis()  # the first stage at the top, as in the table
@@ -151,7 +151,9 @@ def architecture_explorer(name: str = "resnet18", input_size: int = 224) -> widg
     def draw_model(rows: list[StageRow]) -> None:
         # New bars and tick labels on the same axes (no ax.clear(): it would throw away the ticks,
         # title and label positions that are costly to rebuild).
-        largest = size.max**2 / size.value**2 * max(r.flops for r in rows) / 1e9  # FLOPs ~ H x W
+        # FLOPs grow with H x W: the largest stage at the largest size, rounded up to a round
+        # number so that every size gives the same axis (and the same kept background).
+        largest = _round_up(size.max**2 / size.value**2 * max(r.flops for r in rows) / 1e9)
         for bars in shown["bars"]:
             bars.remove()
         shown["bars"] = [
@@ -161,7 +163,7 @@ def architecture_explorer(name: str = "resnet18", input_size: int = 224) -> widg
         ax_p.set_yticks(range(len(rows)), [r.name for r in rows], fontsize=8)  # shared with ax_f
         ax_p.set_ylim(len(rows) - 0.4, -0.6)
         ax_p.set_xlim(0, 1.05 * max(r.params for r in rows) / 1e6)
-        ax_f.set_xlim(0, 1.1 * largest)
+        ax_f.set_xlim(0, largest)
         ax_p.set_title(f"{model.value}: parameters")
         live.artists = [*shown["bars"][1].patches, ax_f.title]
         widest = max(len(r.name) for r in rows)
@@ -180,17 +182,39 @@ def architecture_explorer(name: str = "resnet18", input_size: int = 224) -> widg
         for bar, row in zip(live.artists[:-1], rows, strict=True):
             bar.set_width(row.flops / 1e9)
         ax_f.set_title(f"FLOPs at {size.value} px")
-        live.redraw(full=full)
+        key = (model.value, ax_f.get_xlim(), shown["widest"])  # all but the FLOP bars and title
+        if shown["prerender"]:
+            live.prerender(key)
+        else:
+            live.redraw(full=full, key=key)
 
     model.observe(update, names="value")
     size.observe(update, names="value")
-    update()
-    for other in BUILDERS:  # count every model at this size now (~0.6 s), so the menu answers at once
-        architecture_rows(other, size.value)
+    # Count every model and render its background now (~1.5 s), so the menu answers at once; the
+    # model with the longest stage names first, so that the layout leaves room for all of them.
+    first = model.value
+    longest = {n: max(len(r.name) for r in architecture_rows(n, size.value)) for n in BUILDERS}
+    shown["prerender"] = True
+    for name in sorted(BUILDERS, key=lambda n: -longest[n]):
+        if model.value == name:
+            update()
+        else:
+            model.value = name  # the observer prerenders it
+    shown["prerender"] = False
+    if model.value == first:
+        update()
+    else:
+        model.value = first
     box.controls = {"model": model, "input_size": size}
     box.fig = fig
     box.table = table
     return box
+
+
+def _round_up(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten that is >= ``value`` (> 0)."""
+    decade = 10.0 ** np.floor(np.log10(value))
+    return float(decade * next(m for m in (1, 2, 2.5, 5, 10) if m * decade >= value * (1 - 1e-12)))
 
 
 @functools.lru_cache(maxsize=256)
