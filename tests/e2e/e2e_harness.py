@@ -107,11 +107,12 @@ _WATCH_JS = """
       || [...root.querySelectorAll('canvas')].some(c => (c.__e2eDraws || 0) > 0);
   watch.onDraw = (c) => {
     const i = canvases.indexOf(c);
-    if (i < 0 || watch.canvasAt !== null) return;
+    // A late frame of the previous move (drawn before this input event) is not this move's.
+    if (i < 0 || watch.canvasAt !== null || window.__e2eT0 === null) return;
     if (c.toDataURL() !== before.canvas[i]) done(c.__e2eLastDraw, 'canvas');
   };
   const check = () => {
-    if (watch.changedAt !== null) return;
+    if (watch.changedAt !== null || window.__e2eT0 === null) return;
     const t = performance.now();
     if (imgsOf(root) !== before.imgs && pictureShown()) done(t, 'img');
     else if (textOf(root) !== before.text) done(t, 'text');
@@ -336,7 +337,14 @@ def move_control(page: Any, area: Any, index: int, timeout_ms: float = 10000,
     """
     kind, control, label = control or controls(area)[0]
     area.scroll_into_view_if_needed()
-    page.wait_for_timeout(150)  # let a scroll-triggered repaint settle before arming the watch
+    try:  # let the previous move's frames and a scroll-triggered repaint settle first
+        page.wait_for_function(
+            "(area) => [...area.querySelectorAll('canvas')].every("
+            "c => !c.__e2eLastDraw || performance.now() - c.__e2eLastDraw > 250)",
+            arg=area, timeout=5000)
+    except Exception:  # noqa: BLE001  (a canvas that keeps drawing: measured anyway)
+        pass
+    page.wait_for_timeout(150)
     if shots is not None:
         area.screenshot(path=str(shots / f"widget{index:02d}_before.png"))
     page.evaluate(_WATCH_JS, area)
