@@ -302,8 +302,9 @@ def trajectory_explorer(
             ("x0", (xmin, xmax), surf.start[0]),
             ("y0", (ymin, ymax), surf.start[1]),
         ):
-            c[key].min, c[key].max = -1e9, 1e9  # avoid transient min > max while moving the range
-            c[key].min, c[key].max, c[key].value = lo, hi, value
+            with c[key].hold_sync():  # one message to the browser per slider, not five
+                c[key].min, c[key].max = -1e9, 1e9  # no transient min > max while moving the range
+                c[key].min, c[key].max, c[key].value = lo, hi, value
         c["lr"].value, c["steps"].value = (
             SURFACE_DEFAULTS[name]["lr"],
             SURFACE_DEFAULTS[name]["steps"],
