@@ -41,6 +41,7 @@ __all__ = [
     "draw_boxes",
     "LiveArtists",
     "interactive_figure",
+    "nice_ceil",
     "overlay_mask",
     "overlay_panoptic",
     "palette",
@@ -192,6 +193,22 @@ def show_images(images: Any, titles: Sequence[str] | None = None, ncols: int | N
     if suptitle:
         fig.suptitle(suptitle)
     return fig
+
+
+def nice_ceil(value: float, multiples: Sequence[float] = (1, 2, 2.5, 5, 10)) -> float:
+    """The smallest ``m * 10**k`` (``m`` in ``multiples``, integer ``k``) that is ``>= value``.
+
+    For axis limits that move in round steps: a widget keeps its axes (and their tick labels)
+    while the data stay under the same round limit. ``multiples`` must increase from 1 to 10.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
+            or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"value must be a finite number > 0, got {value!r}")
+    if list(multiples) != sorted(multiples) or multiples[0] != 1 or multiples[-1] != 10:
+        raise ValueError(f"multiples must increase from 1 to 10, got {tuple(multiples)!r}")
+    decade = 10.0 ** np.floor(np.log10(value))
+    # (1 - 1e-12): a value that is already round, up to rounding, stays where it is
+    return float(decade * next(m for m in multiples if m * decade >= value * (1 - 1e-12)))
 
 
 def style_axes(ax: Axes, title: str, xlabel: str | None = None, ylabel: str | None = None,

@@ -286,3 +286,15 @@ def test_show_heatmap_over_image(ax):
         viz.show_heatmap(ax, torch.zeros(0, 3))
     with pytest.raises(ValueError, match="alpha"):
         viz.show_heatmap(ax, heat, alpha=2)
+
+
+def test_nice_ceil_rounds_up_to_round_multiples():
+    assert [viz.nice_ceil(v) for v in (0.3, 1.0, 1.2, 2.4, 3, 7.9, 10.01)] == [
+        0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0]
+    steps = (1, 1.5, 2, 3, 4, 5, 6, 8, 10)
+    assert [viz.nice_ceil(n, steps) for n in (7, 150, 151, 999)] == [8.0, 150.0, 200.0, 1000.0]
+    for bad in (0, -1.0, float("nan"), float("inf"), True, "3"):
+        with pytest.raises(ValueError, match="value"):
+            viz.nice_ceil(bad)
+    with pytest.raises(ValueError, match="multiples"):
+        viz.nice_ceil(3.0, (2, 5, 10))

@@ -17,7 +17,7 @@ from torch import nn
 from cvcourse.architectures import BUILDERS
 from cvcourse.architectures.complexity import StageRow, count_flops, stage_summary
 from cvcourse.architectures.efficientnet import compound_scaling, scaled_efficientnet
-from cvcourse.viz import LiveArtists, interactive_figure, relayout, style_axes
+from cvcourse.viz import LiveArtists, interactive_figure, nice_ceil, relayout, style_axes
 
 __all__ = [
     "architecture_rows",
@@ -153,7 +153,7 @@ def architecture_explorer(name: str = "resnet18", input_size: int = 224) -> widg
         # title and label positions that are costly to rebuild).
         # FLOPs grow with H x W: the largest stage at the largest size, rounded up to a round
         # number so that every size gives the same axis (and the same kept background).
-        largest = _round_up(size.max**2 / size.value**2 * max(r.flops for r in rows) / 1e9)
+        largest = nice_ceil(size.max**2 / size.value**2 * max(r.flops for r in rows) / 1e9)
         for bars in shown["bars"]:
             bars.remove()
         shown["bars"] = [
@@ -209,12 +209,6 @@ def architecture_explorer(name: str = "resnet18", input_size: int = 224) -> widg
     box.fig = fig
     box.table = table
     return box
-
-
-def _round_up(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 times a power of ten that is >= ``value`` (> 0)."""
-    decade = 10.0 ** np.floor(np.log10(value))
-    return float(decade * next(m for m in (1, 2, 2.5, 5, 10) if m * decade >= value * (1 - 1e-12)))
 
 
 @functools.lru_cache(maxsize=256)

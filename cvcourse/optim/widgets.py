@@ -126,11 +126,12 @@ def _loss_limits(
     control changes then keep the axes and their tick labels, so only the curves are redrawn; and
     the scale does not jump at every move, which makes curves easier to compare.
     """
+    from cvcourse.viz import nice_ceil  # lazily, like the widget: matplotlib only when drawing
+
     finite = gaps[np.isfinite(gaps)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (1e-16, 1.0)
     y = (float(10.0 ** np.floor(np.log10(low))), float(10.0 ** np.ceil(np.log10(max(high, 10 * low)))))
-    decade = 10.0 ** np.floor(np.log10(steps))
-    x = (0.0, float(decade * next(m for m in (1, 1.5, 2, 3, 4, 5, 6, 8, 10) if m * decade >= steps)))
+    x = (0.0, nice_ceil(steps, (1, 1.5, 2, 3, 4, 5, 6, 8, 10)))
     if current is not None:
         x_high, (y_low, y_high) = current[0][1], current[1]
         if x_high / 2 < steps <= x_high:
