@@ -34,12 +34,13 @@ from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
 # Live figures (ipympl canvas, fast redraws) live in cvcourse.livefig; re-exported here.
-from cvcourse.livefig import LiveArtists, interactive_figure, redraw, relayout
+from cvcourse.livefig import LiveArtists, LiveColorbar, interactive_figure, redraw, relayout
 
 __all__ = [
     "PROJECTOR_RC",
     "draw_boxes",
     "LiveArtists",
+    "LiveColorbar",
     "interactive_figure",
     "nice_ceil",
     "overlay_mask",

@@ -17,10 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 from torch import Tensor, nn
 
-from cvcourse.viz import LiveArtists, interactive_figure, show_heatmap, style_axes
+from cvcourse.viz import LiveArtists, LiveColorbar, interactive_figure, show_heatmap, style_axes
 
 from .attention_maps import attention_maps, query_heatmap
 
@@ -28,6 +27,7 @@ __all__ = ["viewer_images", "attention_heatmap", "attention_viewer", "imagenet_p
 
 PHOTOS = ("astronaut", "chelsea", "coffee")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+MEAN_OF_HEADS = "mean"  # the head menu's value for the mean over heads
 
 
 def _resize(image: Tensor, size: int) -> Tensor:
@@ -130,7 +130,8 @@ def attention_viewer(
 
     Returns:
         The top-level ``VBox``, with ``.controls`` (dict of the widgets by name), ``.fig``,
-        ``.heat_artist`` and ``.state`` (model, maps, current heat) for tests and notebooks.
+        ``.heat_artist``, ``.colorbar`` (a ``LiveColorbar``) and ``.state`` (model, maps, current heat)
+        for tests and notebooks.
     """
     from .pretrained import load_shapes_vit, load_torchvision_vit_b_16
 
@@ -160,8 +161,7 @@ def attention_viewer(
             style=style,
         ),
         "head": widgets.Dropdown(
-            # index=0, not value=None: None would read as "nothing selected" and show a blank menu
-            options=_head_options(model), index=0, description="head", style=style
+            options=_head_options(model), description="head", style=style
         ),
         "rollout": widgets.Checkbox(value=False, description="attention rollout", style=style),
         "query": widgets.ToggleButtons(
@@ -199,7 +199,7 @@ def attention_viewer(
             state["model"],
             None,
             controls["layer"].value,
-            controls["head"].value,
+            None if controls["head"].value == MEAN_OF_HEADS else controls["head"].value,
             controls["rollout"].value,
             query,
             maps=maps,
@@ -211,30 +211,42 @@ def attention_viewer(
     style_axes(ax_img, "image (click = query patch)", "x (pixels)", "y (pixels)")
     marker = Rectangle((0, 0), 1, 1, fill=False, edgecolor="cyan", linewidth=2, visible=False)
     ax_img.add_patch(marker)
-    heat_artist = show_heatmap(ax_heat, heat, image=picture, alpha=0.6, label="attention weight")
-    # Tick labels of one width whatever the range (weights are <= 1), so the colour bar's label
-    # keeps its place in the layout computed on the first draw.
-    heat_artist.colorbar.ax.yaxis.set_major_locator(MaxNLocator(5))
-    heat_artist.colorbar.ax.yaxis.set_major_formatter(FormatStrFormatter("%.3f"))
+    heat_artist = show_heatmap(ax_heat, heat, image=picture, alpha=0.6, colorbar=False)
+    # The bar's range follows the map: only its tick labels are redrawn (weights are <= 1, so
+    # "%.3f" labels keep one width and the layout computed on the first draw fits them all).
+    bar = LiveColorbar(heat_artist, ax_heat, fmt="{:.3f}", label="attention weight",
+                       fraction=0.046, pad=0.04)
     style_axes(ax_heat, "attention of the query", "x (pixels)", "y (pixels)")
-    # A control change redraws the pictures, the query marker, the heatmap, its title and its colour
-    # bar (the range follows the map) over the rest, rendered once: axes, ticks and labels.
-    live = LiveArtists(fig, [ax_img.images[0], marker, ax_heat.images[0], heat_artist,
-                             ax_heat.title, heat_artist.colorbar.ax])
-    shown = {"size": picture.shape[0]}
+    # A control change redraws the query marker, the heatmap, its title and the bar's labels over
+    # a background that holds the rest: axes, ticks, labels and the picture, one background per
+    # picture, all rendered while the viewer is built, so the image menu answers like a slider.
+    live = LiveArtists(fig, [marker, heat_artist, ax_heat.title, *bar.labels])
+
+    def show_picture(name: str) -> None:
+        picture = images[name].permute(1, 2, 0).numpy()
+        size = picture.shape[0]
+        for ax in (ax_img, ax_heat):
+            ax.images[0].set_data(picture)
+            ax.set_xlim(-0.5, size - 0.5)
+            ax.set_ylim(size - 0.5, -0.5)
+        heat_artist.set_extent((-0.5, size - 0.5, size - 0.5, -0.5))
+
+    for name in sorted(images, key=lambda n: n == controls["image"].value):  # current one last
+        show_picture(name)
+        live.prerender(name)
+    shown = {"name": controls["image"].value}
 
     def redraw(_change=None) -> None:
         if state.get("hold"):
             return
         picture, heat, query = current()
-        ax_img.images[0].set_data(picture)
-        ax_heat.images[0].set_data(picture)
+        name = controls["image"].value
+        if name != shown["name"]:
+            show_picture(name)
         heat_artist.set_data(heat)
         heat_artist.set_clim(float(heat.min()), float(heat.max()) + 1e-12)
+        bar.update()
         size, grid = picture.shape[0], heat.shape[0]
-        for ax in (ax_img, ax_heat):
-            ax.set_xlim(-0.5, size - 0.5)
-            ax.set_ylim(size - 0.5, -0.5)
         heat_artist.set_extent((-0.5, size - 0.5, size - 0.5, -0.5))
         cell = size / grid
         marker.set_visible(query is not None)
@@ -247,16 +259,16 @@ def attention_viewer(
             if controls["rollout"].value
             else (
                 "mean over heads"
-                if controls["head"].value is None
+                if controls["head"].value == MEAN_OF_HEADS
                 else f"head {controls['head'].value}"
             )
         )
         who = "[CLS]" if query is None else f"patch {query}"
         ax_heat.set_title(f"layer {controls['layer'].value}, {what}: {who}")
         state["heat"] = heat
-        # a picture of another size (or another model) changes the limits: render everything
-        live.redraw(full=state.pop("full", False) or size != shown["size"])
-        shown["size"] = size
+        # another picture: restore its background (rendered while building)
+        live.redraw(full=name != shown["name"], key=name)
+        shown["name"] = name
 
     def on_click(event) -> None:
         if event.inaxes is not ax_img or event.xdata is None:
@@ -290,7 +302,6 @@ def attention_viewer(
         for key in ("row", "col"):
             controls[key].max = grid - 1
         status.value = "Model: torchvision's ImageNet ViT-B/16 (224 x 224, 14 x 14 patches)."
-        state["full"] = True
         redraw()
 
     for key in ("image", "layer", "head", "rollout", "query"):
@@ -318,6 +329,7 @@ def attention_viewer(
         status,
     )
     box.on_click = on_click  # exposed so tests can simulate a click
+    box.colorbar = bar
     return box
 
 
@@ -329,6 +341,8 @@ def _attention_layers(model: nn.Module):
     )
 
 
-def _head_options(model: nn.Module) -> list[tuple[str, int | None]]:
+def _head_options(model: nn.Module) -> list[tuple[str, int | str]]:
+    # Not None for the mean: an ipywidgets Dropdown whose value becomes None clears its index and
+    # shows an empty menu.
     heads = next(_attention_layers(model)).num_heads
-    return [("mean over heads", None)] + [(f"head {h}", h) for h in range(heads)]
+    return [("mean over heads", MEAN_OF_HEADS)] + [(f"head {h}", h) for h in range(heads)]

@@ -54,6 +54,10 @@ def test_widget_responds_to_controls_and_clicks(model):
     c["head"].value = 2
     after_head = np.array(viewer.heat_artist.get_array())
     assert not np.allclose(before, after_head)
+    # the colour bar's labels run from the map's smallest weight to its largest
+    labels = [float(t.get_text()) for t in viewer.colorbar.labels]
+    np.testing.assert_allclose(labels[0], after_head.min(), atol=5e-4)
+    np.testing.assert_allclose(labels[-1], after_head.max(), atol=5e-4)
     c["query"].value = "patch"
     c["layer"].value = 0
     assert not np.allclose(after_head, np.array(viewer.heat_artist.get_array()))
@@ -86,6 +90,21 @@ def test_viewer_redraws_exactly_what_a_full_render_shows(model, control, value, 
     viewer = attention_viewer(model)
     change = lambda: setattr(viewer.controls[control], "value", value)  # noqa: E731
     assert same_as_full_draw(viewer.fig, change) > 0
+
+
+def test_head_menu_cycles_through_every_head_and_the_mean(model, same_as_full_draw):
+    # Regression: the mean's value was None, which made the Dropdown clear its index (a blank menu
+    # in the browser, and choosing it again changed nothing).
+    viewer = attention_viewer(model)
+    head = viewer.controls["head"]
+    titles = []
+    for step in range(2 * len(head.options)):
+        index = (step + 1) % len(head.options)
+        assert same_as_full_draw(viewer.fig, lambda i=index: setattr(head, "index", i)) > 0
+        assert head.index == index and head.label == head.options[index][0]
+        titles.append(viewer.fig.axes[1].get_title())
+    assert "mean over heads" in titles[len(head.options) - 1]
+    assert len(set(titles)) == len(head.options)
 
 
 def test_patch_sliders_switch_to_a_patch_query_and_a_click_redraws_once(model):
