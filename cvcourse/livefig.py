@@ -19,8 +19,10 @@ two-panel figure costs 120-150 ms, most of it laying out and drawing tick labels
    only the changed artists, so ticks, labels and static images are not redrawn.
 3. **Live colour bars.** A colour bar whose range follows the data would be drawn again, ticks and
    labels, on every update; ``LiveColorbar`` draws the bar once and redraws only its tick labels.
-4. **Faster PNG.** Frames are encoded at zlib level 1 instead of 6: about 3x faster, about 15 %
-   larger, which a local or Binder websocket carries easily.
+4. **Faster PNG.** Frames are encoded at zlib level 1 instead of 6 (about 3x faster, about 15 %
+   larger, which a local or Binder websocket carries easily) and with one PNG filter for the whole
+   frame computed by numpy (``encode_png``) instead of PIL's per-row choice (1.5-3x faster again,
+   the same size).
 
 Example::
 
@@ -37,9 +39,10 @@ limits and so tick labels, a colour bar's range, a new surface's contours).
 from __future__ import annotations
 
 import functools
-import io
 import itertools
+import struct
 import warnings
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -55,8 +58,8 @@ from matplotlib.figure import Figure
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.text import Text
 
-__all__ = ["PNG_COMPRESS_LEVEL", "LiveArtists", "LiveColorbar", "interactive_figure", "redraw",
-           "relayout"]
+__all__ = ["PNG_COMPRESS_LEVEL", "LiveArtists", "LiveColorbar", "encode_png", "interactive_figure",
+           "redraw", "relayout"]
 
 # zlib level of the frames sent to the browser (PIL's default is 6).
 PNG_COMPRESS_LEVEL = 1
@@ -81,8 +84,6 @@ def _ipympl_classes():
 @functools.cache
 def _live_canvas_class() -> type:
     """ipympl's Canvas with a faster PNG encoder; everything else, the widget model included, as is."""
-    from PIL import Image
-
     Canvas, _ = _ipympl_classes()
 
     class LiveCanvas(Canvas):
@@ -107,12 +108,38 @@ def _live_canvas_class() -> type:
             self._last_buff = buff.copy()
             self._force_full = False
             self._png_is_old = False
-            data = output.view(dtype=np.uint8).reshape((*output.shape, 4))
-            with io.BytesIO() as png:
-                Image.fromarray(data).save(png, format="png", compress_level=PNG_COMPRESS_LEVEL)
-                return png.getvalue()
+            return encode_png(output.view(dtype=np.uint8).reshape((*output.shape, 4)))
 
     return LiveCanvas
+
+
+def encode_png(pixels: np.ndarray, level: int = PNG_COMPRESS_LEVEL) -> bytes:
+    """An RGBA image as PNG bytes: every row with PNG's "Up" filter, then zlib at ``level``.
+
+    PIL (what matplotlib uses) tries the five PNG filters on every row and keeps the best; for the
+    frames of a figure, plots over flat backgrounds or rows of a photo, "Up" (each byte minus the
+    one above it, mod 256) compresses as well, and computing it for the whole image in one numpy
+    subtraction makes a frame 1.5-3x faster to encode (``benchmarks/bench_widgets_python.py``).
+    """
+    if not (isinstance(pixels, np.ndarray) and pixels.dtype == np.uint8 and pixels.ndim == 3
+            and pixels.shape[2] == 4 and pixels.shape[0] > 0 and pixels.shape[1] > 0):
+        raise ValueError(f"pixels must be a uint8 ndarray of shape [H, W, 4] with H, W >= 1, got "
+                         f"{getattr(pixels, 'dtype', type(pixels).__name__)} "
+                         f"{getattr(pixels, 'shape', '')}")
+    height, width, _ = pixels.shape
+    flat = pixels.reshape(height, width * 4)
+    rows = np.empty((height, 1 + width * 4), np.uint8)  # [H, 1 + 4W]: filter byte, then the row
+    rows[:, 0] = 2  # "Up"
+    rows[0, 1:] = flat[0]  # the row above the first one counts as zeros
+    np.subtract(flat[1:], flat[:-1], out=rows[1:, 1:])  # uint8: wraps mod 256, as PNG wants
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA, not interlaced
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), level)) + chunk(b"IEND", b""))
 
 
 _figure_numbers = itertools.count(1000)

@@ -285,3 +285,39 @@ def test_live_colorbar_bad_input():
         livefig.LiveColorbar(shown, ax, ticks=1)
     with pytest.raises(ValueError, match="fmt must be a str.format pattern.*'{:q}'"):
         livefig.LiveColorbar(shown, ax, fmt="{:q}")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 1), (37, 53)])
+def test_encode_png_decodes_to_the_same_pixels_with_pil(shape):
+    rng = np.random.default_rng(sum(shape))
+    random = rng.integers(0, 256, (*shape, 4), dtype=np.uint8)
+    smooth = np.zeros((*shape, 4), np.uint8)
+    smooth[..., 0] = np.arange(shape[0])[:, None] * 7  # rows that differ: "Up" does work
+    smooth[..., 3] = 255
+    for pixels in (random, smooth, np.zeros((*shape, 4), np.uint8), np.full((*shape, 4), 255, np.uint8)):
+        png = livefig.encode_png(pixels)
+        decoded = Image.open(io.BytesIO(png))
+        assert decoded.mode == "RGBA" and decoded.size == (shape[1], shape[0])
+        np.testing.assert_array_equal(np.asarray(decoded), pixels)
+
+
+def test_encode_png_is_no_larger_than_pils_on_a_figure():
+    fig, ax, line, x = _line_figure()
+    ax.imshow(np.random.default_rng(0).random((16, 16)), extent=(0, 6, -1, 1), aspect="auto")
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())
+    with io.BytesIO() as buffer:
+        Image.fromarray(pixels).save(buffer, format="png", compress_level=livefig.PNG_COMPRESS_LEVEL)
+        pils = len(buffer.getvalue())
+    assert len(livefig.encode_png(pixels)) <= 1.1 * pils
+
+
+def test_encode_png_bad_input():
+    with pytest.raises(ValueError, match=r"pixels must be a uint8 ndarray of shape \[H, W, 4\].*float64"):
+        livefig.encode_png(np.zeros((2, 2, 4)))
+    with pytest.raises(ValueError, match=r"pixels must be .*got uint8 \(2, 2, 3\)"):
+        livefig.encode_png(np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"pixels must be .*got uint8 \(0, 2, 4\)"):
+        livefig.encode_png(np.zeros((0, 2, 4), np.uint8))
+    with pytest.raises(ValueError, match="pixels must be .*got list"):
+        livefig.encode_png([[0, 0, 0, 0]])
