@@ -9,6 +9,7 @@ it left, clipped to the window, and marked with a cross and "diverged at step k"
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -380,9 +381,14 @@ def trajectory_explorer(
         return traj
 
     def on_surface(change) -> None:
-        set_surface(change["new"])
-        status["full"] = True  # new contours and limits
-        update()
+        # The new figure goes to the browser before the controls' new ranges and values: the
+        # picture is what the user watches, and re-rendering five sliders first delayed it.
+        with contextlib.ExitStack() as held:
+            for key in ("x0", "y0", "lr", "steps", "batch_size"):
+                held.enter_context(c[key].hold_sync())
+            set_surface(change["new"])
+            status["full"] = True  # new contours and limits
+            update()
 
     def on_click(x: float, y: float) -> None:
         status["hold"] = True

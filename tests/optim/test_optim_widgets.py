@@ -112,3 +112,25 @@ def test_loss_limits_move_in_coarse_steps_with_hysteresis():
     # diverged (inf) losses are ignored; all-inf falls back to a sane range
     assert _loss_limits(np.array([[1.0, np.inf]]), 10)[1] == (1.0, 10.0)
     assert _loss_limits(np.array([[np.inf]]), 10)[1] == (1e-16, 1.0)
+
+
+def test_a_new_surface_sends_the_figure_before_the_sliders_new_ranges(monkeypatch):
+    import ipywidgets
+
+    w = trajectory_explorer("canyon", names=("SGD", "Adam"))
+    canvas = w.fig.canvas
+    canvas._handle_message(canvas, {"type": "initialized"}, [])  # a browser view is ready
+    sent = []
+    real_send = ipywidgets.Widget._send
+
+    def record(widget, msg, buffers=None):
+        sent.append((widget, msg["method"]))
+        return real_send(widget, msg, buffers)
+
+    monkeypatch.setattr(ipywidgets.Widget, "_send", record)
+    w.controls["surface"].value = "rosenbrock"
+    frame = sent.index((canvas, "custom"))  # the PNG frame (ipympl's custom message)
+    sliders = [i for i, (widget, method) in enumerate(sent)
+               if widget is w.controls["x0"] and method == "update"]
+    assert sliders and frame < min(sliders)
+    assert len(sliders) == 1  # one message for min, max and value
