@@ -164,8 +164,9 @@ def attention_viewer(
             options=_head_options(model), description="head", style=style
         ),
         "rollout": widgets.Checkbox(value=False, description="attention rollout", style=style),
-        "query": widgets.ToggleButtons(
-            options=["[CLS]", "patch"], value="[CLS]", description="query", style=style
+        "query": widgets.ToggleButtons(  # a flex row: the label beside the buttons, not above
+            options=["[CLS]", "patch"], value="[CLS]", description="query",
+            style={**style, "button_width": "80px"}, layout={"display": "flex"},
         ),
         "row": widgets.IntSlider(
             value=grid0 // 2, min=0, max=grid0 - 1, description="patch row", style=style
