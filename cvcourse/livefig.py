@@ -3,8 +3,8 @@
 What a control change costs, and where the time goes
 ----------------------------------------------------
 When a slider moves, the browser sends the new value to the kernel; the widget's callback changes
-some artists; matplotlib renders the figure with Agg; the kernel encodes the pixels that changed as
-a PNG and sends it; the browser decodes it and paints it. Measured on a 2-core laptop (see
+some artists; matplotlib renders the figure with Agg; the kernel encodes the frame as a PNG and
+sends it; the browser decodes it and paints it. Measured on a 2-core laptop (see
 ``benchmarks/bench_widgets_python.py`` and ``bench_widgets_browser.py``), a full Agg redraw of a
 two-panel figure costs 120-150 ms, most of it laying out and drawing tick labels, and the PNG
 30-50 ms at PIL's default compression. Four things here cut that down:
@@ -22,7 +22,9 @@ two-panel figure costs 120-150 ms, most of it laying out and drawing tick labels
 4. **Faster PNG.** Frames are encoded at zlib level 1 instead of 6 (about 3x faster, about 15 %
    larger, which a local or Binder websocket carries easily) and with one PNG filter for the whole
    frame computed by numpy (``encode_png``) instead of PIL's per-row choice (1.5-3x faster again,
-   the same size).
+   the same size). Every frame is the whole figure, never only the changed pixels: the browser
+   drops a frame that arrives while the one before is still loading, and a dropped "diff" frame
+   leaves stale pixels behind for good (``LiveCanvas.get_diff_image`` says more).
 
 Example::
 
@@ -88,27 +90,25 @@ def _live_canvas_class() -> type:
 
     class LiveCanvas(Canvas):
         def get_diff_image(self) -> bytes | None:
-            """``FigureCanvasWebAggCore.get_diff_image`` (matplotlib 3.11) at ``PNG_COMPRESS_LEVEL``.
+            """The frame to send: always the whole figure, never only the pixels that changed.
 
-            Sends the whole frame when it must (first frame, new size, transparent pixels) and
-            otherwise only the pixels that changed, zeros elsewhere, which the browser draws over
-            the previous frame.
+            matplotlib's ``get_diff_image`` sends a "diff" frame when it can: the changed pixels,
+            transparent elsewhere, drawn by the browser over the frame before. But ipympl's view
+            loads every frame into one ``Image``: a frame that arrives while the one before is
+            still loading replaces it, and that one is never drawn. A lost full frame costs
+            nothing, the next one has every pixel; a lost diff frame leaves its pixels stale for
+            good. In Chromium that showed as ghost curves in the trajectory explorer: ipympl
+            answers each of the view's "draw" requests (several while it starts up) and a dragged
+            slider sends a frame per value, so frames do arrive back to back.
             """
             if not self._png_is_old:
                 return None
             pixels = np.asarray(self.get_renderer().buffer_rgba())  # [H, W, 4] uint8
-            buff = pixels.view(np.uint32).squeeze(2)  # [H, W], one uint32 per pixel
-            if (self._force_full or buff.shape != self._last_buff.shape
-                    or (pixels[:, :, 3] != 255).any()):
-                self.set_image_mode("full")
-                output = buff
-            else:
-                self.set_image_mode("diff")
-                output = np.where(buff != self._last_buff, buff, 0)
-            self._last_buff = buff.copy()
+            self.set_image_mode("full")
+            self._last_buff = pixels.view(np.uint32).squeeze(2).copy()  # ipympl's _data_url reads it
             self._force_full = False
             self._png_is_old = False
-            return encode_png(output.view(dtype=np.uint8).reshape((*output.shape, 4)))
+            return encode_png(pixels)
 
     return LiveCanvas
 

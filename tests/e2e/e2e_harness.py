@@ -326,6 +326,34 @@ def controls(area: Any) -> list[tuple[str, Any, str]]:
     return found
 
 
+def settle(page: Any, area: Any) -> None:
+    """Wait until no canvas of ``area`` has drawn for 250 ms (at most 5 s), then 150 ms more."""
+    try:
+        page.wait_for_function(
+            "(area) => [...area.querySelectorAll('canvas')].every("
+            "c => !c.__e2eLastDraw || performance.now() - c.__e2eLastDraw > 250)",
+            arg=area, timeout=5000)
+    except Exception:  # noqa: BLE001  (a canvas that keeps drawing: the caller goes on anyway)
+        pass
+    page.wait_for_timeout(150)
+
+
+def canvas_pixels(area: Any) -> list[Any]:
+    """The pixels each drawn canvas of ``area`` shows, ndarray[H, W, 4] (fully transparent
+    canvases, such as ipympl's rubber-band layer, left out)."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    urls = area.evaluate("(area) => [...area.querySelectorAll('canvas')]"
+                         ".filter(c => c.width > 0 && c.height > 0).map(c => c.toDataURL())")
+    pictures = [np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+                           .convert("RGBA")) for url in urls]
+    return [p for p in pictures if p[..., 3].any()]
+
+
 def move_control(page: Any, area: Any, index: int, timeout_ms: float = 10000,
                  shots: Path | None = None, repeat: int = 0,
                  control: tuple[str, Any, str] | None = None) -> ControlMove:
@@ -337,14 +365,7 @@ def move_control(page: Any, area: Any, index: int, timeout_ms: float = 10000,
     """
     kind, control, label = control or controls(area)[0]
     area.scroll_into_view_if_needed()
-    try:  # let the previous move's frames and a scroll-triggered repaint settle first
-        page.wait_for_function(
-            "(area) => [...area.querySelectorAll('canvas')].every("
-            "c => !c.__e2eLastDraw || performance.now() - c.__e2eLastDraw > 250)",
-            arg=area, timeout=5000)
-    except Exception:  # noqa: BLE001  (a canvas that keeps drawing: measured anyway)
-        pass
-    page.wait_for_timeout(150)
+    settle(page, area)  # the previous move's frames and a scroll-triggered repaint
     if shots is not None:
         area.screenshot(path=str(shots / f"widget{index:02d}_before.png"))
     page.evaluate(_WATCH_JS, area)

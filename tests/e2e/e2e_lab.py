@@ -143,6 +143,38 @@ class JupyterLab:
         for session in self._api("GET", "/api/sessions"):
             self._api("DELETE", f"/api/sessions/{session['id']}")
 
+    def kernel_frames(self) -> list[Any]:
+        """The last frame every ipympl figure of the running kernel sent, each ndarray[H, W, 4].
+
+        Asked of the notebook's kernel directly, through its connection file (as ``jupyter console
+        --existing`` does), without touching the notebook. Call it while one kernel runs.
+        """
+        import numpy as np
+        from jupyter_client import BlockingKernelClient
+
+        files = sorted((Path(self.tmp.name) / "runtime").glob("kernel-*.json"),
+                       key=lambda f: f.stat().st_mtime)
+        if not files:
+            raise RuntimeError("no kernel is running")
+        out = Path(self.tmp.name) / "frames.npz"
+        code = (
+            "import gc as _gc, numpy as _np\n"
+            "from matplotlib.backends.backend_webagg_core import FigureCanvasWebAggCore as _C\n"
+            f"_np.savez({str(out)!r}, *[_np.ascontiguousarray(c._last_buff).view(_np.uint8)"
+            ".reshape(*c._last_buff.shape, 4) for c in _gc.get_objects()"
+            " if isinstance(c, _C) and c._last_buff.size])\n")
+        client = BlockingKernelClient(connection_file=str(files[-1]))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            reply = client.execute_interactive(code, silent=True, store_history=False, timeout=60)
+        finally:
+            client.stop_channels()
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"reading the kernel's frames failed: {reply['content']}")
+        with np.load(out) as frames:
+            return [frames[name] for name in frames.files]
+
     def __exit__(self, *exc: Any) -> None:
         if self.proc is not None and self.proc.poll() is None:
             # SIGTERM lets the server shut its kernels down; kill the group if it hangs.

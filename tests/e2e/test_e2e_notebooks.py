@@ -18,11 +18,13 @@ import pytest
 from e2e_harness import (
     ARTIFACTS,
     NOTEBOOKS,
+    canvas_pixels,
     discover_notebooks,
     move_control,
     playwright_missing_reason,
     run_notebook,
     screenshot_notebook,
+    settle,
     widget_areas,
 )
 
@@ -56,9 +58,13 @@ def test_notebook_runs_clean_in_browser(path, lab, browser, e2e_report):
         run = run_notebook(page, lab, path, timeout_s=RUN_TIMEOUT_S)
         run.screenshots = screenshot_notebook(page, shots)
         # A kernel still busy with cells cannot answer a control: only move them after a full run.
-        moves = [] if run.timed_out else [
-            move_control(page, area, i, timeout_ms=CHANGE_TIMEOUT_MS, shots=shots)
-            for i, area in enumerate(widget_areas(page))]
+        areas = [] if run.timed_out else widget_areas(page)
+        moves = [move_control(page, area, i, timeout_ms=CHANGE_TIMEOUT_MS, shots=shots)
+                 for i, area in enumerate(areas)]
+        for area in areas:
+            settle(page, area)
+        shown = [pixels for area in areas for pixels in canvas_pixels(area)]
+        sent = lab.kernel_frames() if shown else []
     finally:
         page.close()
         lab.shutdown_kernels()
@@ -80,4 +86,10 @@ def test_notebook_runs_clean_in_browser(path, lab, browser, e2e_report):
     assert run.blank_canvases == 0, f"{name}: {run.blank_canvases} ipympl figure(s) never drawn"
     unchanged = [f"#{m.index} ({m.control})" for m in moves if not m.changed]
     assert not unchanged, f"{name}: moving a control did not change the picture: {unchanged}"
+    # Every figure in the page shows exactly the last frame its kernel figure sent: no frame lost
+    # or drawn over a stale one (ghost curves), whatever ran and moved before.
+    stale = [i for i, pixels in enumerate(shown)
+             if not any(pixels.shape == frame.shape and (pixels == frame).all() for frame in sent)]
+    assert not stale, (f"{name}: figure(s) {stale} of {len(shown)} in the page differ from every "
+                       f"frame the kernel last sent ({[f.shape for f in sent]})")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, f"{name} was saved by the run"
