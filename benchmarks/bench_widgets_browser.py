@@ -16,6 +16,7 @@ Usage::
     python benchmarks/bench_widgets_browser.py                 # every notebooks/*.ipynb
     python benchmarks/bench_widgets_browser.py 01_optimizers   # some of them
     python benchmarks/bench_widgets_browser.py --repeats 15
+    python benchmarks/bench_widgets_browser.py --device-scale-factor 2   # a HiDPI screen
 
 Timings depend on the machine's load (the load average is printed); compare rows from one run.
 """
@@ -72,9 +73,9 @@ FLOOR_NOTEBOOK = {
 
 
 def measure(playwright, lab: JupyterLab, path: Path, repeats: int, profile: str,
-            all_controls: bool = False) -> list[dict]:
+            all_controls: bool = False, scale: float = 1) -> list[dict]:
     """Latencies (ms) per widget area (per control with ``all_controls``) of one notebook."""
-    context = launch_browser(playwright, profile)
+    context = launch_browser(playwright, profile, device_scale_factor=scale)
     page = context.pages[0] if context.pages else context.new_page()
     rows = []
     try:
@@ -132,6 +133,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="notebook stems (default: all chapters)")
     parser.add_argument("--repeats", type=int, default=9, help="timed moves per widget")
+    parser.add_argument("--device-scale-factor", type=float, default=1.0,
+                        help="the screen's device pixel ratio (2: a HiDPI screen, 4x the pixels)")
     parser.add_argument("--all-controls", action="store_true",
                         help="time every control of every widget, not only the first")
     args = parser.parse_args()
@@ -155,14 +158,16 @@ def main() -> None:
         (floor_dir / "floor.ipynb").write_text(json.dumps(FLOOR_NOTEBOOK))
         with JupyterLab(root=floor_dir) as lab:
             floor_rows = measure(playwright, lab, floor_dir / "floor.ipynb", args.repeats,
-                                 str(Path(tmp) / "profile-floor"))
+                                 str(Path(tmp) / "profile-floor"),
+                                 scale=args.device_scale_factor)
         floor_times = floor_rows[0]["times"] if floor_rows else []
         floor_ms = statistics.median(floor_times) if floor_times else None
         with JupyterLab() as lab:
             for path in paths:
                 print(f"running {path.name} ...", flush=True)
                 profile = str(Path(tmp) / f"profile-{path.stem}")
-                rows += measure(playwright, lab, path, args.repeats, profile, args.all_controls)
+                rows += measure(playwright, lab, path, args.repeats, profile, args.all_controls,
+                                args.device_scale_factor)
     summarise(floor_rows + rows, floor_ms)
 
 

@@ -51,11 +51,15 @@ def playwright_missing_reason() -> str | None:
     return None
 
 
-def launch_browser(playwright: Any, user_data_dir: str) -> Any:
-    """A persistent Chromium context with a fresh profile and the timing hooks installed."""
+def launch_browser(playwright: Any, user_data_dir: str, device_scale_factor: float = 1) -> Any:
+    """A persistent Chromium context with a fresh profile and the timing hooks installed.
+
+    ``device_scale_factor=2`` is a HiDPI ("Retina") screen: ipympl then renders every figure at
+    twice the resolution, four times the pixels.
+    """
     context = playwright.chromium.launch_persistent_context(
         user_data_dir, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-        viewport=VIEWPORT, device_scale_factor=1)
+        viewport=VIEWPORT, device_scale_factor=device_scale_factor)
     context.add_init_script(_INIT_JS)
     return context
 
