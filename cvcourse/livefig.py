@@ -85,7 +85,8 @@ def _ipympl_classes():
 
 @functools.cache
 def _live_canvas_class() -> type:
-    """ipympl's Canvas with a faster PNG encoder; everything else, the widget model included, as is."""
+    """ipympl's Canvas sending whole frames with a faster PNG encoder; the rest (the widget model
+    included) as is."""
     Canvas, _ = _ipympl_classes()
 
     class LiveCanvas(Canvas):

@@ -247,9 +247,7 @@ def attention_viewer(
         heat_artist.set_data(heat)
         heat_artist.set_clim(float(heat.min()), float(heat.max()) + 1e-12)
         bar.update()
-        size, grid = picture.shape[0], heat.shape[0]
-        heat_artist.set_extent((-0.5, size - 0.5, size - 0.5, -0.5))
-        cell = size / grid
+        cell = picture.shape[0] / heat.shape[0]  # pixels per patch
         marker.set_visible(query is not None)
         if query is not None:
             marker.set_xy((query[1] * cell - 0.5, query[0] * cell - 0.5))
