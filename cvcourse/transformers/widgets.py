@@ -164,9 +164,9 @@ def attention_viewer(
             options=_head_options(model), description="head", style=style
         ),
         "rollout": widgets.Checkbox(value=False, description="attention rollout", style=style),
-        "query": widgets.ToggleButtons(  # a flex row: the label beside the buttons, not above
+        "query": widgets.ToggleButtons(
             options=["[CLS]", "patch"], value="[CLS]", description="query",
-            style={**style, "button_width": "80px"}, layout={"display": "flex"},
+            style={**style, "button_width": "80px"},
         ),
         "row": widgets.IntSlider(
             value=grid0 // 2, min=0, max=grid0 - 1, description="patch row", style=style
@@ -178,6 +178,9 @@ def attention_viewer(
             description="torchvision ViT-B/16 (online)", layout={"width": "240px"}
         ),
     }
+    # ipywidgets 8 draws ToggleButtons as a block, its label above the buttons; the class every
+    # other labelled control has puts the label beside them, right-aligned like the others.
+    controls["query"].add_class("widget-inline-hbox")
     status = widgets.Label(
         value="Model: the course's small ViT trained on synthetic shapes. "
         "Click the left image to pick a query patch."
