@@ -127,6 +127,8 @@ def encode_png(pixels: np.ndarray, level: int = PNG_COMPRESS_LEVEL) -> bytes:
         raise ValueError(f"pixels must be a uint8 ndarray of shape [H, W, 4] with H, W >= 1, got "
                          f"{getattr(pixels, 'dtype', type(pixels).__name__)} "
                          f"{getattr(pixels, 'shape', '')}")
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9:
+        raise ValueError(f"level must be a zlib level, an int in [0, 9], got {level!r}")
     height, width, _ = pixels.shape
     flat = pixels.reshape(height, width * 4)
     rows = np.empty((height, 1 + width * 4), np.uint8)  # [H, 1 + 4W]: filter byte, then the row

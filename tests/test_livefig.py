@@ -335,3 +335,5 @@ def test_encode_png_bad_input():
         livefig.encode_png(np.zeros((0, 2, 4), np.uint8))
     with pytest.raises(ValueError, match="pixels must be .*got list"):
         livefig.encode_png([[0, 0, 0, 0]])
+    with pytest.raises(ValueError, match=r"level must be a zlib level, an int in \[0, 9\], got 10"):
+        livefig.encode_png(np.zeros((2, 2, 4), np.uint8), level=10)
