@@ -16,8 +16,9 @@ from sklearn.metrics import accuracy_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from cvcourse import train
-from cvcourse.train import History, accuracy, evaluate, fit, load_checkpoint, to_device
+from cvcourse.train import History, accuracy, evaluate, fit, load_checkpoint, loop, to_device
+from cvcourse.train import checkpoint as checkpoint_module
+from cvcourse.train import live as live_module
 
 CPU = torch.device("cpu")
 
@@ -289,7 +290,7 @@ def test_checkpoint_is_atomic(tmp_path, monkeypatch):
         file.write(b"half a checkpoint")
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(train.torch, "save", broken_save)
+    monkeypatch.setattr(checkpoint_module.torch, "save", broken_save)
     with pytest.raises(OSError, match="No space"):
         quiet_fit(model, loader(x, y), F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1),
                   epochs=1, checkpoint=path)
@@ -303,7 +304,7 @@ def test_checkpoint_is_atomic(tmp_path, monkeypatch):
 def test_evaluate_equals_a_hand_computation():
     x, y = make_data(n=11)
     model = make_model()
-    result = evaluate(model, loader(x, y, batch_size=4), F.cross_entropy, {"accuracy": accuracy},
+    result = evaluate(model, loader(x, y, batch_size=4), F.cross_entropy, metrics={"accuracy": accuracy},
                       device=CPU)
     with torch.no_grad():
         logits = model(x)
@@ -368,7 +369,7 @@ def test_accuracy_ties_pixels_and_bad_input():
         accuracy(torch.zeros(4, 3), torch.zeros(5, dtype=torch.long))
     with pytest.raises(TypeError, match="targets"):
         accuracy(torch.zeros(4, 3), torch.zeros(4))
-    with pytest.raises(TypeError, match="tensors"):
+    with pytest.raises(TypeError, match="logits must be a torch.Tensor"):
         accuracy([[0.0, 1.0]], torch.tensor([1]))
 
 
@@ -401,16 +402,16 @@ def test_to_device_channels_last_only_for_image_batches():
 
 
 def test_amp_settings(monkeypatch):
-    assert train._amp_settings(CPU, None) == (False, torch.float32, False)
-    assert train._amp_settings(CPU, False) == (False, torch.float32, False)
+    assert loop._amp_settings(CPU, None) == (False, torch.float32, False)
+    assert loop._amp_settings(CPU, False) == (False, torch.float32, False)
     with pytest.raises(ValueError, match="amp"):
-        train._amp_settings(CPU, True)
+        loop._amp_settings(CPU, True)
     cuda = torch.device("cuda")
-    assert train._amp_settings(cuda, False) == (False, torch.float32, False)
+    assert loop._amp_settings(cuda, False) == (False, torch.float32, False)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert train._amp_settings(cuda, None) == (True, torch.bfloat16, False)
+    assert loop._amp_settings(cuda, None) == (True, torch.bfloat16, False)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert train._amp_settings(cuda, None) == (True, torch.float16, True)  # fp16 needs loss scaling
+    assert loop._amp_settings(cuda, None) == (True, torch.float16, True)  # fp16 needs loss scaling
 
 
 def test_mixed_precision_step_machinery_on_cpu():
@@ -422,10 +423,10 @@ def test_mixed_precision_step_machinery_on_cpu():
     dtypes = []
     model.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
-    step = train._default_step(F.cross_entropy)
+    step = loop._default_step(F.cross_entropy)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    result = train._run_epoch(model, loader(x, y), step, CPU, {"accuracy": accuracy},
-                              train._Precision(True, torch.bfloat16, True), optimizer, scaler)
+    result = loop._run_epoch(model, loader(x, y), step, CPU, {"accuracy": accuracy},
+                              loop._Precision(True, torch.bfloat16, True), optimizer, scaler)
     assert dtypes == [torch.bfloat16] * 4  # the forward ran in bfloat16
     assert scaler.get_scale() == 2.0**8  # finite gradients: the scale was kept
     assert all(p.dtype == torch.float32 for p in model.parameters())  # master weights stay fp32
@@ -449,12 +450,12 @@ def test_live_plot_redraws_one_output_in_a_notebook(monkeypatch):
         shown.append(obj)
         return Handle()
 
-    assert train._in_notebook() is False  # pytest runs no Jupyter kernel
+    assert live_module.in_notebook() is False  # pytest runs no Jupyter kernel
     monkeypatch.setattr(IPython.display, "display", fake_display)
-    monkeypatch.setattr(train, "_in_notebook", lambda: True)
+    monkeypatch.setattr(loop, "in_notebook", lambda: True)
     drawn = []
-    draw = train._draw_history
-    monkeypatch.setattr(train, "_draw_history",
+    draw = live_module.draw_history
+    monkeypatch.setattr(live_module, "draw_history",
                         lambda history, axes: (drawn.append(history.epochs), draw(history, axes)))
     x, y = make_data()
     model = make_model()
@@ -463,7 +464,7 @@ def test_live_plot_redraws_one_output_in_a_notebook(monkeypatch):
     assert len(shown) == 1 and isinstance(shown[0], IPython.display.Image)  # one output ...
     assert all(picture.data[:4] == b"\x89PNG" for picture in shown + updates)  # ... redrawn
     assert drawn[-1] == 3  # the last picture shows all three epochs
-    monkeypatch.setattr(train, "_in_notebook", lambda: False)  # outside notebooks: nothing shown
+    monkeypatch.setattr(loop, "in_notebook", lambda: False)  # outside notebooks: nothing shown
     quiet_fit(model, loader(x, y), F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1))
     assert len(shown) == 1
 
@@ -545,3 +546,13 @@ def test_evaluate_rejects_bad_arguments():
         evaluate(None, loader(x, y))
     with pytest.raises(ValueError, match="loader"):
         evaluate(make_model(), [], device=CPU)
+
+
+def test_options_after_the_optimizer_are_keyword_only():
+    x, y = make_data()
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="positional"):
+        fit(model, loader(x, y), F.cross_entropy, optimizer, 2)
+    with pytest.raises(TypeError, match="positional"):
+        evaluate(model, loader(x, y), F.cross_entropy, {"accuracy": accuracy})
