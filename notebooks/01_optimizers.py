@@ -44,6 +44,7 @@ from cvcourse.runtime import device, fast_mode, pick, seed_everything
 
 seed_everything(0)
 torch.set_num_threads(min(2, torch.get_num_threads()))
+RESULTS = {"fast_mode": fast_mode()}  # the chapter's headline numbers, filled as the cells run
 
 # %% tags=["parameters"]
 steps = pick(full=300, fast=150)  # optimizer steps on the 2-D surfaces
@@ -110,6 +111,7 @@ for lr in (0.05, 0.2, 0.5):
     to_reach[lr] = int(np.argmax(t.losses[0] < 1e-6))  # first step below 1e-6
 print("steps to reach f < 1e-6:", to_reach)
 assert to_reach[0.05] > to_reach[0.2] > to_reach[0.5] > 0
+RESULTS.update({f"sphere_steps_lr{lr}": n for lr, n in to_reach.items()})
 
 # %% [markdown]
 # **Canyons.** $f = \frac12(x^2 + 25\,y^2)$ is 25 times steeper across than along. SGD oscillates
@@ -218,6 +220,8 @@ for row, (surface, lr) in enumerate(((sphere, 0.02), (canyon, 0.02))):
 plt.show()
 print("steps to reach f - f* < 1e-4 (SGD, momentum):", first_below)
 assert all(mom < sgd for sgd, mom in first_below.values())
+for name, (sgd, mom) in first_below.items():
+    RESULTS[f"{name}_steps_sgd"], RESULTS[f"{name}_steps_momentum"] = sgd, mom
 
 # %% [markdown]
 # **Nesterov momentum** evaluates the gradient at the look-ahead point $\boldsymbol\theta^{(t)} + \mu v^{(t)}$:
@@ -383,6 +387,9 @@ plt.show()
 final = {label: h["val_accuracy"][-1] for label, h in histories.items()}
 print({k: round(v, 3) for k, v in final.items()})
 assert all(np.isfinite(h["train_loss"]).all() for h in histories.values())
+RESULTS.update({f"val_accuracy_{label}": acc for label, acc in final.items()})
+RESULTS["training_seconds"] = sum(sum(h["epoch_time"]) for h in histories.values())
+RESULTS
 
 # %% [markdown]
 # With a short budget the adaptive methods often start faster. The notes remark that, **properly

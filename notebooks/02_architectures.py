@@ -72,6 +72,7 @@ from cvcourse.train import accuracy, evaluate, fit
 from cvcourse.viz import style_axes
 
 seed_everything(0)
+RESULTS = {"fast_mode": fast_mode()}  # the chapter's headline numbers, filled as the cells run
 
 # %% tags=["parameters"]
 image_size = 32                           # synthetic shapes images, pixels
@@ -219,6 +220,7 @@ plt.show()
 spread = {k: max(g) / min(g) for k, g in norms.items()}
 print({k: f"{v:.3g}" for k, v in spread.items()})
 assert spread["plain"] > 10 * spread["residual"]
+RESULTS.update({f"gradient_spread_{k}": float(v) for k, v in spread.items()})
 
 # %% [markdown]
 # ## 2.2.2 Inception-ResNet
@@ -411,6 +413,7 @@ for space, errs in errors.items():
             epochs=100, max_steps=regnet_steps, live_plot=False, progress=False)
         errs.append(1 - evaluate(model, val_loader, metrics={"accuracy": accuracy})["accuracy"])
 print({k: np.round(v, 3).tolist() for k, v in errors.items()})
+RESULTS.update({f"regnet_median_error_{k}": float(np.median(v)) for k, v in errors.items()})
 
 # %%
 e_grid = np.linspace(0, 1, 201)
@@ -446,3 +449,6 @@ style_axes(ax, "Training loss: plain vs residual, same depth", "step", "cross-en
 ax.legend()
 plt.show()
 print({k: round(h["val_accuracy"][-1], 3) for k, h in histories.items()})
+RESULTS.update({f"val_accuracy_{k}{deep_depth}": h["val_accuracy"][-1] for k, h in histories.items()})
+RESULTS.update({f"train_loss_{k}{deep_depth}": h["train_loss"][-1] for k, h in histories.items()})
+RESULTS
