@@ -70,12 +70,12 @@ def test_interactive_figure_grid_and_subplot_kw():
     assert ax.name == "polar"
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"figsize": (0, 3)}, "figsize"), ({"figsize": 4}, "figsize"),
-    ({"nrows": 0}, "nrows"), ({"ncols": 1.5}, "ncols"),
+@pytest.mark.parametrize("kwargs, error, word", [
+    ({"figsize": (0, 3)}, ValueError, "figsize"), ({"figsize": 4}, TypeError, "figsize"),
+    ({"nrows": 0}, ValueError, "nrows"), ({"ncols": 1.5}, TypeError, "ncols"),
 ])
-def test_interactive_figure_rejects_bad_arguments(kwargs, word):
-    with pytest.raises(ValueError, match=word):
+def test_interactive_figure_rejects_bad_arguments(kwargs, error, word):
+    with pytest.raises(error, match=word):
         viz.interactive_figure(**kwargs)
 
 
