@@ -33,6 +33,7 @@ from cvcourse.runtime import device, fast_mode, pick, seed_everything
 
 seed_everything(0)  # every notebook starts from the same seed: reruns give the same numbers
 print(f"computing on: {device()}, fast mode: {fast_mode()}")
+RESULTS = {"device": str(device()), "fast_mode": fast_mode()}  # headline numbers, as in every chapter
 
 # %% tags=["parameters"]
 # The knobs of a notebook live in its `parameters` cell. In fast mode (CVCOURSE_FAST=1) they shrink.
@@ -53,6 +54,7 @@ report = environment_report()
 for name, value in report.items():
     print(f"{name:>28}: {value}")
 assert report["torchvision ops"] == "ok", report["torchvision ops"]
+RESULTS["torchvision_ops"] = report["torchvision ops"]
 
 # %% [markdown]
 # ## 2. How the course works
@@ -106,6 +108,7 @@ from cvcourse.welcome import filter_image
 blurred = filter_image(photo, "gaussian blur", strength=3.0)
 print(f"mean brightness before {photo.mean() / 255:.4f}, after blur {blurred.mean():.4f}")
 assert abs(photo.mean() / 255 - blurred.mean()) < 1e-2
+RESULTS["blur_mean_change"] = float(abs(photo.mean() / 255 - blurred.mean()))
 
 # %% [markdown]
 # ## Where to go next
