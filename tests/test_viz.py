@@ -293,8 +293,46 @@ def test_nice_ceil_rounds_up_to_round_multiples():
         0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0]
     steps = (1, 1.5, 2, 3, 4, 5, 6, 8, 10)
     assert [viz.nice_ceil(n, steps) for n in (7, 150, 151, 999)] == [8.0, 150.0, 200.0, 1000.0]
-    for bad in (0, -1.0, float("nan"), float("inf"), True, "3"):
-        with pytest.raises(ValueError, match="value"):
+    for bad in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="value must be a .*number"):
+            viz.nice_ceil(bad)
+    for bad in (True, "3"):
+        with pytest.raises(TypeError, match="value must be a real number"):
             viz.nice_ceil(bad)
     with pytest.raises(ValueError, match="multiples"):
         viz.nice_ceil(3.0, (2, 5, 10))
+
+
+def test_checks_follow_the_one_rule(ax):
+    # wrong type -> TypeError, wrong value -> ValueError; the message names the argument and what came in
+    with pytest.raises(TypeError, match="n must be an int, got float 2.0"):
+        viz.palette(2.0)
+    assert len(viz.palette(np.int64(3))) == 3  # a NumPy integer is an int
+    with pytest.raises(TypeError, match="title must be a non-empty string, got int 3"):
+        viz.style_axes(ax, 3)
+    with pytest.raises(TypeError, match="grid must be True or False, got str 'yes'"):
+        viz.style_axes(ax, "t", grid="yes")
+    with pytest.raises(TypeError, match="ncols must be an int, got float 2.0"):
+        viz.show_images([np.zeros((4, 4))], ncols=2.0)
+    with pytest.raises(TypeError, match="alpha must be a real number, got str 'half'"):
+        viz.show_heatmap(ax, np.eye(2), alpha="half")
+    with pytest.raises(ValueError, match="alpha must be a number >= 0.0 and <= 1.0, got 1.5"):
+        viz.overlay_mask(ax, None, np.zeros((2, 2), int), alpha=1.5)
+    with pytest.raises(ValueError, match="alpha must be a number >= 0.0 and <= 1.0, got -0.1"):
+        viz.overlay_panoptic(ax, None, np.zeros((2, 2, 2), int), alpha=-0.1)
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes, got NoneType None"):
+        viz.draw_boxes(None, np.zeros((1, 4)))
+    with pytest.raises(ValueError, match="linewidth must be a number >= 0.0, got -1.0"):
+        viz.draw_boxes(ax, np.zeros((1, 4)), linewidth=-1.0)
+    with pytest.raises(TypeError, match="boxes must be a torch.Tensor, ndarray or list, got str 'a'"):
+        viz.draw_boxes(ax, "a")
+
+
+def test_every_public_name_is_importable_from_cvcourse_viz():
+    from cvcourse import livefig
+    from cvcourse.viz import annotations, images, style
+
+    for name in viz.__all__:
+        assert hasattr(viz, name), name
+    assert viz.draw_boxes is annotations.draw_boxes and viz.show_images is images.show_images
+    assert viz.palette is style.palette and viz.LiveArtists is livefig.LiveArtists
