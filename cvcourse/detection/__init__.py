@@ -36,3 +36,14 @@ __all__ = [
     "nms_steps",
     "nms_loop",
 ]
+
+# Viola-Jones and proposals
+from .adaboost import AdaBoost, Stump, fit_stump, spam_example  # noqa: E402, F401
+from .haar import (  # noqa: E402, F401
+    HaarFeatures,
+    haar_feature_grid,
+    haar_features,
+    haar_mask,
+    normalized_haar_features,  # noqa: E402, F401
+)
+from .integral import integral_image, integral_image_loop, rectangle_sum  # noqa: E402, F401
