@@ -107,3 +107,22 @@ def scalar_dtype() -> torch.dtype:
     """dtype of the ``step`` counter: torch keeps it as a float tensor, float64 only if that is the
     default dtype (as ``torch.optim.optimizer._get_scalar_dtype`` does)."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def fill_missing_options(optimizer: torch.optim.Optimizer, options: dict, step_to_tensor: bool) -> None:
+    """What each optimizer's ``__setstate__`` does after ``Optimizer.__setstate__``, as torch's do.
+
+    ``load_state_dict`` ends by calling ``__setstate__``: a state dict saved by an older release
+    lacks the options added since (``maximize``, ``foreach``, ``decoupled_weight_decay``, ...), so
+    every missing option gets its default; a ``step`` saved as a plain number becomes the float
+    tensor torch keeps today.
+    """
+    for group in optimizer.param_groups:
+        for key, default in options.items():
+            group.setdefault(key, default)
+        if not step_to_tensor:
+            continue
+        for p in group["params"]:
+            p_state = optimizer.state.get(p, {})
+            if len(p_state) != 0 and not torch.is_tensor(p_state["step"]):
+                p_state["step"] = torch.tensor(float(p_state["step"]), dtype=scalar_dtype())

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from ._checks import SparseGradientError, check_number, check_plain_loop, scalar_dtype
+from ._checks import SparseGradientError, check_number, check_plain_loop, fill_missing_options, scalar_dtype
 
 __all__ = ["Adagrad"]
 
@@ -92,6 +92,12 @@ class Adagrad(Optimizer):
         state["sum"] = torch.full_like(
             p, self.defaults["initial_accumulator_value"], memory_format=torch.preserve_format
         )
+
+    def __setstate__(self, state: dict) -> None:
+        """A state dict of an older release (an option missing) loads, the option at its default."""
+        super().__setstate__(state)
+        fill_missing_options(self, dict(foreach=None, maximize=False, differentiable=False, fused=None),
+                             step_to_tensor=True)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None):

@@ -16,7 +16,14 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from ._checks import SparseGradientError, check_betas, check_number, check_plain_loop, scalar_dtype
+from ._checks import (
+    SparseGradientError,
+    check_betas,
+    check_number,
+    check_plain_loop,
+    fill_missing_options,
+    scalar_dtype,
+)
 
 __all__ = ["Adam", "adam_moments"]
 
@@ -90,6 +97,13 @@ class Adam(Optimizer):
             decoupled_weight_decay=decoupled_weight_decay,
         )
         super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict) -> None:
+        """A state dict of an older release (an option missing) loads, the option at its default."""
+        super().__setstate__(state)
+        fill_missing_options(self, dict(amsgrad=False, maximize=False, foreach=None, capturable=False,
+                                 differentiable=False, decoupled_weight_decay=False, fused=None),
+                             step_to_tensor=True)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None):

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from ._checks import SparseGradientError, check_number, check_plain_loop, scalar_dtype
+from ._checks import SparseGradientError, check_number, check_plain_loop, fill_missing_options, scalar_dtype
 
 __all__ = ["RMSprop"]
 
@@ -81,6 +81,13 @@ class RMSprop(Optimizer):
             differentiable=differentiable,
         )
         super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict) -> None:
+        """A state dict of an older release (an option missing) loads, the option at its default."""
+        super().__setstate__(state)
+        fill_missing_options(self, dict(momentum=0, centered=False, foreach=None, maximize=False,
+                                 differentiable=False, capturable=False),
+                             step_to_tensor=True)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None):

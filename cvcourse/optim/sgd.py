@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from ._checks import check_number, check_plain_loop
+from ._checks import check_number, check_plain_loop, fill_missing_options
 
 __all__ = ["SGD", "minibatches", "minibatch_sgd", "nesterov_lookahead"]
 
@@ -98,6 +98,12 @@ class SGD(Optimizer):
             fused=fused,
         )
         super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict) -> None:
+        """A state dict of an older release (an option missing) loads, the option at its default."""
+        super().__setstate__(state)
+        fill_missing_options(self, dict(nesterov=False, maximize=False, foreach=None,
+                                        differentiable=False, fused=False), step_to_tensor=False)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None):
