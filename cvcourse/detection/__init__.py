@@ -22,6 +22,7 @@ from .boxes import (
     encode_boxes,
     generalized_box_iou,
 )
+from .metrics import average_precision, coco_map, match_detections, precision_recall
 from .nms import batched_nms, nms, nms_loop, nms_steps
 
 __all__ = [
@@ -31,6 +32,10 @@ __all__ = [
     "generalized_box_iou",
     "encode_boxes",
     "decode_boxes",
+    "match_detections",
+    "precision_recall",
+    "average_precision",
+    "coco_map",
     "nms",
     "batched_nms",
     "nms_steps",
