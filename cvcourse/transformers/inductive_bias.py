@@ -27,33 +27,29 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from cvcourse._checks import check_choice, check_float, check_int
+from cvcourse.architectures.resnet import BasicBlock, conv1x1
+
 from .layers import TransformerEncoderLayer
 
 __all__ = ["SmallResNet", "LocalViT", "window_attention_mask", "make_model", "data_size_experiment"]
 
 
-class _BasicBlock(nn.Module):
-    """conv3x3-BN-ReLU-conv3x3-BN + shortcut, ReLU (ResNet's basic block)."""
-
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = (
-            nn.Identity()
-            if stride == 1 and cin == cout
-            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
+def _basic_block(cin: int, cout: int, stride: int) -> BasicBlock:
+    """Chapter 2's ``BasicBlock`` (conv3x3-BN-ReLU-conv3x3-BN + skip, ReLU); where the shape changes,
+    the skip is a strided 1x1 conv + BN (``downsample``), created after the block's own convolutions
+    so that a seed gives the same initial weights as before the block was shared."""
+    block = BasicBlock(cin, cout, stride)
+    if stride != 1 or cin != cout:
+        block.downsample = nn.Sequential(conv1x1(cin, cout, stride), nn.BatchNorm2d(cout))
+    return block
 
 
 class SmallResNet(nn.Module):
-    """A 3-stage ResNet for 32 x 32 images: stem, 3 basic blocks (stride 1, 2, 2), GAP, linear."""
+    """A 3-stage ResNet for 32 x 32 images: stem, 3 basic blocks (stride 1, 2, 2), GAP, linear.
+
+    The blocks are ``cvcourse.architectures.resnet.BasicBlock`` (chapter 2's, = torchvision's).
+    """
 
     def __init__(self, num_classes: int, width: int = 16) -> None:
         super().__init__()
@@ -61,9 +57,9 @@ class SmallResNet(nn.Module):
             nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
         )
         self.blocks = nn.Sequential(
-            _BasicBlock(width, width, 1),
-            _BasicBlock(width, 2 * width, 2),
-            _BasicBlock(2 * width, 2 * width, 2),
+            _basic_block(width, width, 1),
+            _basic_block(width, 2 * width, 2),
+            _basic_block(2 * width, 2 * width, 2),
         )
         self.fc = nn.Linear(2 * width, num_classes)
 
@@ -82,6 +78,9 @@ def window_attention_mask(grid: int, window: int, shift: int = 0) -> Tensor:
     Returns:
         BoolTensor[T, T], T = 1 + grid^2, True = blocked (``nn.MultiheadAttention``'s convention).
     """
+    grid = check_int("grid", grid, low=1)
+    window = check_int("window", window, low=1)
+    shift = check_int("shift", shift, low=0)
     if not (1 <= window <= grid) or not 0 <= shift < window:
         raise ValueError(
             f"need 1 <= window <= grid and 0 <= shift < window, got grid={grid}, "
@@ -116,6 +115,11 @@ class LocalViT(nn.Module):
         window: int | None = None,
     ) -> None:
         super().__init__()
+        for name, value in (("num_classes", num_classes), ("image_size", image_size),
+                            ("patch_size", patch_size), ("dim", dim), ("depth", depth), ("heads", heads)):
+            check_int(name, value, low=1)
+        if window is not None:
+            check_int("window", window, low=1)
         if image_size % patch_size:
             raise ValueError(
                 f"image_size ({image_size}) must be divisible by patch_size ({patch_size})"
@@ -156,13 +160,13 @@ class LocalViT(nn.Module):
 
 def make_model(kind: str, num_classes: int, image_size: int = 32) -> nn.Module:
     """``"resnet"``, ``"vit"`` or ``"windowed vit"`` (4 x 4-patch windows), all ~20-30 k parameters."""
+    check_choice("kind", kind, ("resnet", "vit", "windowed vit"))
+    num_classes = check_int("num_classes", num_classes, low=1)
     if kind == "resnet":
         return SmallResNet(num_classes, width=12)
     if kind == "vit":
         return LocalViT(num_classes, image_size)
-    if kind == "windowed vit":
-        return LocalViT(num_classes, image_size, window=4)
-    raise ValueError(f"kind must be 'resnet', 'vit' or 'windowed vit', got {kind!r}")
+    return LocalViT(num_classes, image_size, window=4)  # "windowed vit"
 
 
 def data_size_experiment(
@@ -187,6 +191,11 @@ def data_size_experiment(
     from cvcourse.runtime import seed_everything
     from cvcourse.train import accuracy, evaluate, fit
 
+    sizes = [check_int(f"sizes[{i}]", n) for i, n in enumerate(sizes)]
+    for i, kind in enumerate(kinds):
+        check_choice(f"kinds[{i}]", kind, ("resnet", "vit", "windowed vit"))
+    epochs, batch_size = check_int("epochs", epochs, low=0), check_int("batch_size", batch_size, low=1)
+    lr = check_float("lr", lr, low=0.0, low_inclusive=False)
     if any(n < 1 or n > len(train_set) for n in sizes):
         raise ValueError(
             f"sizes must be in [1, {len(train_set)}] (the training set), got {list(sizes)}"

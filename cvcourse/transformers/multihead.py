@@ -1,10 +1,10 @@
-"""Multi-head attention (section 3.1.3): h attention heads in parallel, concatenated, projected.
+r"""Multi-head attention (section 3.1.3): h attention heads in parallel, concatenated, projected.
 
 Vaswani et al., "Attention Is All You Need", 2017, https://arxiv.org/abs/1706.03762.
 
-.. math:: \\mathbf{A} = [A^{(1)} | \\dots | A^{(h)}]\\, W_O, \\qquad
-          A^{(i)} = \\mathrm{softmax}\\left(\\frac{Q^{(i)} K^{(i)T}}{\\sqrt{d_K}}\\right) V^{(i)},
-          \\qquad d_K = d_V = d_Y / h
+.. math:: \mathbf{A} = [A^{(1)} | \dots | A^{(h)}]\, W_O, \qquad
+          A^{(i)} = \mathrm{softmax}\left(\frac{Q^{(i)} K^{(i)T}}{\sqrt{d_K}}\right) V^{(i)},
+          \qquad d_K = d_V = d_Y / h
 
 Same constructor, parameter names (``in_proj_weight``, ``in_proj_bias``, ``out_proj.weight``, ...),
 call signature and outputs as ``torch.nn.MultiheadAttention``, so a state dict loads strictly both
@@ -25,9 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cvcourse._checks import check_bool, check_float, check_int, check_tensor
+
 from .attention import attention_with_weights, causal_mask
 
-__all__ = ["MultiheadAttention"]
+__all__ = ["MultiheadAttention", "multi_head_attention"]
 
 
 class MultiheadAttention(nn.Module):
@@ -59,14 +61,16 @@ class MultiheadAttention(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        if embed_dim <= 0 or num_heads <= 0:
-            raise ValueError(
-                f"embed_dim and num_heads must be > 0, got {embed_dim} and {num_heads}"
-            )
+        embed_dim = check_int("embed_dim", embed_dim, low=1)
+        num_heads = check_int("num_heads", num_heads, low=1)
         if embed_dim % num_heads != 0:
-            raise ValueError(
-                f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
-            )
+            raise ValueError(f"embed_dim must be divisible by num_heads ({num_heads}), got {embed_dim}")
+        dropout = check_float("dropout", dropout, low=0.0, high=1.0)
+        for name, flag in (("bias", bias), ("add_bias_kv", add_bias_kv), ("add_zero_attn", add_zero_attn),
+                           ("batch_first", batch_first)):
+            check_bool(name, flag)
+        kdim = None if kdim is None else check_int("kdim", kdim, low=1)
+        vdim = None if vdim is None else check_int("vdim", vdim, low=1)
         factory = {"device": device, "dtype": dtype}
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
         self.head_dim = embed_dim // num_heads  # d_K = d_V = E / h
@@ -110,22 +114,16 @@ class MultiheadAttention(nn.Module):
             if b is not None:
                 nn.init.xavier_normal_(b)
 
-    def _project(
-        self, query: Tensor, key: Tensor, value: Tensor, same_input: bool
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """Q = X W_Q + b_Q, K = Y W_K + b_K, V = Y W_V + b_V (inputs [N, L or S, E])."""
+    def _projection_weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None,
+                                            Tensor | None]:
+        """W_Q, W_K, W_V ([E, E], [E, kdim], [E, vdim], nn.Linear's [out, in]) and their biases."""
         E = self.embed_dim
-        b_q, b_k, b_v = (
-            (None, None, None) if self.in_proj_bias is None else self.in_proj_bias.split(E)
-        )
-        if self._qkv_same_embed_dim and same_input:
-            # self-attention: one product with the packed [3E, E] matrix, then split (faster)
-            return F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
         if self._qkv_same_embed_dim:
-            w_q, w_k, w_v = self.in_proj_weight.split(E)
+            w_q, w_k, w_v = self.in_proj_weight.split(E)  # rows [0:E], [E:2E], [2E:3E]
         else:
             w_q, w_k, w_v = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-        return F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
+        biases = (None, None, None) if self.in_proj_bias is None else self.in_proj_bias.split(E)
+        return w_q, w_k, w_v, *biases
 
     def forward(
         self,
@@ -138,7 +136,8 @@ class MultiheadAttention(nn.Module):
         average_attn_weights: bool = True,
         is_causal: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
-        """Attend from ``query`` to ``key``/``value``.
+        """Attend from ``query`` to ``key``/``value``: ``multi_head_attention`` with torch's layouts,
+        masks and options around it.
 
         Args:
             query: Tensor[L, N, E] ([N, L, E] if batch_first, [L, E] unbatched).
@@ -153,21 +152,49 @@ class MultiheadAttention(nn.Module):
             ``(output, weights)``: output like ``query`` with E features; weights Tensor[N, L, S]
             (averaged) or [N, h, L, S], or None when ``need_weights`` is False.
         """
-        same_input = query is key and key is value  # self-attention: one packed projection
-        batched = query.dim() == 3
+        query, key, value, key_padding_mask, batched = self._to_batch_first(
+            query, key, value, key_padding_mask)  # [N, L, E], [N, S, kdim], [N, S, vdim]
+        N, L, E = query.shape
+        if is_causal and attn_mask is None:
+            attn_mask = ~causal_mask(L, device=query.device)[:, : key.shape[1]]
+        mask = self._float_mask(attn_mask, key_padding_mask, N, L, key.shape[1], query.dtype)
+        extra = []  # keys/values appended after the projection, which every query may attend to
+        if self.bias_k is not None:  # one learned key and value
+            extra.append((self.bias_k.expand(N, 1, E), self.bias_v.expand(N, 1, E)))
+        if self.add_zero_attn:  # one all-zero key and value
+            extra.append((query.new_zeros(N, 1, E),) * 2)
+        if extra:
+            extra_kv = (torch.cat([k for k, _ in extra], 1), torch.cat([v for _, v in extra], 1))
+            mask = None if mask is None else F.pad(mask, (0, len(extra)))  # 0 = may attend
+        out, weights = multi_head_attention(
+            query, key, value, self.num_heads, *self._projection_weights(), self.out_proj.weight,
+            self.out_proj.bias, mask=mask, dropout_p=self.dropout if self.training else 0.0,
+            extra_kv=extra_kv if extra else None)  # [N, L, E], [N, h, L, S]
+        if not batched:
+            out, weights = out.squeeze(0), weights.squeeze(0)
+        elif not self.batch_first:
+            out = out.transpose(0, 1)  # back to [L, N, E]
+        if not need_weights:
+            return out, None
+        return out, (weights.mean(dim=-3) if average_attn_weights else weights)
+
+    def _to_batch_first(self, query: Tensor, key: Tensor, value: Tensor,
+                        key_padding_mask: Tensor | None):
+        """Check the inputs and bring them to [N, L or S, features]; also says if they were batched."""
         for name, t in (("query", query), ("key", key), ("value", value)):
-            if not isinstance(t, Tensor) or t.dim() != query.dim() or t.dim() not in (2, 3):
-                raise ValueError(
-                    f"query, key and value must all be 3-D (batched) or 2-D (unbatched) "
-                    f"tensors, got {name} with shape {getattr(t, 'shape', type(t))}"
-                )
+            check_tensor(name, t, ndim=(2, 3), dtype="float")
+            if t.dim() != query.dim():
+                raise ValueError(f"query, key and value must all be 3-D (batched) or 2-D (unbatched), "
+                                 f"got query with shape {list(query.shape)} and {name} with shape "
+                                 f"{list(t.shape)}")
+        batched = query.dim() == 3
         if not batched:  # [L, E] -> [1, L, E]
             query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
             if key_padding_mask is not None:
                 key_padding_mask = key_padding_mask.unsqueeze(0)
         elif not self.batch_first:  # [L, N, E] -> [N, L, E]
             query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
-        N, L, E = query.shape
+        N, _, E = query.shape
         if E != self.embed_dim or key.shape[-1] != self.kdim or value.shape[-1] != self.vdim:
             raise ValueError(
                 f"expected feature sizes query {self.embed_dim}, key {self.kdim}, value "
@@ -178,41 +205,7 @@ class MultiheadAttention(nn.Module):
                 f"key {tuple(key.shape)} and value {tuple(value.shape)} must share batch and "
                 f"length, and match the query's batch size {N}"
             )
-        if is_causal and attn_mask is None:
-            attn_mask = ~causal_mask(L, device=query.device)[:, : key.shape[1]]
-
-        q, k, v = self._project(query, key, value, same_input)  # [N, L, E], [N, S, E], [N, S, E]
-        mask = self._float_mask(
-            attn_mask, key_padding_mask, N, L, key.shape[1], q.dtype
-        )  # [N, h|1, L, S]
-        if self.bias_k is not None:  # one extra learned key/value that every query can attend to
-            k = torch.cat([k, self.bias_k.expand(N, 1, E)], dim=1)
-            v = torch.cat([v, self.bias_v.expand(N, 1, E)], dim=1)
-            mask = None if mask is None else F.pad(mask, (0, 1))
-        if self.add_zero_attn:  # one extra all-zero key/value, after the heads are split in torch
-            k = torch.cat([k, k.new_zeros(N, 1, E)], dim=1)
-            v = torch.cat([v, v.new_zeros(N, 1, E)], dim=1)
-            mask = None if mask is None else F.pad(mask, (0, 1))
-        S = k.shape[1]
-
-        h, d = self.num_heads, self.head_dim
-        q = q.view(N, L, h, d).transpose(1, 2)  # [N, h, L, d_K]
-        k = k.view(N, S, h, d).transpose(1, 2)  # [N, h, S, d_K]
-        v = v.view(N, S, h, d).transpose(1, 2)  # [N, h, S, d_V]
-        p = self.dropout if self.training else 0.0
-        heads, weights = attention_with_weights(
-            q, k, v, attn_mask=mask, dropout_p=p
-        )  # [N, h, L, d_V]
-        concat = heads.transpose(1, 2).reshape(N, L, E)  # [N, L, h * d_V] = [A^(1) | ... | A^(h)]
-        out = self.out_proj(concat)  # [N, L, E]: ... W_O
-
-        if not batched:
-            out, weights = out.squeeze(0), weights.squeeze(0)
-        elif not self.batch_first:
-            out = out.transpose(0, 1)  # back to [L, N, E]
-        if not need_weights:
-            return out, None
-        return out, (weights.mean(dim=-3) if average_attn_weights else weights)
+        return query, key, value, key_padding_mask, batched
 
     def _float_mask(
         self,
@@ -245,6 +238,42 @@ class MultiheadAttention(nn.Module):
             merged = pad if merged is None else merged + pad
         return merged
 
+
+
+def multi_head_attention(
+    query: Tensor, key: Tensor, value: Tensor, num_heads: int,
+    w_q: Tensor, w_k: Tensor, w_v: Tensor, b_q: Tensor | None, b_k: Tensor | None, b_v: Tensor | None,
+    w_o: Tensor, b_o: Tensor | None, mask: Tensor | None = None, dropout_p: float = 0.0,
+    extra_kv: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor]:
+    r"""Multi-head attention: project, split into heads, attend, merge the heads, project.
+
+    .. math:: \mathbf{A} = [A^{(1)} | \dots | A^{(h)}]\, W_O, \qquad
+              A^{(i)} = \mathrm{softmax}\left(\frac{Q^{(i)} K^{(i)T}}{\sqrt{d_K}} + M\right) V^{(i)}
+
+    Args:
+        query: X, Tensor[N, L, E]; key, value: Y, Tensor[N, S, kdim] and Tensor[N, S, vdim].
+        num_heads: h; head i reads columns i d_K .. (i + 1) d_K of Q, K and V (d_K = E / h).
+        w_q, w_k, w_v, w_o: the projections in ``nn.Linear``'s [out, in] layout; b_*: their biases.
+        mask: M, an additive float mask [N, h or 1, L, S] (0 = attend, -inf = blocked), or None.
+        dropout_p: dropout on the attention weights.
+        extra_kv: keys and values [N, s, E] appended after the projection (``add_bias_kv``, ...).
+
+    Returns:
+        ``(A, weights)``: Tensor[N, L, E] and the attention weights of every head [N, h, L, S].
+    """
+    q = F.linear(query, w_q, b_q)  # [N, L, E]: Q = X W_Q + b_Q
+    k = F.linear(key, w_k, b_k)  # [N, S, E]: K = Y W_K + b_K
+    v = F.linear(value, w_v, b_v)  # [N, S, E]: V = Y W_V + b_V
+    if extra_kv is not None:
+        k, v = torch.cat([k, extra_kv[0]], dim=1), torch.cat([v, extra_kv[1]], dim=1)
+    (N, L, E), S, h = q.shape, k.shape[1], num_heads
+    q = q.view(N, L, h, E // h).transpose(1, 2)  # [N, h, L, d_K]
+    k = k.view(N, S, h, E // h).transpose(1, 2)  # [N, h, S, d_K]
+    v = v.view(N, S, h, E // h).transpose(1, 2)  # [N, h, S, d_V]
+    heads, weights = attention_with_weights(q, k, v, attn_mask=mask, dropout_p=dropout_p)  # [N, h, L, d_V]
+    concat = heads.transpose(1, 2).reshape(N, L, E)  # [N, L, h d_V] = [A^(1) | ... | A^(h)]
+    return F.linear(concat, w_o, b_o), weights  # ... W_O + b_O
 
 def _as_float(mask: Tensor, dtype: torch.dtype) -> Tensor:
     """Boolean "blocked" mask -> additive mask (-inf where True); float masks pass through."""

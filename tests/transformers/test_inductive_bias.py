@@ -2,9 +2,12 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from cvcourse.architectures.resnet import BasicBlock
 from cvcourse.transformers.inductive_bias import (
     LocalViT,
+    SmallResNet,
     data_size_experiment,
     make_model,
     window_attention_mask,
@@ -65,5 +68,39 @@ def test_experiment_mechanics():
     assert all(0 <= a <= 1 for v in results.values() for a in v)
     with pytest.raises(ValueError, match="sizes"):
         data_size_experiment(train, val, sizes=[64])
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ValueError, match="kind must be one of 'resnet', 'vit', .*got str 'mlp'"):
         make_model("mlp", 5)
+    with pytest.raises(TypeError, match="epochs must be an int, got float 1.5"):
+        data_size_experiment(train, val, sizes=[8], epochs=1.5)
+    with pytest.raises(ValueError, match="kinds\\[0\\] must be one of"):
+        data_size_experiment(train, val, sizes=[8], kinds=("cnn",))
+
+
+def test_window_mask_and_vit_check_their_arguments():
+    with pytest.raises(TypeError, match="window must be an int, got float 2.0"):
+        window_attention_mask(4, 2.0)
+    with pytest.raises(ValueError, match="shift must be an int >= 0, got -1"):
+        window_attention_mask(4, 2, -1)
+    with pytest.raises(ValueError, match="heads must be an int >= 1, got 0"):
+        LocalViT(3, heads=0)
+    with pytest.raises(ValueError, match="image_size .* must be divisible by patch_size"):
+        LocalViT(3, image_size=30, patch_size=4)
+
+
+def test_small_resnet_is_built_from_chapter_2s_basic_block():
+    # each block is architectures.resnet.BasicBlock, and the whole network is the formula:
+    # y = relu(bn2(conv2(relu(bn1(conv1 x)))) + shortcut(x)), then GAP and the linear layer
+    torch.manual_seed(0)
+    model = SmallResNet(5, width=4).double().eval()
+    assert all(type(block) is BasicBlock for block in model.blocks)
+    assert model.blocks[0].downsample is None and model.blocks[1].downsample is not None
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+
+    def block(b, x):
+        y = F.relu(b.bn1(b.conv1(x)))
+        return F.relu(b.bn2(b.conv2(y)) + (x if b.downsample is None else b.downsample(x)))
+
+    y = model.stem(x)
+    for b in model.blocks:
+        y = block(b, y)
+    torch.testing.assert_close(model(x), model.fc(y.mean(dim=(2, 3))))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cvcourse.transformers.attention import causal_mask
-from cvcourse.transformers.multihead import MultiheadAttention
+from cvcourse.transformers.multihead import MultiheadAttention, multi_head_attention
 
 D = torch.float64
 N, L, S, E, H = 3, 4, 6, 8, 2
@@ -112,3 +112,31 @@ def test_bad_input_raises_clear_errors():
         ours(x, x[0], x[0])
     with pytest.raises(TypeError, match="bool or float"):
         ours(x, x, x, attn_mask=torch.zeros(L, L, dtype=torch.long))
+    # wrong type -> TypeError, wrong value -> ValueError, the message names the argument
+    with pytest.raises(TypeError, match="key must be a torch.Tensor, got list"):
+        ours(x, [[0.0]], x)
+    with pytest.raises(ValueError, match=r"value must have 2 or 3 dimensions, got shape \[4\]"):
+        ours(x, x, torch.zeros(4))
+    with pytest.raises(TypeError, match="num_heads must be an int, got float 2.0"):
+        MultiheadAttention(8, 2.0)
+    with pytest.raises(ValueError, match="embed_dim must be an int >= 1, got 0"):
+        MultiheadAttention(0, 1)
+    with pytest.raises(ValueError, match="dropout must be a number >= 0.0 and <= 1.0, got 1.5"):
+        MultiheadAttention(8, 2, dropout=1.5)
+    with pytest.raises(TypeError, match="batch_first must be True or False, got int 1"):
+        MultiheadAttention(8, 2, batch_first=1)
+
+
+def test_the_core_function_is_the_module():
+    # multi_head_attention (what chapter 3 shows) given the module's weights gives its output and
+    # per-head weights, and torch's nn.MultiheadAttention's
+    ref, ours = _pair()
+    x, y = _inputs(batch_first=True)
+    w_q, w_k, w_v = ours.in_proj_weight.split(E)
+    b_q, b_k, b_v = ours.in_proj_bias.split(E)
+    out, weights = multi_head_attention(x, y, y, H, w_q, w_k, w_v, b_q, b_k, b_v,
+                                        ours.out_proj.weight, ours.out_proj.bias)
+    assert weights.shape == (N, H, L, S)
+    out_r, w_r = ref(x.transpose(0, 1), y.transpose(0, 1), y.transpose(0, 1), average_attn_weights=False)
+    torch.testing.assert_close(out, out_r.transpose(0, 1))
+    torch.testing.assert_close(weights, w_r)
