@@ -205,12 +205,14 @@ class VAE(nn.Module):
 def mlp_autoencoder(
     image_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (256, 128)
 ) -> Autoencoder:
+    latent_dim = check_int("latent_dim", latent_dim, low=1)
     return Autoencoder(
         MLPEncoder(image_shape, latent_dim, hidden), MLPDecoder(latent_dim, image_shape, hidden[::-1])
     )
 
 
 def mlp_vae(image_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (256, 128)) -> VAE:
+    latent_dim = check_int("latent_dim", latent_dim, low=1)
     return VAE(
         MLPEncoder(image_shape, 2 * latent_dim, hidden),
         MLPDecoder(latent_dim, image_shape, hidden[::-1]),
@@ -221,12 +223,14 @@ def mlp_vae(image_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] =
 def conv_autoencoder(
     image_shape: Sequence[int], latent_dim: int, channels: Sequence[int] = (32, 64, 64)
 ) -> Autoencoder:
+    latent_dim = check_int("latent_dim", latent_dim, low=1)
     return Autoencoder(
         ConvEncoder(image_shape, latent_dim, channels), ConvDecoder(latent_dim, image_shape, channels[::-1])
     )
 
 
 def conv_vae(image_shape: Sequence[int], latent_dim: int, channels: Sequence[int] = (32, 64, 64)) -> VAE:
+    latent_dim = check_int("latent_dim", latent_dim, low=1)
     return VAE(
         ConvEncoder(image_shape, 2 * latent_dim, channels),
         ConvDecoder(latent_dim, image_shape, channels[::-1]),
