@@ -24,6 +24,7 @@ from .boxes import (
 )
 from .metrics import average_precision, coco_map, match_detections, precision_recall
 from .nms import batched_nms, nms, nms_loop, nms_steps
+from .roi import roi_align, roi_align_samples, roi_pool, roi_pool_bins
 
 __all__ = [
     "box_area",
@@ -40,6 +41,10 @@ __all__ = [
     "batched_nms",
     "nms_steps",
     "nms_loop",
+    "roi_pool",
+    "roi_align",
+    "roi_pool_bins",
+    "roi_align_samples",
 ]
 
 # Viola-Jones and proposals
