@@ -49,6 +49,7 @@ __all__ = [
 
 # Viola-Jones and proposals
 from .adaboost import AdaBoost, Stump, fit_stump, spam_example  # noqa: E402, F401
+from .cascade import Cascade, cascade_rates, face_patches, nonface_patches, patch_features, train_cascade  # noqa: E402, F401
 from .haar import (  # noqa: E402, F401
     HaarFeatures,
     haar_feature_grid,
@@ -57,3 +58,6 @@ from .haar import (  # noqa: E402, F401
     normalized_haar_features,  # noqa: E402, F401
 )
 from .integral import integral_image, integral_image_loop, rectangle_sum  # noqa: E402, F401
+from .proposals import SelectiveSearch, selective_search  # noqa: E402, F401
+from .rcnn_cost import alexnet_2012, count_flops, rcnn_table, shared_pass_size  # noqa: E402, F401
+from .sliding_window import face_scene, sliding_window_detect, window_grid  # noqa: E402, F401
