@@ -1,17 +1,21 @@
 """Argument checks shared by the chapter-1 optimizers (private: the lesson is in the other modules).
 
 Each optimizer validates its hyperparameters the way ``torch.optim`` does (same accepted ranges, a
-``ValueError`` for a value out of range) and, as the course's rule for bad input, names the
-argument, what was expected and what came in. Wrong *types* (a string learning rate, a bool) are a
-``TypeError``.
+``ValueError`` for a value out of range, starting with torch's words such as "Invalid learning
+rate", which code may match on). Everything else follows the course's one rule
+(:mod:`cvcourse._checks`, on which these checks are built): a wrong *type* (a string learning rate,
+a bool) is a ``TypeError``, and the message names the argument, what was expected and what came in.
 """
 
 from __future__ import annotations
 
 import math
-from numbers import Real
+from collections.abc import Sequence
 
+import numpy as np
 import torch
+
+from cvcourse._checks import check_float, describe
 
 __all__ = ["check_number", "check_betas", "check_plain_loop", "scalar_dtype", "SparseGradientError"]
 
@@ -61,14 +65,13 @@ def check_number(
     """
     if allow_tensor and isinstance(value, torch.Tensor):
         if value.numel() != 1:
-            raise ValueError(
-                f"{name} as a Tensor must have 1 element, got shape {tuple(value.shape)}"
-            )
+            raise ValueError(f"{name} as a Tensor must have 1 element, got shape {list(value.shape)}")
         number = float(value.item())
-    elif isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     else:
-        number = float(value)
+        try:
+            number = check_float(name, value, finite=False)  # the type: a real number, not a bool
+        except ValueError:  # NaN: refused below, in torch's words
+            number = math.nan
     upper = "" if high is None else (f" and {'<=' if high_inclusive else '<'} {high}")
     expected = f"{name} must be >= {low}{upper}"
     too_high = high is not None and (number > high if high_inclusive else number >= high)
@@ -81,8 +84,10 @@ def check_number(
 
 def check_betas(betas) -> tuple[float, float]:
     """Check Adam's ``betas = (beta1, beta2)``: two numbers, each in [0, 1) as torch requires."""
-    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
-        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    if isinstance(betas, (str, bytes)) or not isinstance(betas, (Sequence, np.ndarray, torch.Tensor)):
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {describe(betas)}")
+    if len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {len(betas)} values: {describe(betas)}")
     beta1 = check_number("betas[0]", betas[0], high=1.0, high_inclusive=False, allow_tensor=True)
     beta2 = check_number("betas[1]", betas[1], high=1.0, high_inclusive=False, allow_tensor=True)
     return (float(beta1), float(beta2))

@@ -16,6 +16,8 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from cvcourse._checks import check_tensor
+
 from ._checks import (
     SparseGradientError,
     check_betas,
@@ -174,8 +176,10 @@ def adam_moments(grads: Tensor, beta1: float = 0.9, beta2: float = 0.999) -> dic
         ``step`` / ``step_uncorrected``, the update direction g_hat / sqrt(s_hat) and the
         uncorrected g / sqrt(s) (eps = 0; scale by lr for the step).
     """
-    if not isinstance(grads, Tensor) or grads.ndim < 1:
-        raise TypeError(f"grads must be a Tensor[T, ...], got {type(grads).__name__}")
+    check_tensor("grads", grads, dtype="float")
+    if grads.ndim < 1:
+        raise ValueError(f"grads must have shape [T, ...] (one gradient per step), got shape "
+                         f"{list(grads.shape)}")
     beta1, beta2 = check_betas((beta1, beta2))
     g, s = torch.zeros_like(grads[0]), torch.zeros_like(grads[0])
     out: dict[str, list] = {k: [] for k in ("g", "s", "g_hat", "s_hat", "step", "step_uncorrected")}

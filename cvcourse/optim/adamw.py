@@ -12,8 +12,12 @@ same for SGD but not for Adam.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
+
+from cvcourse._checks import check_bool, check_int, check_tensor, check_type
 
 from ._checks import check_number
 from .adam import Adam
@@ -93,10 +97,12 @@ def l2_vs_decay(
     Returns:
         (path_l2, path_decay), each Tensor[steps + 1, k].
     """
+    check_type("grad_fn", grad_fn, Callable, "a function Tensor[k] -> Tensor[k]")
+    check_tensor("theta0", theta0, shape=("k",), dtype="float")
     check_number("lr", lr)
     check_number("weight_decay", weight_decay)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    check_int("steps", steps, low=0)
+    check_bool("adaptive", adaptive)
     paths = []
     for decoupled in (False, True):
         p = theta0.detach().clone().requires_grad_(True)

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from cvcourse._checks import check_bool, check_int, check_type
+
 from .adagrad import Adagrad
 from .adam import Adam
 from .adamw import AdamW
@@ -34,8 +36,8 @@ class SmallCNN(nn.Module):
 
     def __init__(self, num_classes: int, in_channels: int = 3) -> None:
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        check_int("num_classes", num_classes, low=2)
+        check_int("in_channels", in_channels, low=1)
 
         def block(c_in: int, c_out: int) -> nn.Sequential:
             return nn.Sequential(
@@ -95,16 +97,20 @@ def compare_optimizers(
     """
     from cvcourse.train import accuracy, fit
 
-    if not isinstance(optimizers, Mapping) or not optimizers:
-        raise TypeError(f"optimizers must be a non-empty dict label -> factory, got {optimizers!r}")
+    check_type("optimizers", optimizers, Mapping, "a dict label -> factory params -> optimizer")
+    if not optimizers:
+        raise ValueError("optimizers must hold at least one label -> factory, got an empty dict")
+    for label, make in optimizers.items():
+        check_type(f"optimizers[{label!r}]", make, Callable, "callable params -> optimizer")
+    check_int("num_classes", num_classes, low=2)
+    check_int("epochs", epochs, low=0)
+    check_int("batch_size", batch_size, low=1)
+    check_int("seed", seed, low=0)
+    check_bool("progress", progress)
     torch.manual_seed(seed)
     initial = SmallCNN(num_classes).state_dict()  # the same start for every optimizer
     histories = {}
     for label, make in optimizers.items():
-        if not callable(make):
-            raise TypeError(
-                f"optimizers[{label!r}] must be callable params -> optimizer, got {make!r}"
-            )
         model = SmallCNN(num_classes)
         model.load_state_dict(copy.deepcopy(initial))
         loader = DataLoader(

@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from cvcourse._checks import check_float, check_int, check_tensor, check_type
+
 from ._checks import check_number
 
 __all__ = ["newton_step_1d", "newton_step", "newton_method", "hessian_cost"]
@@ -29,10 +31,8 @@ def newton_step_1d(df: float, d2f: float) -> float:
     Returns:
         The step dx, so that x_{t+1} = x_t + dx.
     """
-    check_number("df", df, low=-float("inf"))
-    check_number("d2f", d2f, low=-float("inf"))
-    if not d2f > 0:
-        raise ValueError(f"d2f must be > 0 (the paraboloid needs a minimum), got {d2f!r}")
+    df = check_float("df", df)
+    d2f = check_float("d2f", d2f, low=0.0, low_inclusive=False)  # > 0: the paraboloid has a minimum
     return -df / d2f
 
 
@@ -47,16 +47,9 @@ def newton_step(grad: Tensor, hessian: Tensor, lr: float = 1.0) -> Tensor:
     Returns:
         The step Tensor[k].
     """
-    if not isinstance(grad, Tensor) or not isinstance(hessian, Tensor):
-        raise TypeError(
-            f"grad and hessian must be tensors, got {type(grad).__name__} and "
-            f"{type(hessian).__name__}"
-        )
-    if grad.ndim != 1 or hessian.shape != (grad.numel(), grad.numel()):
-        raise ValueError(
-            f"grad must be Tensor[k] and hessian Tensor[k, k], got shapes "
-            f"{tuple(grad.shape)} and {tuple(hessian.shape)}"
-        )
+    sizes: dict[str, int] = {}
+    check_tensor("grad", grad, shape=("k",), dtype="float", sizes=sizes)
+    check_tensor("hessian", hessian, shape=("k", "k"), dtype="float", sizes=sizes)
     check_number("lr", lr)
     return -lr * torch.linalg.solve(hessian, grad)  # H^{-1} grad, without forming H^{-1}
 
@@ -75,8 +68,10 @@ def newton_method(
     Returns:
         Tensor[steps + 1, k]: the iterates, x0 first.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    check_type("f", f, Callable, "a function Tensor[k] -> scalar Tensor")
+    check_tensor("x0", x0, shape=("k",), dtype="float")
+    check_int("steps", steps, low=0)
+    check_number("lr", lr)
     xs = [x0.detach().clone()]
     for _ in range(steps):
         x = xs[-1]
@@ -97,9 +92,8 @@ def hessian_cost(k: int, bytes_per_entry: int = 4) -> dict[str, float]:
         ``{"entries": k^2, "bytes": k^2 * bytes_per_entry, "flops": k^3}`` (the notes' O(k^2) and
         O(k^3); Gaussian elimination takes about 2/3 k^3 multiply-adds, the order is what matters).
     """
-    for name, value in (("k", k), ("bytes_per_entry", bytes_per_entry)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    check_int("k", k, low=1)
+    check_int("bytes_per_entry", bytes_per_entry, low=1)
     return {
         "entries": float(k) ** 2,
         "bytes": float(k) ** 2 * bytes_per_entry,

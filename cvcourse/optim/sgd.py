@@ -28,6 +28,8 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
+from cvcourse._checks import check_int, check_tensor, check_type
+
 from ._checks import check_number, check_plain_loop, fill_missing_options
 
 __all__ = ["SGD", "minibatches", "minibatch_sgd", "nesterov_lookahead"]
@@ -158,10 +160,11 @@ def nesterov_lookahead(
         Tensor[steps + 1, k] of the look-ahead points theta^(t) + mu v^(t), t = 0..steps, the
         points at which the gradient is evaluated (and the parameters torch's form stores).
     """
+    check_type("grad_fn", grad_fn, Callable, "a function Tensor[k] -> Tensor[k]")
+    check_tensor("theta", theta, shape=("k",), dtype="float")
     check_number("lr", lr)
     check_number("mu", mu, high=1.0, high_inclusive=False)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    check_int("steps", steps, low=0)
     theta = theta.detach().clone()
     v = torch.zeros_like(theta)
     points = [theta + mu * v]
@@ -187,9 +190,10 @@ def minibatches(
     Yields:
         int64 Tensor[B] of sample indices (the last one may be shorter).
     """
-    for name, value in (("n", n), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    check_int("n", n, low=1)
+    check_int("batch_size", batch_size, low=1)
+    if generator is not None:
+        check_type("generator", generator, torch.Generator, "a torch.Generator or None")
     order = torch.randperm(n, generator=generator)  # 1. shuffle the training data
     num_batches = math.ceil(n / batch_size)  # U = ceil(N / B)
     for u in range(num_batches):  # 2. for u = 0, ..., U - 1
@@ -222,9 +226,12 @@ def minibatch_sgd(
     Returns:
         Tensor[epochs * U + 1, k]: theta after every step, starting with the initial value.
     """
+    check_type("loss_fn", loss_fn, Callable, "a function (theta, indices) -> scalar loss")
+    check_tensor("theta", theta, shape=("k",), dtype="float")
+    check_int("n", n, low=1)
     check_number("lr", lr)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
+    check_int("batch_size", batch_size, low=1)
+    check_int("epochs", epochs, low=0)
     theta = theta.detach().clone()
     path = [theta.clone()]
     for _ in range(epochs):

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cvcourse._checks import check_choice, check_float, check_int, check_type
+
 __all__ = [
     "Surface",
     "Quadratic",
@@ -113,9 +115,8 @@ def canyon(condition: float = 25.0, angle: float = 0.0) -> Quadratic:
         condition: ratio of the steepest to the flattest curvature, >= 1.
         angle: rotation of the canyon's axes against the parameter axes, in degrees.
     """
-    if not isinstance(condition, (int, float)) or not condition >= 1:
-        raise ValueError(f"condition must be a number >= 1, got {condition!r}")
-    t = math.radians(float(angle))
+    condition = check_float("condition", condition, low=1.0)
+    t = math.radians(check_float("angle", angle))
     R = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
     A = R @ np.diag([1.0, float(condition)]) @ R.T
     name = "canyon" if angle == 0 else f"canyon rotated {angle:g} deg"
@@ -155,8 +156,9 @@ class LocalMinima(Surface):
 
 def local_minima(tilt: float = 0.2) -> LocalMinima:
     """The double well with a local minimum and a saddle (needs 0 < tilt < 0.3849)."""
-    if not isinstance(tilt, (int, float)) or not 0 < tilt < 2 / (3 * math.sqrt(3)):
-        raise ValueError(f"tilt must be in (0, 0.3849) for three critical points, got {tilt!r}")
+    # x^3 - x + tilt has three real roots for 0 < tilt < 2 / (3 sqrt 3) = 0.3849
+    tilt = check_float("tilt", tilt, low=0.0, high=2 / (3 * math.sqrt(3)), low_inclusive=False,
+                       high_inclusive=False)
     surface = LocalMinima(
         "local minima", extent=(-2.0, 2.0, -1.5, 1.5), start=(1.8, 1.2), tilt=tilt
     )
@@ -192,6 +194,7 @@ class Rosenbrock(Surface):
 
 def rosenbrock(a: float = 1.0, b: float = 100.0) -> Rosenbrock:
     """Rosenbrock's function with its minimum at (a, a^2)."""
+    a, b = check_float("a", a), check_float("b", b, low=0.0, low_inclusive=False)
     return Rosenbrock(
         "rosenbrock", extent=(-2.0, 2.0, -1.0, 3.0), start=(-1.5, 2.5), minimum=(a, a * a), a=a, b=b
     )
@@ -224,9 +227,9 @@ def least_squares(n: int = 256, noise: float = 0.5, seed: int = 0) -> LeastSquar
         noise: standard deviation of the label noise.
         seed: NumPy seed, so the data set is the same on every run.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an int >= 2, got {n!r}")
-    rng = np.random.default_rng(seed)
+    check_int("n", n, low=2)
+    noise = check_float("noise", noise, low=0.0)
+    rng = np.random.default_rng(check_int("seed", seed, low=0))
     z = rng.standard_normal((n, 2))
     X = np.stack([z[:, 0], 0.4 * z[:, 0] + 0.3 * z[:, 1]], axis=1)  # correlated, unequal scales
     w_true = np.array([1.0, -1.0])
@@ -258,6 +261,5 @@ SURFACES = {
 
 def get_surface(name: str) -> Surface:
     """The surface called ``name`` (one of ``SURFACES``), built with its default arguments."""
-    if name not in SURFACES:
-        raise ValueError(f"surface must be one of {sorted(SURFACES)}, got {name!r}")
-    return SURFACES[name]()
+    check_type("name", name, str, "a surface name (str)")
+    return SURFACES[check_choice("name", name, SURFACES)]()

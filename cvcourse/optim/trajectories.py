@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from cvcourse._checks import check_int, check_type, describe
+
 from . import adagrad, adam, adamw, rmsprop, sgd
 from .sgd import minibatches
 from .surfaces import LeastSquares, Surface
@@ -55,14 +57,13 @@ class Trajectories:
 
 def _groups(optimizers: Mapping) -> list[tuple[str, str, dict]]:
     """(label, family, full param group) per optimizer, defaults filled in by the class itself."""
-    if not isinstance(optimizers, Mapping) or len(optimizers) == 0:
-        raise TypeError(
-            f"optimizers must be a non-empty dict label -> (class, kwargs), got {optimizers!r}"
-        )
+    check_type("optimizers", optimizers, Mapping, "a dict label -> (class, kwargs)")
+    if len(optimizers) == 0:
+        raise ValueError("optimizers must hold at least one label -> (class, kwargs), got an empty dict")
     out = []
     for label, spec in optimizers.items():
         if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], Mapping)):
-            raise TypeError(f"optimizers[{label!r}] must be (class, kwargs), got {spec!r}")
+            raise TypeError(f"optimizers[{label!r}] must be a pair (class, kwargs), got {describe(spec)}")
         cls, kwargs = spec
         name = getattr(cls, "__name__", None)
         if name not in _CLASSES:
@@ -101,13 +102,18 @@ def _column(groups: list[dict], key, index: int | None = None) -> np.ndarray:
     return np.array(values, dtype=np.float64)[:, None]
 
 
-def _check_run(start, steps) -> np.ndarray:
-    start = np.asarray(start, dtype=np.float64)
-    if start.shape != (2,) or not np.all(np.isfinite(start)):
-        raise ValueError(f"start must be a finite point (x, y), got {start!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
-    return start
+def _check_run(surface, start, steps, seed) -> np.ndarray:
+    check_type("surface", surface, Surface, "a Surface (cvcourse.optim.surfaces)")
+    start = surface.start if start is None else start
+    try:
+        point = np.asarray(start, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"start must be a point (x, y) of two numbers, got {describe(start)}") from None
+    if point.shape != (2,) or not np.all(np.isfinite(point)):
+        raise ValueError(f"start must be a finite point (x, y), got {describe(start)}")
+    check_int("steps", steps, low=0)
+    check_int("seed", seed, low=0)
+    return point
 
 
 def trajectories(
@@ -132,7 +138,7 @@ def trajectories(
     Returns:
         ``Trajectories`` with paths [n, steps + 1, 2].
     """
-    start = _check_run(surface.start if start is None else start, steps)
+    start = _check_run(surface, start, steps, seed)
     specs = _groups(optimizers)
     order = sorted(range(len(specs)), key=lambda i: specs[i][1])  # rows of one family together
     families = [specs[i][1] for i in order]
@@ -282,7 +288,7 @@ def trajectories_loop(
 
     Same arguments and result; the classes may be this package's or ``torch.optim``'s.
     """
-    start = _check_run(surface.start if start is None else start, steps)
+    start = _check_run(surface, start, steps, seed)
     specs = _groups(optimizers)
     schedule = _batch_schedule(surface, batch_size, steps, seed)
     paths = np.empty((len(specs), steps + 1, 2))

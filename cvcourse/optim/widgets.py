@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cvcourse._checks import check_choice, check_type
+
 from .adagrad import Adagrad
 from .adam import Adam
 from .rmsprop import RMSprop
@@ -55,9 +57,7 @@ def optimizer_specs(
 
     All share the learning rate, as in the notes' figures; RMSProp uses beta2 as its beta (alpha).
     """
-    unknown = [n for n in names if n not in OPTIMIZERS]
-    if unknown:
-        raise ValueError(f"names must be among {OPTIMIZERS}, got {unknown}")
+    _check_names(names)
     table = {
         "SGD": (SGD, dict(lr=lr)),
         "Momentum": (SGD, dict(lr=lr, momentum=momentum)),
@@ -67,6 +67,12 @@ def optimizer_specs(
         "Adam": (Adam, dict(lr=lr, betas=(beta1, beta2))),
     }
     return {name: table[name] for name in names}
+
+
+def _check_names(names) -> None:
+    check_type("names", names, (list, tuple), "a list of optimizer names")
+    for name in names:
+        check_choice("names", name, OPTIMIZERS)
 
 
 def explorer_data(
@@ -93,9 +99,11 @@ def explorer_data(
     Returns:
         ``Trajectories`` with one path per name.
     """
-    surface = get_surface(surface) if isinstance(surface, str) else surface
+    if isinstance(surface, str):
+        surface = get_surface(check_choice("surface", surface, SURFACES))
+    _check_names(names)
     if len(names) == 0:
-        raise ValueError("names must hold at least one optimizer, got none")
+        raise ValueError("names must hold at least one optimizer, got an empty list")
     return trajectories(
         surface,
         optimizer_specs(names, lr, momentum, beta1, beta2),
@@ -203,8 +211,8 @@ def trajectory_explorer(
 
     from cvcourse.viz import LiveArtists, interactive_figure
 
-    if surface not in SURFACES:
-        raise ValueError(f"surface must be one of {sorted(SURFACES)}, got {surface!r}")
+    check_choice("surface", surface, SURFACES)
+    _check_names(names)
     fig, (ax_c, ax_l), canvas = interactive_figure(figsize=figsize, ncols=2)
     surf = get_surface(surface)
     defaults = SURFACE_DEFAULTS[surface]

@@ -16,8 +16,11 @@ def tiny_data(n, seed):
 
 def test_small_cnn_shapes_and_bad_input():
     assert SmallCNN(5)(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
-    with pytest.raises(ValueError, match="num_classes"):
+    with pytest.raises(ValueError, match="num_classes must be an int >= 2, got 1"):
         SmallCNN(1)
+    for bad in (True, 3.0):  # a bool or a float is the wrong type, not a wrong value
+        with pytest.raises(TypeError, match="num_classes must be an int, got"):
+            SmallCNN(bad)
 
 
 def test_compare_optimizers_same_start_same_batches():
@@ -40,5 +43,11 @@ def test_compare_optimizers_same_start_same_batches():
     )  # identical runs: same start, same batches
     assert hist["a"]["train_loss"] != hist["adam"]["train_loss"]
     assert len(hist["adam"]["val_accuracy"]) == 2
-    with pytest.raises(TypeError, match="optimizers"):
+    with pytest.raises(ValueError, match="optimizers must hold at least one"):
         compare_optimizers({}, tiny_data(4, 0), tiny_data(4, 1), num_classes=3)
+    with pytest.raises(TypeError, match="optimizers must be a dict"):
+        compare_optimizers([opts["SGD"]], tiny_data(4, 0), tiny_data(4, 1), num_classes=3)
+    with pytest.raises(TypeError, match=r"optimizers\['SGD'\] must be callable"):
+        compare_optimizers({"SGD": "sgd"}, tiny_data(4, 0), tiny_data(4, 1), num_classes=3)
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+        compare_optimizers(same, tiny_data(4, 0), tiny_data(4, 1), num_classes=3, batch_size=0)

@@ -22,14 +22,18 @@ def test_optimizer_specs_and_bad_input():
     )
     assert specs["Nesterov"][1] == dict(lr=0.01, momentum=0.5, nesterov=True)
     assert specs["RMSProp"][1]["alpha"] == 0.9 and specs["Adam"][1]["betas"] == (0.8, 0.9)
-    with pytest.raises(ValueError, match="names"):
+    with pytest.raises(ValueError, match="names must be one of 'SGD', .*got str 'Lion'"):
         optimizer_specs(["Lion"], lr=0.1)
-    with pytest.raises(ValueError, match="names"):
+    with pytest.raises(TypeError, match="names must be a list of optimizer names, got str 'Adam'"):
+        optimizer_specs("Adam", lr=0.1)  # a bare string would be read letter by letter
+    with pytest.raises(ValueError, match="names must hold at least one"):
         explorer_data("sphere", names=())
-    with pytest.raises(ValueError, match="surface"):
+    with pytest.raises(ValueError, match="surface must be one of 'sphere', .*got str 'himmelblau'"):
         explorer_data("himmelblau")
-    with pytest.raises(ValueError, match="surface"):
+    with pytest.raises(ValueError, match="surface must be one of"):
         trajectory_explorer("himmelblau")
+    with pytest.raises(ValueError, match="names must be one of"):
+        trajectory_explorer("sphere", names=("Lion",))
 
 
 def test_widget_builds_and_controls_change_the_figure():

@@ -432,11 +432,13 @@ def test_invalid_hyperparameters_raise_value_error_like_torch(name, kwargs):
 def test_bad_types_and_unsupported_switches(name):
     p = [torch.zeros(2, requires_grad=True)]
     cls = getattr(ours, name)
-    with pytest.raises(TypeError, match="lr"):
+    with pytest.raises(TypeError, match="lr must be a real number, got str '0.1'"):
         cls(p, lr="0.1")
+    with pytest.raises(TypeError, match="lr must be a real number, got bool True"):
+        cls(p, lr=True)  # True is an int to Python, never a learning rate
     with pytest.raises(ValueError, match="lr"):
         cls(p, lr=float("nan"))
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match=r"lr as a Tensor must have 1 element, got shape \[2\]"):
         cls(p, lr=torch.tensor([0.1, 0.2]))
     with pytest.raises(ValueError, match="foreach"):
         cls(p, foreach=True)

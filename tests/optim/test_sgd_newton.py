@@ -59,8 +59,12 @@ def test_minibatches_is_the_notes_epoch(n, b):
 
 
 def test_minibatches_rejects_bad_sizes():
-    for n, b in ((0, 1), (5, 0), (5, 2.0), (True, 1)):
-        with pytest.raises(ValueError, match="n|batch_size"):
+    for n, b, words in ((0, 1, "n must be an int >= 1, got 0"), (5, 0, "batch_size must be an int >= 1")):
+        with pytest.raises(ValueError, match=words):
+            list(ours.minibatches(n, b))
+    wrong_types = ((5, 2.0, "batch_size must be an int, got float"), (True, 1, "n must be an int, got bool"))
+    for n, b, words in wrong_types:
+        with pytest.raises(TypeError, match=words):  # the wrong type, not a wrong value
             list(ours.minibatches(n, b))
 
 
@@ -93,15 +97,37 @@ def test_l2_equals_decay_for_sgd_but_not_for_adam():
     torch.testing.assert_close(decay, ref, rtol=1e-12, atol=1e-12)
 
 
+def test_notes_loops_check_their_arguments():
+    x0 = torch.tensor([2.0, -3.0], dtype=torch.float64)
+    with pytest.raises(TypeError, match="steps must be an int, got bool"):
+        ours.nesterov_lookahead(quad_grad, x0, lr=0.1, mu=0.9, steps=True)
+    with pytest.raises(TypeError, match=r"theta must be a torch.Tensor of shape \[k\], got list"):
+        ours.nesterov_lookahead(quad_grad, [2.0, -3.0], lr=0.1, mu=0.9, steps=3)
+    with pytest.raises(ValueError, match="Invalid mu value: mu must be >= 0.0 and < 1.0"):
+        ours.nesterov_lookahead(quad_grad, x0, lr=0.1, mu=1.0, steps=3)
+    with pytest.raises(TypeError, match="epochs must be an int, got float"):
+        ours.minibatch_sgd(lambda w, idx: w.sum(), x0, n=4, lr=0.1, batch_size=2, epochs=1.0)
+    with pytest.raises(TypeError, match="loss_fn must be a function"):
+        ours.minibatch_sgd(None, x0, n=4, lr=0.1, batch_size=2, epochs=1)
+    with pytest.raises(ValueError, match="steps must be an int >= 0, got -1"):
+        ours.l2_vs_decay(quad_grad, x0, lr=0.05, weight_decay=0.1, steps=-1, adaptive=False)
+    with pytest.raises(TypeError, match="adaptive must be True or False, got int 1"):
+        ours.l2_vs_decay(quad_grad, x0, lr=0.05, weight_decay=0.1, steps=5, adaptive=1)
+    with pytest.raises(TypeError, match="theta0 must have a float dtype"):
+        ours.l2_vs_decay(quad_grad, torch.tensor([1, 2]), lr=0.05, weight_decay=0.1, steps=5, adaptive=True)
+
+
 def test_newton_1d_reaches_the_minimum_of_a_parabola_in_one_step():
     a, b, _c, x = 3.0, -4.0, 1.0, 5.0  # f = a x^2 + b x + c, minimum at -b / (2a)
     x1 = x + newton_step_1d(2 * a * x + b, 2 * a)
     assert x1 == pytest.approx(-b / (2 * a), abs=1e-15)
-    with pytest.raises(ValueError, match="d2f"):
+    with pytest.raises(ValueError, match="d2f must be a number > 0.0, got 0.0"):
         newton_step_1d(1.0, 0.0)
-    with pytest.raises(ValueError, match="d2f"):
+    with pytest.raises(ValueError, match="d2f must be a number > 0.0, got -2.0"):
         newton_step_1d(1.0, -2.0)
-    with pytest.raises(TypeError, match="df"):
+    with pytest.raises(ValueError, match="df must be a finite number, got nan"):
+        newton_step_1d(float("nan"), 2.0)
+    with pytest.raises(TypeError, match="df must be a real number, got str"):
         newton_step_1d("1", 2.0)
 
 
@@ -130,20 +156,28 @@ def test_newton_on_a_non_quadratic_converges_fast():
 
 
 def test_newton_step_rejects_bad_shapes():
-    with pytest.raises(ValueError, match="hessian"):
+    with pytest.raises(ValueError, match=r"hessian must have shape \[k, k\] \(with k=3\), got shape \[2, "):
         newton_step(torch.ones(3), torch.eye(2))
-    with pytest.raises(TypeError, match="tensors"):
+    with pytest.raises(ValueError, match=r"grad must have shape \[k\], got shape \[1, 3\]"):
+        newton_step(torch.ones(1, 3), torch.eye(3))
+    with pytest.raises(TypeError, match=r"grad must be a torch.Tensor of shape \[k\], got list"):
         newton_step([1.0], torch.eye(1))
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(TypeError, match="hessian must have a float dtype"):
+        newton_step(torch.ones(2), torch.eye(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="steps must be an int >= 0, got -1"):
         newton_method(lambda x: x.sum(), torch.ones(1), steps=-1)
+    with pytest.raises(TypeError, match="steps must be an int, got float"):
+        newton_method(lambda x: x.sum(), torch.ones(1), steps=1.0)
 
 
 def test_hessian_cost_is_quadratic_memory_cubic_time():
     a, b = hessian_cost(1000), hessian_cost(2000, bytes_per_entry=8)
     assert b["entries"] == 4 * a["entries"] and b["flops"] == 8 * a["flops"]
     assert b["bytes"] == 2 * 4 * a["bytes"]
-    with pytest.raises(ValueError, match="k"):
+    with pytest.raises(ValueError, match="k must be an int >= 1, got 0"):
         hessian_cost(0)
+    with pytest.raises(TypeError, match="bytes_per_entry must be an int, got bool"):
+        hessian_cost(10, bytes_per_entry=True)
 
 
 def test_adam_moments_match_torch_adam_first_steps():
@@ -162,5 +196,11 @@ def test_adam_moments_match_torch_adam_first_steps():
     torch.testing.assert_close(const["g_hat"], torch.full((4, 2), -2.0, dtype=torch.float64))
     with pytest.raises(ValueError, match="betas"):
         ours.adam_moments(grads, beta1=1.0)
-    with pytest.raises(TypeError, match="grads"):
+    with pytest.raises(TypeError, match="grads must be a torch.Tensor, got list"):
         ours.adam_moments([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"grads must have shape \[T, ...\]"):
+        ours.adam_moments(torch.tensor(1.0))  # a 0-d tensor: no steps axis
+    with pytest.raises(ValueError, match="betas must be a pair"):
+        ours.Adam([torch.zeros(2, requires_grad=True)], betas=(0.9, 0.99, 0.999))
+    with pytest.raises(TypeError, match="betas must be a pair"):
+        ours.Adam([torch.zeros(2, requires_grad=True)], betas=0.9)

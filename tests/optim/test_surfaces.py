@@ -60,8 +60,12 @@ def test_local_minima_surface_has_a_local_minimum_and_a_saddle():
     assert (eig[0] > 0).all() and (eig[2] > 0).all()  # two minima
     assert eig[1][0] < 0 < eig[1][1]  # saddle: one negative and one positive curvature
     assert s.value(np.array([local, 0.0])) > s.value(np.array([lo, 0.0]))  # the local one is higher
-    with pytest.raises(ValueError, match="tilt"):
+    with pytest.raises(ValueError, match="tilt must be a number > 0.0 and < 0.3849"):
         S.local_minima(tilt=0.5)
+    with pytest.raises(ValueError, match="tilt must be a number > 0.0"):
+        S.local_minima(tilt=0.0)  # no tilt: two minima of the same height, no local one
+    with pytest.raises(TypeError, match="tilt must be a real number, got str"):
+        S.local_minima(tilt="0.2")
 
 
 def test_canyon_condition_number_and_rotation():
@@ -69,8 +73,12 @@ def test_canyon_condition_number_and_rotation():
     c = S.canyon(10, angle=45)
     assert c.condition_number == pytest.approx(10)
     assert abs(c.A[0, 1]) > 1  # rotated: the axes are coupled
-    with pytest.raises(ValueError, match="condition"):
+    with pytest.raises(ValueError, match="condition must be a number >= 1.0, got 0.5"):
         S.canyon(0.5)
+    with pytest.raises(ValueError, match="condition must be a finite number, got nan"):
+        S.canyon(float("nan"))
+    with pytest.raises(TypeError, match="condition must be a real number, got str"):
+        S.canyon("25")
     with pytest.raises(ValueError, match="symmetric"):
         S.Quadratic("bad", (-1, 1, -1, 1), (0, 0), A=np.array([[1.0, 2.0], [0.0, 1.0]]))
 
@@ -84,11 +92,17 @@ def test_least_squares_is_the_mean_squared_error_and_batches_average_to_it():
     np.testing.assert_allclose(halves, s.grad(w), rtol=1e-10, atol=1e-12)
     w_star = np.linalg.lstsq(s.X, s.y, rcond=None)[0]
     np.testing.assert_allclose(s.minimum, w_star, rtol=1e-10)
-    with pytest.raises(ValueError, match="n"):
+    with pytest.raises(ValueError, match="n must be an int >= 2, got 1"):
         S.least_squares(1)
+    with pytest.raises(TypeError, match="n must be an int, got float"):
+        S.least_squares(40.0)
+    with pytest.raises(ValueError, match="noise must be a number >= 0.0"):
+        S.least_squares(40, noise=-1.0)
 
 
 def test_get_surface():
     assert S.get_surface("rosenbrock").minimum == (1.0, 1.0)
-    with pytest.raises(ValueError, match="surface"):
+    with pytest.raises(ValueError, match="name must be one of 'sphere', .*got str 'himmelblau'"):
         S.get_surface("himmelblau")
+    with pytest.raises(TypeError, match="name must be a surface name"):
+        S.get_surface(3)

@@ -102,17 +102,25 @@ def test_steps_zero_and_single_optimizer():
 
 def test_bad_input():
     s = S.sphere()
-    with pytest.raises(TypeError, match="optimizers"):
-        trajectories(s, {})
-    with pytest.raises(TypeError, match="optimizers"):
+    with pytest.raises(ValueError, match="optimizers must hold at least one"):
+        trajectories(s, {})  # the right type, an empty value
+    with pytest.raises(TypeError, match="optimizers must be a dict"):
+        trajectories(s, [(ours.SGD, {})])
+    with pytest.raises(TypeError, match=r"optimizers\['x'\] must be a pair \(class, kwargs\)"):
         trajectories(s, {"x": ours.SGD})
+    with pytest.raises(TypeError, match="surface must be a Surface"):
+        trajectories("sphere", {"x": (ours.SGD, {})})
+    with pytest.raises(TypeError, match="start must be a point"):
+        trajectories(s, {"x": (ours.SGD, {})}, start=("a", "b"))
+    with pytest.raises(TypeError, match="steps must be an int, got float"):
+        trajectories_loop(s, {"x": (ours.SGD, {})}, steps=10.0)
     with pytest.raises(ValueError, match="optimizers"):
         trajectories(s, {"x": (torch.optim.LBFGS, {})})
     with pytest.raises(ValueError, match="lr"):
         trajectories(s, {"x": (ours.SGD, dict(lr=-1))})
     with pytest.raises(ValueError, match="start"):
         trajectories(s, {"x": (ours.SGD, {})}, start=(1.0, np.nan))
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(ValueError, match="steps must be an int >= 0, got -1"):
         trajectories(s, {"x": (ours.SGD, {})}, steps=-1)
     with pytest.raises(ValueError, match="batch_size"):
         trajectories(s, {"x": (ours.SGD, {})}, batch_size=4)
