@@ -44,13 +44,18 @@ def test_launch_command_serves_the_notebooks(tmp_path):
     """Start JupyterLab with the README's arguments (headless, loopback, a token) and list notebooks/."""
     launch = _block("launch-command").split("&&")[-1]
     args = shlex.split(launch)
+    assignments = {}  # VAR=value words before the command, as the shell reads them
+    while "=" in args[0] and not args[0].startswith(("/", ".")):
+        name, value = args.pop(0).split("=", 1)
+        assignments[name] = value
     assert Path(args[0]).name == "jupyter"
     port, token = _free_port(), secrets.token_hex(16)
     cmd = [sys.executable, "-m", "jupyter", *args[1:], "--no-browser", "--ServerApp.ip=127.0.0.1",
            f"--ServerApp.port={port}", f"--IdentityProvider.token={token}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # containers and CI run as root; JupyterLab refuses without it
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
+    env = {**os.environ, **assignments, "JUPYTER_RUNTIME_DIR": str(tmp_path),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         url = f"http://127.0.0.1:{port}/api/contents?token={token}"
@@ -68,6 +73,12 @@ def test_launch_command_serves_the_notebooks(tmp_path):
         assert "00_welcome.ipynb" in listing
         with opener.open(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10) as response:
             assert response.status == 200
+            page = response.read().decode()
+        # .jupyter/labconfig/page_config.json is read: no "Jupyter news" prompt (the browser test
+        # tests/e2e/test_e2e_launch.py checks the page itself)
+        disabled = re.search(r'"disabledExtensions": \[([^\]]*)\]', page)
+        assert disabled and "@jupyterlab/apputils-extension:announcements" in disabled.group(1), (
+            "the launch command's JupyterLab does not disable the news prompt")
     finally:
         server.terminate()
         try:
