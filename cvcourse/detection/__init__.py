@@ -14,6 +14,7 @@ Modules, in the order of the notes (sections 4.1-4.3.2):
 * ``widgets``: the anchor, NMS and precision-recall explorers.
 """
 
+from .anchors import anchor_grid, base_anchors, label_anchors, sample_anchors
 from .boxes import (
     box_area,
     box_convert,
@@ -22,6 +23,7 @@ from .boxes import (
     encode_boxes,
     generalized_box_iou,
 )
+from .losses import sigmoid_focal_loss, smooth_l1
 from .metrics import average_precision, coco_map, match_detections, precision_recall
 from .nms import batched_nms, nms, nms_loop, nms_steps
 from .roi import roi_align, roi_align_samples, roi_pool, roi_pool_bins
@@ -45,6 +47,12 @@ __all__ = [
     "roi_align",
     "roi_pool_bins",
     "roi_align_samples",
+    "sigmoid_focal_loss",
+    "smooth_l1",
+    "base_anchors",
+    "anchor_grid",
+    "label_anchors",
+    "sample_anchors",
 ]
 
 # Viola-Jones and proposals
