@@ -10,7 +10,7 @@ Modules, in the order of the notes (sections 4.1-4.3.2):
 * ``roi``: RoIPool and RoIAlign (= ``torchvision.ops.roi_pool`` / ``roi_align``, values and gradients);
 * ``losses``: the sigmoid focal loss (= ``torchvision.ops.sigmoid_focal_loss``), Fast R-CNN's smooth L1;
 * ``anchors``: anchor grids (= torchvision's ``AnchorGenerator``), RPN labelling and sampling;
-* ``matching``: the Hungarian algorithm (= ``scipy.optimize.linear_sum_assignment``'s optimum);
+* ``matching``: the Hungarian algorithm (``linear_sum_assignment``: scipy's optimum);
 * ``widgets``: the anchor, NMS and precision-recall explorers.
 """
 
@@ -24,6 +24,7 @@ from .boxes import (
     generalized_box_iou,
 )
 from .losses import sigmoid_focal_loss, smooth_l1
+from .matching import linear_sum_assignment
 from .metrics import average_precision, coco_map, match_detections, precision_recall
 from .nms import batched_nms, nms, nms_loop, nms_steps
 from .roi import roi_align, roi_align_samples, roi_pool, roi_pool_bins
@@ -53,6 +54,7 @@ __all__ = [
     "anchor_grid",
     "label_anchors",
     "sample_anchors",
+    "linear_sum_assignment",
 ]
 
 # Viola-Jones and proposals
