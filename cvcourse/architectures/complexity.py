@@ -31,6 +31,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from cvcourse._checks import check_bool, check_int, check_type
+
 __all__ = [
     "count_parameters",
     "count_flops",
@@ -47,21 +49,16 @@ __all__ = [
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of scalars in the model's parameters (optionally only ``requires_grad`` ones)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_type("model", model, nn.Module, "a torch.nn.Module")
+    check_bool("trainable_only", trainable_only)
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def _check_input_size(input_size: Sequence[int]) -> tuple[int, ...]:
-    if (
-        not isinstance(input_size, (tuple, list))
-        or len(input_size) == 0
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in input_size)
-    ):
-        raise ValueError(
-            f"input_size must be a tuple of positive ints like (1, 3, 224, 224), got {input_size!r}"
-        )
-    return tuple(input_size)
+    check_type("input_size", input_size, (tuple, list, torch.Size), "a tuple of ints like (1, 3, 224, 224)")
+    if len(input_size) == 0:
+        raise ValueError("input_size must be a tuple of ints like (1, 3, 224, 224), got an empty one")
+    return tuple(check_int(f"input_size[{i}]", s, low=1) for i, s in enumerate(input_size))
 
 
 def _on_meta(model: nn.Module, meta: bool) -> nn.Module:
@@ -82,9 +79,9 @@ def count_flops(
     Returns:
         The total FLOP count as an int.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_type("model", model, nn.Module, "a torch.nn.Module")
     size = _check_input_size(input_size)
+    check_bool("meta", meta)
     net = _on_meta(model, meta)
     was_training = net.training
     net.eval()
@@ -100,6 +97,9 @@ def count_flops(
 
 def conv_params(c_in: int, c_out: int, k: int, groups: int = 1, bias: bool = False) -> int:
     """Parameters of a k x k convolution: ``c_out * (c_in / groups) * k * k`` (+ ``c_out`` bias)."""
+    for name, value in (("c_in", c_in), ("c_out", c_out), ("k", k), ("groups", groups)):
+        check_int(name, value, low=1)
+    check_bool("bias", bias)
     if c_in % groups or c_out % groups:
         raise ValueError(f"groups={groups} must divide c_in={c_in} and c_out={c_out}")
     return c_out * (c_in // groups) * k * k + (c_out if bias else 0)
@@ -107,6 +107,8 @@ def conv_params(c_in: int, c_out: int, k: int, groups: int = 1, bias: bool = Fal
 
 def conv_flops(c_in: int, c_out: int, k: int, h_out: int, w_out: int, groups: int = 1) -> int:
     """FLOPs of a k x k convolution: ``2 * h_out * w_out * c_out * (c_in / groups) * k * k``."""
+    check_int("h_out", h_out, low=0)
+    check_int("w_out", w_out, low=0)
     return 2 * h_out * w_out * conv_params(c_in, c_out, k, groups)
 
 
@@ -154,7 +156,11 @@ def stage_summary(
     Returns:
         One ``StageRow`` per stage, in the order given (stages never called are left out).
     """
+    check_type("model", model, nn.Module, "a torch.nn.Module")
     size = _check_input_size(input_size)
+    if stages is not None:
+        check_type("stages", stages, (list, tuple), "a list of module names or None")
+    check_bool("meta", meta)
     net = _on_meta(model, meta)
     was_training = net.training
     net.eval()
@@ -226,14 +232,14 @@ def receptive_field(layers: Sequence[tuple[int, int] | tuple[int, int, int]]) ->
     Returns:
         :math:`r = 1 + \\sum_l d_l (k_l - 1) \\prod_{i<l} s_i`.
     """
+    check_type("layers", layers, (list, tuple), "a list of (kernel, stride[, dilation])")
     r, jump = 1, 1  # jump = product of the strides before the current layer
     for i, layer in enumerate(layers):
-        if len(layer) not in (2, 3) or any(int(v) < 1 for v in layer):
-            raise ValueError(
-                f"layers[{i}] must be (kernel, stride[, dilation]) >= 1, got {layer!r}"
-            )
-        k, s = int(layer[0]), int(layer[1])
-        d = int(layer[2]) if len(layer) == 3 else 1
+        check_type(f"layers[{i}]", layer, (tuple, list), "a tuple (kernel, stride[, dilation])")
+        if len(layer) not in (2, 3):
+            raise ValueError(f"layers[{i}] must be (kernel, stride[, dilation]), got {layer!r}")
+        with_dilation = (*layer, 1)[:3]  # dilation 1 when not given
+        k, s, d = (check_int(f"layers[{i}][{j}]", v, low=1) for j, v in enumerate(with_dilation))
         r += d * (k - 1) * jump
         jump *= s
     return r
@@ -245,7 +251,10 @@ def empirical_receptive_field(model: nn.Module, input_size: Sequence[int] = (1, 
 
     Weights should be positive (or generic) so that no contributions cancel exactly.
     """
+    check_type("model", model, nn.Module, "a torch.nn.Module")
     size = _check_input_size(input_size)
+    if len(size) != 4:
+        raise ValueError(f"input_size must be (B, C, H, W), got {size}")
     dtype = next((p.dtype for p in model.parameters()), torch.float64)
     x = torch.ones(size, dtype=dtype, requires_grad=True)
     y = model(x)  # [B, C, H', W']

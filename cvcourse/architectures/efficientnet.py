@@ -28,7 +28,8 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from cvcourse.architectures._checks import check_image_batch, check_no_weights, check_positive_int
+from cvcourse._checks import check_bool, check_choice, check_float, check_int, check_tensor, check_type
+from cvcourse.architectures._weights import check_no_weights
 from cvcourse.architectures.mobilenet import ConvNormActivation, make_divisible
 from cvcourse.architectures.squeeze_excitation import SqueezeExcitation
 
@@ -58,8 +59,9 @@ def stochastic_depth(x: Tensor, p: float, training: bool = True) -> Tensor:
         p: drop probability in [0, 1].
         training: apply the drop only when True.
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be a probability in [0, 1], got {p}")
+    check_tensor("x", x)
+    p = check_float("p", p, low=0.0, high=1.0)  # a probability
+    check_bool("training", training)
     if not training or p == 0.0:
         return x
     survival_rate = 1.0 - p
@@ -75,7 +77,7 @@ class StochasticDepth(nn.Module):
 
     def __init__(self, p: float) -> None:
         super().__init__()
-        self.p = p
+        self.p = check_float("p", p, low=0.0, high=1.0)
 
     def forward(self, x: Tensor) -> Tensor:
         return stochastic_depth(x, self.p, self.training)
@@ -115,8 +117,9 @@ class MBConv(nn.Module):
 
     def __init__(self, cnf: MBConvConfig, stochastic_depth_prob: float) -> None:
         super().__init__()
-        if cnf.stride not in (1, 2):
-            raise ValueError(f"stride must be 1 or 2, got {cnf.stride}")
+        check_type("cnf", cnf, MBConvConfig, "an MBConvConfig")
+        check_choice("cnf.stride", check_int("cnf.stride", cnf.stride), (1, 2))
+        check_float("stochastic_depth_prob", stochastic_depth_prob, low=0.0, high=1.0)
         self.use_res_connect = cnf.stride == 1 and cnf.input_channels == cnf.out_channels
         expanded = make_divisible(cnf.input_channels * cnf.expand_ratio)
         layers: list[nn.Module] = []
@@ -170,9 +173,14 @@ class EfficientNet(nn.Module):
         num_classes: int = 1000,
     ) -> None:
         super().__init__()
-        check_positive_int(num_classes, "num_classes")
+        check_int("num_classes", num_classes, low=1)
+        check_type("setting", setting, (list, tuple), "a list of MBConvConfig")
         if not setting:
             raise ValueError("setting must list at least one MBConvConfig, got an empty list")
+        for i, cnf in enumerate(setting):
+            check_type(f"setting[{i}]", cnf, MBConvConfig, "an MBConvConfig")
+        check_float("dropout", dropout, low=0.0, high=1.0)
+        check_float("stochastic_depth_prob", stochastic_depth_prob, low=0.0, high=1.0)
         layers: list[nn.Module] = [
             ConvNormActivation(3, setting[0].input_channels, 3, 2, activation_layer=nn.SiLU)
         ]
@@ -210,7 +218,7 @@ class EfficientNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_image_batch(x, in_channels=3)
+        check_tensor("x", x, shape=("B", 3, "H", "W"), dtype="float")
         x = self.features(x)  # [B, 1280, H/32, W/32]
         x = torch.flatten(self.avgpool(x), 1)  # [B, 1280]
         return self.classifier(x)  # [B, num_classes]
@@ -231,8 +239,8 @@ def efficientnet_b0(
 def scaled_setting(width_mult: float = 1.0, depth_mult: float = 1.0) -> list[MBConvConfig]:
     """B0's stages with channels times ``width_mult`` (rounded to multiples of 8) and repeats times
     ``depth_mult`` (rounded up), the rule torchvision uses for EfficientNet-B1...B7."""
-    if not (width_mult > 0 and depth_mult > 0):
-        raise ValueError(f"width_mult and depth_mult must be > 0, got {width_mult}, {depth_mult}")
+    check_float("width_mult", width_mult, low=0.0, low_inclusive=False)
+    check_float("depth_mult", depth_mult, low=0.0, low_inclusive=False)
     return [
         MBConvConfig(
             c.expand_ratio,
@@ -273,11 +281,10 @@ def compound_scaling(
         dict with ``depth``, ``width``, ``resolution``, ``flops_factor`` and ``constraint``
         (the value of :math:`\\alpha\\beta^2\\gamma^2`).
     """
-    for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
-        if not value >= 1.0:
-            raise ValueError(f"{name} must be >= 1 (notes: alpha, beta, gamma >= 1), got {value}")
-    if not phi >= 0:
-        raise ValueError(f"phi must be >= 0 (0 is the baseline), got {phi}")
+    check_float("alpha", alpha, low=1.0)  # notes: alpha, beta, gamma >= 1
+    check_float("beta", beta, low=1.0)
+    check_float("gamma", gamma, low=1.0)
+    check_float("phi", phi, low=0.0)  # 0 is the baseline
     constraint = alpha * beta**2 * gamma**2
     return {
         "depth": alpha**phi,

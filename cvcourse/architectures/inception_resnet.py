@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cvcourse.architectures._checks import check_positive_int
+from cvcourse._checks import check_float, check_int
 
 __all__ = ["ConvBNReLU", "InceptionResNetA", "InceptionResNetB"]
 
@@ -50,8 +50,8 @@ class InceptionResNetA(nn.Module):
 
     def __init__(self, channels: int = 320, scale: float = 0.17) -> None:
         super().__init__()
-        check_positive_int(channels, "channels")
-        self.scale = scale
+        check_int("channels", channels, low=1)
+        self.scale = check_float("scale", scale)
         self.branch0 = ConvBNReLU(channels, 32, 1)  # 1x1 straight to the concatenation
         self.branch1 = nn.Sequential(ConvBNReLU(channels, 32, 1), ConvBNReLU(32, 32, 3))
         self.branch2 = nn.Sequential(  # two 3x3 = a factorised 5x5
@@ -75,8 +75,8 @@ class InceptionResNetB(nn.Module):
 
     def __init__(self, channels: int = 1088, scale: float = 0.1) -> None:
         super().__init__()
-        check_positive_int(channels, "channels")
-        self.scale = scale
+        check_int("channels", channels, low=1)
+        self.scale = check_float("scale", scale)
         self.branch0 = ConvBNReLU(channels, 192, 1)
         self.branch1 = nn.Sequential(  # 1x7 then 7x1 = a factorised 7x7
             ConvBNReLU(channels, 128, 1), ConvBNReLU(128, 160, (1, 7)), ConvBNReLU(160, 192, (7, 1))

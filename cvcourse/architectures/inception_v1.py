@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cvcourse.architectures._checks import check_image_batch, check_no_weights, check_positive_int
+from cvcourse._checks import check_bool, check_float, check_int, check_tensor
+from cvcourse.architectures._weights import check_no_weights
 
 __all__ = ["BasicConv2d", "Inception", "InceptionAux", "GoogLeNet", "GoogLeNetOutputs", "googlenet"]
 
@@ -139,9 +140,12 @@ class GoogLeNet(nn.Module):
         dropout_aux: float = 0.7,
     ) -> None:
         super().__init__()
-        check_positive_int(num_classes, "num_classes")
-        self.aux_logits = aux_logits
-        self.transform_input = transform_input
+        check_int("num_classes", num_classes, low=1)
+        self.aux_logits = check_bool("aux_logits", aux_logits)
+        self.transform_input = check_bool("transform_input", transform_input)
+        check_bool("init_weights", init_weights)
+        check_float("dropout", dropout, low=0.0, high=1.0)
+        check_float("dropout_aux", dropout_aux, low=0.0, high=1.0)
         # Stem: 224 -> 112 -> 56 -> 56 -> 28
         self.conv1 = BasicConv2d(3, 64, kernel_size=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
@@ -183,7 +187,7 @@ class GoogLeNet(nn.Module):
         return torch.cat((x_ch0, x_ch1, x_ch2), 1)
 
     def forward(self, x: Tensor) -> Tensor | GoogLeNetOutputs:
-        check_image_batch(x, in_channels=3)
+        check_tensor("x", x, shape=("B", 3, "H", "W"), dtype="float")
         if self.transform_input:
             x = self._transform_input(x)
         x = self.maxpool1(self.conv1(x))  # [B, 64, H/4, W/4]

@@ -25,7 +25,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from cvcourse.architectures._checks import check_image_batch, check_no_weights, check_positive_int
+from cvcourse._checks import check_choice, check_float, check_int, check_tensor, check_type, describe
+from cvcourse.architectures._weights import check_no_weights
 
 __all__ = [
     "ConvNormActivation",
@@ -108,9 +109,10 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int) -> None:
         super().__init__()
-        if stride not in (1, 2):
-            raise ValueError(f"stride must be 1 or 2, got {stride}")
-        self.stride = stride
+        check_int("inp", inp, low=1)
+        check_int("oup", oup, low=1)
+        self.stride = check_choice("stride", check_int("stride", stride), (1, 2))
+        check_float("expand_ratio", expand_ratio, low=0.0, low_inclusive=False)
         hidden_dim = int(round(inp * expand_ratio))
         self.use_res_connect = stride == 1 and inp == oup  # skip only when shapes agree
         layers: list[nn.Module] = []
@@ -145,9 +147,9 @@ class MobileNetV2(nn.Module):
         self, num_classes: int = 1000, width_mult: float = 1.0, dropout: float = 0.2
     ) -> None:
         super().__init__()
-        check_positive_int(num_classes, "num_classes")
-        if not width_mult > 0:
-            raise ValueError(f"width_mult must be > 0, got {width_mult}")
+        check_int("num_classes", num_classes, low=1)
+        check_float("width_mult", width_mult, low=0.0, low_inclusive=False)
+        check_float("dropout", dropout, low=0.0, high=1.0)
         input_channel = make_divisible(32 * width_mult)
         self.last_channel = make_divisible(1280 * max(1.0, width_mult))
         features: list[nn.Module] = [ConvNormActivation(3, input_channel, stride=2)]  # stem
@@ -179,7 +181,7 @@ class MobileNetV2(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_image_batch(x, in_channels=3)
+        check_tensor("x", x, shape=("B", 3, "H", "W"), dtype="float")
         x = self.features(x)  # [B, 1280, H/32, W/32]
         x = nn.functional.adaptive_avg_pool2d(x, (1, 1))  # [B, 1280, 1, 1]
         return self.classifier(torch.flatten(x, 1))  # [B, num_classes]
@@ -200,8 +202,10 @@ def table_2_1(model: MobileNetV2, input_size: int = 224) -> list[tuple[str, ...]
     notes (``"1 × 1 × 1280"`` for the pooled vector). Consecutive inverted residual blocks with
     the same output channels form one row; t is read from the expansion convolution.
     """
-    if not hasattr(model, "features") or not isinstance(model.features, nn.Sequential):
-        raise TypeError(f"model must be a MobileNetV2, got {type(model).__name__}")
+    check_type("model", model, nn.Module, "a MobileNetV2 (this package's or torchvision's)")
+    if not isinstance(getattr(model, "features", None), nn.Sequential):  # duck typing: torchvision's too
+        raise TypeError(f"model must be a MobileNetV2 (with .features), got {describe(model)}")
+    check_int("input_size", input_size, low=32)
     layers = list(model.features)
     shapes = []  # input shape [C, H] of every layer of features, then of the pooling
     with torch.no_grad():

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from cvcourse.architectures._checks import check_image_batch, check_positive_int
+from cvcourse._checks import check_choice, check_int, check_tensor, check_type
 
 __all__ = ["AnyNetConfig", "XBlock", "AnyNet", "sample_config", "error_cdf", "DESIGN_SPACES"]
 
@@ -53,6 +53,9 @@ class XBlock(nn.Module):
 
     def __init__(self, in_channels: int, width: int, stride: int, groups: int, bottleneck: int):
         super().__init__()
+        for name, value in (("in_channels", in_channels), ("width", width), ("stride", stride),
+                            ("groups", groups), ("bottleneck", bottleneck)):
+            check_int(name, value, low=1)
         inner = width // bottleneck
         self.conv1 = nn.Sequential(
             nn.Conv2d(in_channels, inner, 1, bias=False),
@@ -81,9 +84,9 @@ class AnyNet(nn.Module):
 
     def __init__(self, config: AnyNetConfig, num_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
-        check_positive_int(num_classes, "num_classes")
-        self.config = config
-        self.in_channels = in_channels
+        self.config = check_type("config", config, AnyNetConfig, "an AnyNetConfig")
+        check_int("num_classes", num_classes, low=1)
+        self.in_channels = check_int("in_channels", in_channels, low=1)
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, 16, 3, 2, 1, bias=False),
             nn.BatchNorm2d(16),
@@ -102,7 +105,7 @@ class AnyNet(nn.Module):
         self.fc = nn.Linear(channels, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_image_batch(x, self.in_channels)
+        check_tensor("x", x, shape=("B", self.in_channels, "H", "W"), dtype="float")
         x = self.stages(self.stem(x))  # [B, w_4, H/16, W/16]
         return self.fc(x.mean(dim=(2, 3)))  # [B, num_classes]
 
@@ -114,9 +117,9 @@ def _valid_groups(width: int, bottleneck: int) -> list[int]:
 
 def sample_config(space: str, rng: random.Random, num_stages: int = 4) -> AnyNetConfig:
     """Draw one configuration uniformly from design space ``space`` ("free" or "shared")."""
-    if space not in DESIGN_SPACES:
-        raise ValueError(f"space must be one of {DESIGN_SPACES}, got {space!r}")
-    check_positive_int(num_stages, "num_stages")
+    check_choice("space", space, DESIGN_SPACES)
+    check_type("rng", rng, random.Random, "a random.Random")
+    check_int("num_stages", num_stages, low=1)
     depths = tuple(rng.choice(DEPTHS) for _ in range(num_stages))
     if space == "free":
         widths = tuple(rng.choice(WIDTHS) for _ in range(num_stages))
@@ -147,6 +150,6 @@ def error_cdf(errors: Sequence[float], e: float | Sequence[float]) -> np.ndarray
     if errs.size == 0:
         raise ValueError("errors must hold at least one model's error, got an empty sequence")
     if np.isnan(errs).any():
-        raise ValueError("errors must not contain NaN")
+        raise ValueError(f"errors must not contain NaN, got {int(np.isnan(errs).sum())} NaN of {errs.size}")
     thresholds = np.asarray(e, dtype=np.float64)
     return (errs[None, :] < thresholds.reshape(-1, 1)).mean(axis=1).reshape(thresholds.shape)

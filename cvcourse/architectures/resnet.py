@@ -29,7 +29,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cvcourse.architectures._checks import check_image_batch, check_no_weights, check_positive_int
+from cvcourse._checks import check_bool, check_int, check_tensor, check_type
+from cvcourse.architectures._weights import check_no_weights
 
 __all__ = [
     "BasicBlock",
@@ -55,6 +56,14 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
 
 
+def _check_block(inplanes, planes, stride, downsample, groups, base_width) -> None:
+    for name, value in (("inplanes", inplanes), ("planes", planes), ("stride", stride),
+                        ("groups", groups), ("base_width", base_width)):
+        check_int(name, value, low=1)
+    if downsample is not None:
+        check_type("downsample", downsample, nn.Module, "an nn.Module or None")
+
+
 class BasicBlock(nn.Module):
     """The standard residual block: two 3x3 conv + BN, skip added before the last ReLU.
 
@@ -74,6 +83,7 @@ class BasicBlock(nn.Module):
         base_width: int = 64,
     ) -> None:
         super().__init__()
+        _check_block(inplanes, planes, stride, downsample, groups, base_width)
         if groups != 1 or base_width != 64:
             raise ValueError(
                 f"BasicBlock supports only groups=1, base_width=64, got {groups} and {base_width}"
@@ -116,6 +126,7 @@ class Bottleneck(nn.Module):
         base_width: int = 64,
     ) -> None:
         super().__init__()
+        _check_block(inplanes, planes, stride, downsample, groups, base_width)
         width = int(planes * (base_width / 64.0)) * groups
         self.conv1 = conv1x1(inplanes, width)
         self.bn1 = nn.BatchNorm2d(width)
@@ -161,9 +172,17 @@ class ResNet(nn.Module):
         width_per_group: int = 64,
     ) -> None:
         super().__init__()
-        check_positive_int(num_classes, "num_classes")
+        if not (isinstance(block, type) and issubclass(block, (BasicBlock, Bottleneck))):
+            raise TypeError(f"block must be the class BasicBlock or Bottleneck, got {block!r}")
+        check_type("layers", layers, (list, tuple), "a list of 4 stage depths")
         if len(layers) != 4:
             raise ValueError(f"layers must list 4 stage depths, got {layers!r}")
+        for i, depth in enumerate(layers):
+            check_int(f"layers[{i}]", depth, low=1)
+        check_int("num_classes", num_classes, low=1)
+        check_bool("zero_init_residual", zero_init_residual)
+        check_int("groups", groups, low=1)
+        check_int("width_per_group", width_per_group, low=1)
         self.inplanes = 64
         self.groups = groups
         self.base_width = width_per_group
@@ -213,7 +232,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_image_batch(x, in_channels=3)
+        check_tensor("x", x, shape=("B", 3, "H", "W"), dtype="float")
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # [B, 64, H/4, W/4]
         x = self.layer1(x)  # [B, 64e, H/4, W/4]   (e = block.expansion)
         x = self.layer2(x)  # [B, 128e, H/8, W/8]

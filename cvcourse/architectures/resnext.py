@@ -29,15 +29,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cvcourse.architectures._checks import check_positive_int
+from cvcourse._checks import check_int, check_type
 
 __all__ = ["ResNeXtBranchBlock", "ResNeXtGroupedBlock", "branches_to_grouped"]
 
 
 def _check(channels: int, cardinality: int, width: int) -> None:
-    check_positive_int(channels, "channels")
-    check_positive_int(cardinality, "cardinality")
-    check_positive_int(width, "width")
+    check_int("channels", channels, low=1)
+    check_int("cardinality", cardinality, low=1)
+    check_int("width", width, low=1)
 
 
 class ResNeXtBranchBlock(nn.Module):
@@ -111,8 +111,7 @@ def branches_to_grouped(block: ResNeXtBranchBlock) -> ResNeXtGroupedBlock:
 
     Branch b fills channels ``b*d:(b+1)*d``: rows of ``conv1`` and ``conv2``, columns of ``conv3``.
     """
-    if not isinstance(block, ResNeXtBranchBlock):
-        raise TypeError(f"block must be a ResNeXtBranchBlock, got {type(block).__name__}")
+    check_type("block", block, ResNeXtBranchBlock, "a ResNeXtBranchBlock")
     first = block.branches[0]
     channels, width, cardinality = first[0].in_channels, first[0].out_channels, len(block.branches)
     grouped = ResNeXtGroupedBlock(channels, cardinality, width).to(first[0].weight)

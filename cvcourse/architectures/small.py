@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from cvcourse.architectures._checks import check_image_batch, check_positive_int
+from cvcourse._checks import check_bool, check_int, check_tensor, check_type
 from cvcourse.architectures.resnet import ResNet, resnet18
 
 __all__ = [
@@ -48,7 +48,10 @@ class PreActBlock(nn.Module):
         self, in_channels: int, out_channels: int, stride: int = 1, residual: bool = True
     ) -> None:
         super().__init__()
-        self.residual = residual
+        check_int("in_channels", in_channels, low=1)
+        check_int("out_channels", out_channels, low=1)
+        check_int("stride", stride, low=1)
+        self.residual = check_bool("residual", residual)
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
@@ -91,14 +94,11 @@ class DeepCNN(nn.Module):
         in_channels: int = 3,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("blocks_per_stage", blocks_per_stage),
-            ("width", width),
-            ("num_classes", num_classes),
-            ("in_channels", in_channels),
-        ):
-            check_positive_int(value, name)
-        self.in_channels = in_channels
+        check_int("blocks_per_stage", blocks_per_stage, low=1)
+        check_bool("residual", residual)
+        check_int("width", width, low=1)
+        check_int("num_classes", num_classes, low=1)
+        self.in_channels = check_int("in_channels", in_channels, low=1)
         self.stem = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
         blocks: list[nn.Module] = []
         channels = width
@@ -120,7 +120,7 @@ class DeepCNN(nn.Module):
         return 2 + 2 * len(self.blocks)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_image_batch(x, self.in_channels)
+        check_tensor("x", x, shape=("B", self.in_channels, "H", "W"), dtype="float")
         x = self.blocks(self.stem(x))  # [B, 4w, H/4, W/4]
         x = torch.relu(self.bn(x)).mean(dim=(2, 3))  # global average pooling: [B, 4w]
         return self.fc(x)  # [B, num_classes]
@@ -139,8 +139,8 @@ def residual_cnn(
 
 
 def _blocks_for(depth: int) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 56, ...), got {depth!r}")
+    if check_int("depth", depth) < 8 or (depth - 2) % 6:
+        raise ValueError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 56, ...), got {depth}")
     return (depth - 2) // 6
 
 
@@ -149,8 +149,9 @@ def block_input_gradients(
 ) -> list[float]:
     """Norms :math:`\\lVert \\partial \\mathcal{L} / \\partial x_l \\rVert_2` at the input x_l of
     every block (l = 0 first), for one batch. Parameter gradients are left untouched."""
-    if not isinstance(model, DeepCNN):
-        raise TypeError(f"model must be a DeepCNN, got {type(model).__name__}")
+    check_type("model", model, DeepCNN, "a DeepCNN (plain_cnn or residual_cnn)")
+    if loss_fn is not None:
+        check_type("loss_fn", loss_fn, Callable, "a function (logits, targets) -> loss, or None")
     loss_fn = loss_fn or nn.functional.cross_entropy
     inputs: list[Tensor] = []
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from cvcourse.architectures._checks import check_positive_int
+from cvcourse._checks import check_int, check_tensor
 
 __all__ = ["SqueezeExcitation"]
 
@@ -44,8 +44,8 @@ class SqueezeExcitation(nn.Module):
         scale_activation: Callable[..., nn.Module] = nn.Sigmoid,
     ) -> None:
         super().__init__()
-        check_positive_int(input_channels, "input_channels")
-        check_positive_int(squeeze_channels, "squeeze_channels")
+        check_int("input_channels", input_channels, low=1)
+        check_int("squeeze_channels", squeeze_channels, low=1)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(input_channels, squeeze_channels, 1)
         self.fc2 = nn.Conv2d(squeeze_channels, input_channels, 1)
@@ -59,8 +59,5 @@ class SqueezeExcitation(nn.Module):
         return self.scale_activation(self.fc2(z))  # excitation: [B, C, 1, 1]
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 4 or x.shape[1] != self.fc1.in_channels:
-            raise ValueError(
-                f"x must have shape [B, {self.fc1.in_channels}, H, W], got {list(x.shape)}"
-            )
+        check_tensor("x", x, shape=("B", self.fc1.in_channels, "H", "W"), dtype="float")
         return self.scale(x) * x  # x~_c = s_c x_c, broadcast over H, W

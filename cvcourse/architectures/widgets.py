@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cvcourse._checks import check_choice, check_int
 from cvcourse.architectures import BUILDERS
 from cvcourse.architectures.complexity import StageRow, count_flops, stage_summary
 from cvcourse.architectures.efficientnet import compound_scaling, scaled_efficientnet
@@ -93,10 +94,8 @@ def _rows(name: str, input_size: int) -> tuple[StageRow, ...]:
 
 def architecture_rows(name: str, input_size: int = 224) -> list[StageRow]:
     """Per-stage output shape, parameters and FLOPs of model ``name`` on a 1x3xSxS input (cached)."""
-    if name not in BUILDERS:
-        raise ValueError(f"name must be one of {sorted(BUILDERS)}, got {name!r}")
-    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 32:
-        raise ValueError(f"input_size must be an int >= 32 (pixels), got {input_size!r}")
+    check_choice("name", name, BUILDERS)
+    check_int("input_size", input_size, low=32)  # pixels
     return list(_rows(name, input_size))
 
 
@@ -123,6 +122,8 @@ def architecture_explorer(name: str = "resnet18", input_size: int = 224) -> widg
         The widget; ``.controls`` holds the ``model`` and ``input_size`` controls, ``.fig`` the
         figure, ``.table`` the HTML table, ``.rows`` the current ``StageRow`` list.
     """
+    check_choice("name", name, BUILDERS)
+    check_int("input_size", input_size, low=32, high=512)  # the slider's range
     model = widgets.Dropdown(options=list(BUILDERS), value=name, description="model")
     size = widgets.IntSlider(
         value=input_size,
@@ -227,8 +228,8 @@ def scaling_curves(
 ) -> dict[str, np.ndarray]:
     """The FLOP growth factors against phi: predicted ``(alpha beta^2 gamma^2)^phi`` and the
     ``2^phi`` the constraint aims at, and the depth/width/resolution multipliers."""
-    phis = np.linspace(0.0, phi_max, num)
     m = compound_scaling(phi_max, alpha, beta, gamma)  # validates the arguments
+    phis = np.linspace(0.0, phi_max, check_int("num", num, low=2))
     return {
         "phi": phis,
         "predicted": m["constraint"] ** phis,
@@ -253,6 +254,7 @@ def compound_scaling_explorer(
         The widget; ``.controls`` holds the four sliders and the ``measure`` button, ``.fig`` the
         figure, ``.info`` the text.
     """
+    compound_scaling(phi, alpha, beta, gamma)  # validates the arguments
     sliders = {
         "phi": widgets.FloatSlider(value=phi, min=0.0, max=4.0, step=0.5, description="φ"),
         "alpha": widgets.FloatSlider(value=alpha, min=1.0, max=2.0, step=0.05, description="α depth"),

@@ -38,9 +38,15 @@ def test_count_flops_leaves_training_mode_and_rejects_bad_sizes():
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4)).train()
     count_flops(model, (1, 3, 4, 4), meta=False)
     assert model.training
-    with pytest.raises(ValueError, match="input_size"):
+    with pytest.raises(ValueError, match=r"input_size\[2\] must be an int >= 1, got 0"):
         count_flops(model, (1, 3, 0, 4))
-    with pytest.raises(TypeError, match="model"):
+    with pytest.raises(ValueError, match="input_size must be a tuple of ints .*got an empty one"):
+        count_flops(model, ())
+    with pytest.raises(TypeError, match="input_size must be a tuple of ints"):
+        count_flops(model, 224)  # was a ValueError
+    with pytest.raises(TypeError, match=r"input_size\[0\] must be an int, got float"):
+        count_flops(model, (1.0, 3, 4, 4))
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got str 'resnet18'"):
         count_flops("resnet18")
 
 
@@ -101,8 +107,12 @@ def test_dilated_stack_receptive_field_is_2_to_the_l_plus_1_minus_1(num_layers):
 def test_receptive_field_degenerate_and_bad_input():
     assert receptive_field([]) == 1  # no layer: one pixel
     assert receptive_field([(1, 1)]) == 1
-    with pytest.raises(ValueError, match=r"layers\[1\]"):
+    with pytest.raises(ValueError, match=r"layers\[1\]\[0\] must be an int >= 1, got 0"):
         receptive_field([(3, 1), (0, 1)])
+    with pytest.raises(ValueError, match=r"layers\[0\] must be \(kernel, stride\[, dilation\]\)"):
+        receptive_field([(3, 1, 1, 1)])
+    with pytest.raises(TypeError, match=r"layers\[0\]\[1\] must be an int, got float 1.5"):
+        receptive_field([(3, 1.5)])  # was silently truncated to 1 before
 
 
 def test_stage_summary_and_count_flops_keep_the_models_mode_and_weights():

@@ -24,10 +24,14 @@ def test_architecture_rows_add_up_for_resnet():
     # the explorer's stages omit parameter-free / BN-only layers: FLOPs still add up exactly
     assert sum(r.flops for r in rows) == count_flops(model, (1, 3, 64, 64))
     assert sum(r.params for r in rows) == count_parameters(model) - 128  # bn1 is not a stage
-    with pytest.raises(ValueError, match="name"):
+    with pytest.raises(ValueError, match="name must be one of 'resnet18', .*got str 'vgg16'"):
         architecture_rows("vgg16")
-    with pytest.raises(ValueError, match="input_size"):
+    with pytest.raises(ValueError, match="input_size must be an int >= 32, got 8"):
         architecture_rows("resnet18", 8)
+    with pytest.raises(TypeError, match="input_size must be an int, got float"):
+        architecture_rows("resnet18", 64.0)  # was a ValueError
+    with pytest.raises(ValueError, match="input_size must be an int >= 32 and <= 512"):
+        architecture_explorer("resnet18", 1024)
 
 
 def test_architecture_explorer_answers_controls():

@@ -39,10 +39,12 @@ def test_squeeze_excitation_equals_torchvision(c, s):
 
 
 def test_squeeze_excitation_bad_input():
-    with pytest.raises(ValueError, match=r"\[B, 8, H, W\]"):
+    with pytest.raises(ValueError, match=r"x must have shape \[B, 8, H, W\], got shape \[1, 4, 3, 3\]"):
         SqueezeExcitation(8, 2)(torch.zeros(1, 4, 3, 3))
-    with pytest.raises(ValueError, match="squeeze_channels"):
+    with pytest.raises(ValueError, match="squeeze_channels must be an int >= 1, got 0"):
         SqueezeExcitation(8, 0)
+    with pytest.raises(TypeError, match="input_channels must be an int, got float"):
+        SqueezeExcitation(8.0, 2)
 
 
 @pytest.mark.parametrize("p", [0.0, 0.2, 0.5, 1.0])
@@ -59,8 +61,12 @@ def test_stochastic_depth_equals_torchvision(p, training):
         kept = got.flatten(1).abs().sum(1) > 0
         assert 0 < kept.sum() < 64
         torch.testing.assert_close(got[kept], x[kept] / (1 - p))
-    with pytest.raises(ValueError, match="probability"):
+    with pytest.raises(ValueError, match=r"p must be a number >= 0.0 and <= 1.0, got 1.5"):
         stochastic_depth(x, 1.5)
+    with pytest.raises(TypeError, match="p must be a real number, got str"):
+        stochastic_depth(x, "0.5")
+    with pytest.raises(TypeError, match="training must be True or False"):
+        stochastic_depth(x, 0.5, training=None)
 
 
 def test_mobilenet_v2_table_2_1_regenerated_from_model():
@@ -116,10 +122,12 @@ def test_compound_scaling_formula():
     assert math.isclose(m["flops_factor"], m["depth"] * m["width"] ** 2 * m["resolution"] ** 2)
     assert abs(m["constraint"] - 2) < 0.1  # the paper's alpha, beta, gamma satisfy the constraint
     assert compound_scaling(0.0)["flops_factor"] == 1.0  # phi = 0 is the baseline
-    with pytest.raises(ValueError, match="beta"):
+    with pytest.raises(ValueError, match="beta must be a number >= 1.0, got 0.9"):
         compound_scaling(1.0, beta=0.9)
-    with pytest.raises(ValueError, match="phi"):
+    with pytest.raises(ValueError, match="phi must be a number >= 0.0, got -1.0"):
         compound_scaling(-1.0)
+    with pytest.raises(TypeError, match="alpha must be a real number"):
+        compound_scaling(1.0, alpha=None)
 
 
 @pytest.mark.parametrize("block,c", [(InceptionResNetA, 32), (InceptionResNetB, 48)])
@@ -172,5 +180,7 @@ def test_table_2_1_function_on_ours_and_torchvision():
         "1",
         "-",
     )
-    with pytest.raises(TypeError, match="MobileNetV2"):
+    with pytest.raises(TypeError, match=r"model must be a MobileNetV2 \(with .features\), got Linear"):
         table_2_1(nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="model must be a MobileNetV2"):
+        table_2_1("mobilenet_v2")

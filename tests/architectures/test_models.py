@@ -135,12 +135,14 @@ def test_googlenet_transform_input_and_no_aux_match():
 def test_wrong_input_raises_clear_error(name):
     with torch.device("meta"):
         model = BUILDERS[name]().eval()
-    with pytest.raises(ValueError, match=r"\[B, 3, H, W\].*\[1, 1, 64, 64\]"):
+    with pytest.raises(ValueError, match=r"^x must have shape \[B, 3, H, W\], got shape \[1, 1, 64, 64\]$"):
         model(torch.zeros(1, 1, 64, 64, device="meta"))
     with pytest.raises(ValueError, match=r"\[B, 3, H, W\].*\[3, 64, 64\]"):
         model(torch.zeros(3, 64, 64, device="meta"))
-    with pytest.raises(TypeError, match="floating-point"):
+    with pytest.raises(TypeError, match="x must have a float dtype, got dtype torch.uint8"):
         model(torch.zeros(1, 3, 64, 64, dtype=torch.uint8, device="meta"))
+    with pytest.raises(TypeError, match=r"x must be a torch.Tensor of shape \[B, 3, H, W\], got list"):
+        model([[0.0]])
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
@@ -149,5 +151,7 @@ def test_bad_builder_arguments_raise(name):
         BUILDERS[name](weights="IMAGENET1K_V1")
     with pytest.raises(ValueError, match="num_classes"):
         BUILDERS[name](num_classes=0)
-    with pytest.raises(TypeError, match="num_classes"):
+    with pytest.raises(TypeError, match="num_classes must be an int, got float 2.5"):
         BUILDERS[name](num_classes=2.5)
+    with pytest.raises(TypeError, match="num_classes must be an int, got bool"):
+        BUILDERS[name](num_classes=True)

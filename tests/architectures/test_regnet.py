@@ -53,5 +53,11 @@ def test_sampling_is_deterministic_and_validated():
     a = [sample_config("free", random.Random(5)) for _ in range(3)]
     b = [sample_config("free", random.Random(5)) for _ in range(3)]
     assert a == b
-    with pytest.raises(ValueError, match="space"):
+    with pytest.raises(ValueError, match="space must be one of 'free', 'shared', got str 'huge'"):
         sample_config("huge", random.Random(0))
+    with pytest.raises(TypeError, match="rng must be a random.Random, got int 0"):
+        sample_config("free", 0)  # a seed where the generator goes
+    with pytest.raises(TypeError, match="num_stages must be an int, got float"):
+        sample_config("free", random.Random(0), num_stages=4.0)
+    with pytest.raises(TypeError, match="config must be an AnyNetConfig"):
+        AnyNet({"depths": (1,)})

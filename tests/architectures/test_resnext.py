@@ -95,11 +95,13 @@ def test_grouped_convolution_is_g_times_cheaper(groups):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="cardinality"):
+    with pytest.raises(ValueError, match="cardinality must be an int >= 1, got 0"):
         ResNeXtBranchBlock(16, 0, 2)
-    with pytest.raises(TypeError, match="width"):
+    with pytest.raises(TypeError, match="width must be an int, got float 2.0"):
         ResNeXtGroupedBlock(16, 2, 2.0)
-    with pytest.raises(TypeError, match="ResNeXtBranchBlock"):
+    with pytest.raises(TypeError, match="block must be a ResNeXtBranchBlock, got Conv2d"):
         branches_to_grouped(nn.Conv2d(1, 1, 1))
+    with pytest.raises(TypeError, match="groups must be an int, got float"):
+        conv_params(64, 128, 3, groups=2.0)
     with pytest.raises(ValueError, match="groups=3"):
         conv_params(64, 128, 3, groups=3)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from cvcourse.architectures import count_parameters, plain_cnn, residual_cnn, small_resnet18
-from cvcourse.architectures.small import block_input_gradients
+from cvcourse.architectures.small import DeepCNN, block_input_gradients
 
 
 def test_residual_unrolls_to_sum_of_branches():
@@ -71,6 +71,10 @@ def test_small_resnet18_keeps_resolution_longer():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="6n \\+ 2"):
         plain_cnn(21)
+    with pytest.raises(TypeError, match="depth must be an int, got float 20.0"):
+        plain_cnn(20.0)
+    with pytest.raises(TypeError, match="residual must be True or False"):
+        DeepCNN(1, residual=1)
     with pytest.raises(ValueError, match=r"\[B, 3, H, W\]"):
         residual_cnn(8)(torch.rand(1, 1, 8, 8))
     with pytest.raises(TypeError, match="DeepCNN"):
