@@ -35,14 +35,8 @@
 # %%
 import torch
 
-from cvcourse.grading import (
-    check_close,
-    check_shape,
-    check_written_here,
-    exercise,
-    forbidden,
-    torch_optimizer_trajectory,
-)
+from cvcourse.grading import check_close, check_shape, check_written_here, exercise, forbidden
+from cvcourse.optim.grading import torch_optimizer_trajectory
 from cvcourse.runtime import seed_everything
 
 seed_everything(0)

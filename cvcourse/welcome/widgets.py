@@ -1,8 +1,4 @@
-"""The welcome notebook's environment check and first widget.
-
-``environment_report()`` answers "will the course run here?" in one table: versions, the device the
-course will use, fast mode, and two checks that catch the usual broken installs (a torch/torchvision pair
-whose compiled ops do not load, and widgets that cannot render).
+"""The welcome notebook's first widget.
 
 ``filter_explorer()`` is the course's first widget, a thin view over the pure function
 ``filter_image``: pick a filter and its strength, and the picture answers at once.
@@ -10,46 +6,12 @@ whose compiled ops do not load, and widgets that cannot render).
 
 from __future__ import annotations
 
-import platform
-from importlib import metadata
-
 import numpy as np
 from scipy import ndimage
 
-from cvcourse.runtime import device, fast_mode
+from cvcourse._checks import check_choice, check_float, check_type
 
-__all__ = ["environment_report", "filter_image", "FILTERS", "filter_explorer"]
-
-_PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "ipywidgets", "ipympl", "jupyterlab", "cvcourse")
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def environment_report() -> dict[str, str]:
-    """Versions, device and health checks of this environment, as an ordered ``{name: value}`` dict."""
-    import torch
-    import torchvision
-
-    report = {"python": platform.python_version()}
-    report.update({name: _version(name) for name in _PACKAGES})
-    dev = device()
-    report["device"] = str(dev)
-    if dev.type == "cuda":
-        report["gpu"] = torch.cuda.get_device_name(dev)
-    report["fast mode (CVCOURSE_FAST)"] = "on" if fast_mode() else "off"
-    try:  # a mismatched torch/torchvision pair fails here: "operator torchvision::nms does not exist"
-        boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
-        kept = torchvision.ops.nms(boxes, torch.tensor([1.0, 0.5]), 0.5).tolist()
-        report["torchvision ops"] = "ok" if kept == [0] else f"wrong result {kept}"
-    except Exception as err:  # noqa: BLE001 - the report must show any failure, not raise it
-        report["torchvision ops"] = f"BROKEN ({type(err).__name__}: {err})"
-    return report
-
+__all__ = ["FILTERS", "filter_explorer", "filter_image"]
 
 FILTERS = ("identity", "gaussian blur", "sobel edges", "sharpen")
 
@@ -66,13 +28,11 @@ def filter_image(image: np.ndarray, kind: str = "gaussian blur", strength: float
     Returns:
         ndarray[H, W, 3] float in [0, 1].
     """
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        got = getattr(image, "shape", type(image))
-        raise ValueError(f"image must be an ndarray of shape [H, W, 3], got {got}")
-    if kind not in FILTERS:
-        raise ValueError(f"kind must be one of {FILTERS}, got {kind!r}")
-    if not np.isfinite(strength) or strength < 0:
-        raise ValueError(f"strength must be a finite number >= 0, got {strength!r}")
+    check_type("image", image, np.ndarray, "an ndarray of shape [H, W, 3]")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be an ndarray of shape [H, W, 3], got shape {image.shape}")
+    check_choice("kind", kind, FILTERS)
+    strength = check_float("strength", strength, low=0.0)
     x = image.astype(np.float64) / (255.0 if image.dtype == np.uint8 else 1.0)
     blurred = ndimage.gaussian_filter(x, sigma=(strength, strength, 0))  # no blur across channels
     if kind == "identity":
@@ -100,6 +60,7 @@ def filter_explorer(image: np.ndarray | None = None):
     from cvcourse.viz import LiveArtists, interactive_figure
 
     image = sample_image("astronaut")[::2, ::2] if image is None else image
+    filter_image(image[:1, :1], "identity")  # checks the image here, not in the first callback
     kind = widgets.Dropdown(options=FILTERS, value="gaussian blur", description="filter")
     strength = widgets.FloatSlider(value=2.0, min=0.0, max=8.0, step=0.25, description="sigma (px)",
                                    continuous_update=True)

@@ -1,3 +1,5 @@
+"""Tests for cvcourse.welcome (chapter 0): the environment report and the filter explorer."""
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -58,6 +60,24 @@ def test_single_pixel_image():
 def test_bad_input_names_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         filter_image(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"image": [[[0, 0, 0]]]}, "image must be an ndarray of shape \\[H, W, 3\\], got list"),
+        ({"image": np.zeros((4, 4, 3)), "strength": "2"}, "strength must be a real number, got str '2'"),
+        ({"image": np.zeros((4, 4, 3)), "strength": True}, "strength must be a real number, got bool"),
+    ],
+)
+def test_a_wrong_type_is_a_type_error(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        filter_image(**kwargs)
+
+
+def test_explorer_checks_its_image_when_built():
+    with pytest.raises(ValueError, match="image must be an ndarray of shape"):
+        filter_explorer(np.zeros((4, 4)))
 
 
 def test_explorer_answers_its_controls(image):
