@@ -7,9 +7,10 @@ Greedy NMS, as the notes write it:
 
 ``nms`` and ``batched_nms`` have torchvision's signatures and results (``torchvision.ops.nms``: the
 same kept indices in the same order, by decreasing score; tied scores keep their input order, a box
-is suppressed when IoU > threshold, strictly). The fast version loops over the kept boxes only, each
-one's IoU with all unchecked boxes computed in one vector operation; ``nms_loop`` is the obvious
-one-box-at-a-time version, tested equal; ``nms_steps`` records each step (the box kept, the boxes
+is suppressed when IoU > threshold, strictly). The fast version works in blocks of 64 boxes: their
+IoU with every unchecked box in one array operation, the greedy loop inside the block, and one
+elimination step for everything after it; ``nms_loop`` is the obvious one-box-at-a-time version,
+tested equal; ``nms_steps`` records each step (the box kept, the boxes
 it suppressed) for the explorer and the notebook.
 
 Remark (notes): two objects that overlap more than the threshold are merged into one detection;
@@ -48,41 +49,58 @@ def _threshold_in(dtype: np.dtype, iou_threshold: float) -> np.floating:
     return np.nextafter(t, dtype.type(-np.inf)) if t > iou_threshold else t
 
 
+BLOCK = 64  # boxes resolved together (torchvision's CUDA kernel works in blocks of 64 too)
+
+
+def _overlaps(head: np.ndarray, unchecked: np.ndarray, threshold: np.floating) -> np.ndarray:
+    """bool [B, M]: IoU(head box i, unchecked box j) > threshold (and the same category, batched),
+    with the float operations of torchvision's C++ kernel, so the same IoUs bit for bit."""
+    x1, y1, x2, y2, area = (r[:, None] for r in head[:5])  # [B, 1] each
+    w = np.maximum(np.minimum(x2, unchecked[2]) - np.maximum(x1, unchecked[0]), 0)  # [B, M]
+    h = np.maximum(np.minimum(y2, unchecked[3]) - np.maximum(y1, unchecked[1]), 0)
+    inter = w * h
+    with np.errstate(invalid="ignore"):  # two zero-area boxes: 0 / 0 = NaN, never > threshold
+        over = inter / (area + unchecked[4] - inter) > threshold
+    if len(head) > 5:
+        over &= head[5][:, None] == unchecked[5]  # batched: only boxes of the same category
+    return over
+
+
 def _greedy(boxes: Tensor, scores: Tensor, iou_threshold: float, idxs: Tensor | None = None,
             steps: list | None = None) -> Tensor:
-    """The greedy scan, one kept box at a time, its IoU with every unchecked box in one vector step
-    (as Fast R-CNN's ``py_cpu_nms``), with the same float operations as torchvision's C++ kernel, so
-    the same IoUs bit for bit."""
+    """The greedy scan, vectorised by blocks: the BLOCK best unchecked boxes get their IoU with every
+    unchecked box in one array operation; the notes' loop then runs inside the block on that small
+    matrix (keep the best box left, drop the ones it overlaps), and the boxes after the block that a
+    kept box overlaps are eliminated all at once. Same result as one box at a time (``nms_loop``)."""
     order = _by_score(scores).cpu()
     dtype = boxes.dtype if boxes.dtype in (torch.float32, torch.float64) else torch.float32
     b = boxes.detach().cpu().to(dtype)[order]  # [N, 4] in decreasing score
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    rows = [b[:, 0], b[:, 1], b[:, 2], b[:, 3], area]
+    rows = [b[:, 0], b[:, 1], b[:, 2], b[:, 3], (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])]
     if idxs is not None:  # batched: the category rides along (exact as a float up to 2**24)
         rows.append(idxs.cpu()[order].to(torch.float64 if idxs.abs().max() >= 2**24 else dtype))
-    unchecked = torch.stack(rows).numpy()  # [5 or 6, N]: one row per quantity, contiguous
+    unchecked = torch.stack(rows).numpy()  # [5 or 6, N]: one row per quantity, best score first
     index = order.numpy()  # input index of each unchecked box
     threshold = _threshold_in(unchecked.dtype, iou_threshold)
     keep = []
     while index.size:
-        # a) the unchecked box with the highest confidence is kept ...
-        keep.append(index[0])
-        (x1, y1, x2, y2, a, *cat), rest = unchecked[:, 0], unchecked[:, 1:]
-        w = np.maximum(np.minimum(x2, rest[2]) - np.maximum(x1, rest[0]), 0)
-        h = np.maximum(np.minimum(y2, rest[3]) - np.maximum(y1, rest[1]), 0)
-        inter = w * h
-        with np.errstate(invalid="ignore"):  # two zero-area boxes: 0 / 0 = NaN, never > threshold
-            iou = inter / (a + rest[4] - inter)  # [M] its IoU with the other unchecked boxes
-        # b) ... and the boxes overlapping it more than the threshold are eliminated
-        gone = iou > threshold
-        if cat:
-            gone &= rest[5] == cat[0]  # batched: only the boxes of its own category
+        n = min(BLOCK, index.size)
+        over = _overlaps(unchecked[:, :n], unchecked, threshold)  # [n, M]
+        alive = np.ones(n, dtype=bool)
+        kept = []
+        for i in range(n):  # a) the best box still unchecked is kept, b) the ones it overlaps go
+            if alive[i]:
+                kept.append(i)
+                alive &= ~over[i, :n]
         if steps is not None:
-            steps.append((int(index[0]), index[1:][gone].tolist()))
-        if gone.any():
-            unchecked, index = rest[:, ~gone], index[1:][~gone]
-        else:  # nothing eliminated: a view, no copy
-            unchecked, index = rest, index[1:]
+            left = np.ones(index.size, dtype=bool)
+            for i in kept:
+                left[i] = False
+                gone = over[i] & left
+                left &= ~gone
+                steps.append((int(index[i]), index[gone].tolist()))
+        keep.extend(index[kept].tolist())
+        survive = ~over[kept, n:].any(0)  # [M - n] the boxes after the block no kept box overlaps
+        unchecked, index = unchecked[:, n:][:, survive], index[n:][survive]
     return torch.as_tensor(np.asarray(keep, dtype=np.int64), device=boxes.device)
 
 
