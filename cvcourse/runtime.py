@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cvcourse._checks import check_int
+
 __all__ = ["device", "seed_everything", "fast_mode", "data_dir", "pick"]
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -83,11 +85,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     Returns:
         A ``torch.Generator`` seeded with ``seed``, handy for a DataLoader's ``generator=``.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    seed = int(seed)
+    seed = check_int("seed", seed, low=0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

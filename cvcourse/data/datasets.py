@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ._checks import check_index, check_int
+from cvcourse._checks import check_bool, check_choice, check_int, check_type, describe
+
 from .shapes import (
     CATEGORIES,
     MIN_SIZE,
@@ -50,15 +51,25 @@ __all__ = [
 ]
 
 
+def check_index(index, length: int) -> int:
+    """Python-style index into a data set of ``length`` samples (negative counts from the end).
+
+    Raises ``TypeError`` for a non-integer and, as Python's sequences do, ``IndexError`` out of range.
+    """
+    index = check_int("index", index)
+    if not -length <= index < length:
+        raise IndexError(f"index must be in [-{length}, {length}), got {index}")
+    return index % length
+
+
 class _ShapesBase(Dataset):
     """``n`` lazily generated samples of ``size`` x ``size`` pixels, optionally cached in memory."""
 
     def __init__(self, n: int, size: int, seed: int, cache: bool, max_size: int = 1024) -> None:
-        self.n = check_int("n", n, minimum=0)
-        self.size = check_int("size", size, minimum=MIN_SIZE, maximum=max_size)
-        self.seed = check_int("seed", seed, minimum=0)
-        if not isinstance(cache, bool):
-            raise TypeError(f"cache must be a bool, got {type(cache).__name__} {cache!r}")
+        self.n = check_int("n", n, low=0)
+        self.size = check_int("size", size, low=MIN_SIZE, high=max_size)
+        self.seed = check_int("seed", seed, low=0)
+        check_bool("cache", cache)
         self._cache: dict[int, tuple] | None = {} if cache else None
         self.classes: tuple[str, ...] = ()
 
@@ -93,7 +104,7 @@ def _check_max_objects(max_objects: int, size: int) -> int:
     """Shapes have a circumradius of at least ``max(3 px, 10 % of size)``, so about
     ``(size / (2 r_min))^2`` disjoint ones fit (25 from 30 px on): allow at most that many."""
     most = int((size / (2 * max(3.0, 0.1 * size))) ** 2)
-    return check_int("max_objects", max_objects, minimum=1, maximum=most)
+    return check_int("max_objects", max_objects, low=1, high=most)
 
 
 def _image_tensor(scene: Scene) -> torch.Tensor:
@@ -149,9 +160,9 @@ class ShapesClassification(_ShapesBase):
         super().__init__(n, size, seed, cache, max_size=256)
         if num_classes is None:
             num_classes = len(THING_CLASSES)
-        num_classes = check_int("num_classes", num_classes, minimum=2, maximum=len(THING_CLASSES))
-        if transform is not None and not callable(transform):
-            raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
+        num_classes = check_int("num_classes", num_classes, low=2, high=len(THING_CLASSES))
+        if transform is not None:
+            check_type("transform", transform, Callable, "callable or None")
         self.classes: tuple[str, ...] = THING_CLASSES[:num_classes]
         self.transform = transform
 
@@ -216,15 +227,12 @@ def collate_detection(
 
     torchvision's detection models take exactly this: ``model(list(images), list(targets))``.
     """
-    if not isinstance(batch, (list, tuple)):
-        raise TypeError(
-            f"batch must be a list of (image, target) pairs, got {type(batch).__name__}"
-        )
+    check_type("batch", batch, (list, tuple), "a list of (image, target) pairs")
     for i, item in enumerate(batch):
-        if not (isinstance(item, (list, tuple)) and len(item) == 2):
-            raise TypeError(
-                f"batch[{i}] must be an (image, target) pair, got {type(item).__name__}"
-            )
+        check_type(f"batch[{i}]", item, (list, tuple), "an (image, target) pair")
+        if len(item) != 2:
+            raise ValueError(f"batch[{i}] must be an (image, target) pair, got {len(item)} items: "
+                             f"{describe(item)}")
     images = tuple(item[0] for item in batch)
     targets = tuple(item[1] for item in batch)
     return images, targets
@@ -265,8 +273,7 @@ class ShapesSegmentation(_ShapesBase):
         cache: bool = False,
     ) -> None:
         super().__init__(n, size, seed, cache)
-        if kind not in self.KINDS:
-            raise ValueError(f"kind must be one of {self.KINDS}, got {kind!r}")
+        check_choice("kind", kind, self.KINDS)
         self.max_objects = _check_max_objects(max_objects, self.size)
         self.kind = kind
         self.classes: tuple[str, ...] = CATEGORIES

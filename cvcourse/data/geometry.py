@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cvcourse._checks import check_choice, check_int, check_type
+
 __all__ = ["THING_CLASSES", "THING_IDS", "shape_mask", "rasterise", "masks_to_boxes"]
 
 THING_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "star")
@@ -25,12 +27,7 @@ def shape_mask(
     tested against a unit shape that fits in the unit circle (so the whole shape lies within
     ``radius`` of its centre, which is how placement keeps shapes inside the image).
     """
-    if (
-        isinstance(label, bool)
-        or not isinstance(label, (int, np.integer))
-        or label not in THING_IDS
-    ):
-        raise ValueError(f"label must be a thing id in {THING_IDS}, got {label!r}")
+    check_choice("label", check_int("label", label), THING_IDS)  # a thing id
     c, s = np.cos(angle), np.sin(angle)
     dx, dy = x - cx, y - cy
     p = (c * dx + s * dy) / radius
@@ -73,6 +70,7 @@ def rasterise(
         ``(rows, cols, mask)``: slices of the image window and the bool [h, w] mask inside it, so
         that ``full[rows, cols] = mask`` gives the [H, W] mask. Pixel centres are ``index + 0.5``.
     """
+    check_int("size", size, low=1)
     r0, r1 = max(int(np.floor(cy - radius)), 0), min(int(np.ceil(cy + radius)) + 1, size)
     c0, c1 = max(int(np.floor(cx - radius)), 0), min(int(np.ceil(cx + radius)) + 1, size)
     c1, r1 = max(c0, c1), max(r0, r1)  # a shape (shifted) out of the image has an empty window
@@ -85,8 +83,13 @@ def rasterise(
 def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
     """Tight ``(x1, y1, x2, y2)`` boxes, pixel-edge coordinates, of bool masks [K, H, W] -> float32
     [K, 4]."""
+    check_type("masks", masks, np.ndarray, "a bool ndarray [K, H, W]")
+    if masks.ndim != 3:
+        raise ValueError(f"masks must have shape [K, H, W], got shape {list(masks.shape)}")
     boxes = np.zeros((len(masks), 4), dtype=np.float32)
     for k, m in enumerate(masks):
+        if not m.any():
+            raise ValueError(f"masks[{k}] must hold at least one pixel (an empty mask has no box)")
         cols, rows = np.flatnonzero(m.any(axis=0)), np.flatnonzero(m.any(axis=1))
         boxes[k] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
     return boxes

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from cvcourse._checks import check_bool, check_choice, check_type
+
 __all__ = [
     "SAMPLE_IMAGES",
     "STEREO_PAIRS",
@@ -77,10 +79,8 @@ def sample_image(name: str) -> np.ndarray:
         uint8 ndarray [H, W, 3]; grey and binary images are repeated over three channels, an alpha
         channel is dropped.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__} {name!r}")
-    if name not in SAMPLE_IMAGES:
-        raise ValueError(f"name must be one of {sorted(SAMPLE_IMAGES)}, got {name!r}")
+    check_type("name", name, str, "a str")
+    check_choice("name", name, sorted(SAMPLE_IMAGES))
     path = _skimage_file(SAMPLE_IMAGES[name])
     if not path.exists():  # a stripped-down scikit-image install: say so rather than download
         raise FileNotFoundError(f"scikit-image's file {path} for sample image {name!r} is missing")
@@ -110,10 +110,8 @@ def stereo_pair(name: str = "motorcycle") -> tuple[np.ndarray, np.ndarray, np.nd
         ``(left uint8 [H, W, 3], right uint8 [H, W, 3], disparity float32 [H, W])``,
         with H, W = 500, 741.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__} {name!r}")
-    if name not in STEREO_PAIRS:
-        raise ValueError(f"name must be one of {STEREO_PAIRS}, got {name!r}")
+    check_type("name", name, str, "a str")
+    check_choice("name", name, STEREO_PAIRS)
     import skimage.data
 
     left, right, disparity = skimage.data.stereo_motorcycle()
@@ -167,20 +165,18 @@ def real_dataset(
     Raises:
         DatasetUnavailableError: the data is not on disk and could not be downloaded.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__} {name!r}")
-    if name not in REAL_DATASETS:
-        raise ValueError(f"name must be one of {sorted(REAL_DATASETS)}, got {name!r}")
-    if not isinstance(split, str):
-        raise TypeError(f"split must be a str, got {type(split).__name__} {split!r}")
-    if not isinstance(download, bool):
-        raise TypeError(f"download must be a bool, got {type(download).__name__} {download!r}")
+    check_type("name", name, str, "a str")
+    check_choice("name", name, sorted(REAL_DATASETS))
+    check_type("split", split, str, "a str")
+    check_bool("download", download)
+    if root is not None:
+        check_type("root", root, (str, os.PathLike), "a folder (str or Path) or None")
     import torchvision
 
     cls_name, alternative, split_arg = REAL_DATASETS[name]
     root = Path(root) if root is not None else datasets_dir()
     if split_arg == "train":
-        if split not in ("train", "test"):
+        if split not in ("train", "test"):  # what torchvision's train=True/False can express
             raise ValueError(f"split must be 'train' or 'test' for {name}, got {split!r}")
         kwargs["train"] = split == "train"
     else:

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cvcourse._checks import check_bool, check_choice, check_float, check_int, check_type, describe
+
 from .geometry import THING_CLASSES, THING_IDS, masks_to_boxes, rasterise, shape_mask
 
 __all__ = [
@@ -79,7 +81,7 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
     It is ``numpy.random.default_rng([seed, index])``: ``SeedSequence`` hashes the pair, so
     neighbouring seeds and indices give independent streams.
     """
-    return np.random.default_rng([int(seed), int(index)])
+    return np.random.default_rng([check_int("seed", seed, low=0), check_int("index", index, low=0)])
 
 
 @dataclass
@@ -192,6 +194,9 @@ def sample_layout(
     Returns:
         ``(layout, visible)``: the layout and the bool [K, H, W] visible masks of its shapes.
     """
+    _check_scene_args(rng, size, num_objects, classes, radius_range)
+    check_float("max_hidden", max_hidden, low=0.0, high=1.0)
+    check_int("tries", tries, low=1)
     layout = Layout(
         size=size,
         horizon=rng.uniform(0.15, 0.6) * size,
@@ -238,6 +243,21 @@ def sample_layout(
         layout.shapes.append(spec)
         layout.windows.append((rows, cols, mask))
     return layout, np.array(visible, dtype=bool).reshape(len(visible), size, size)
+
+
+def _check_scene_args(rng, size, num_objects, classes, radius_range) -> None:
+    check_type("rng", rng, np.random.Generator, "a numpy.random.Generator (see sample_rng)")
+    check_int("size", size, low=MIN_SIZE)
+    check_int("num_objects", num_objects, low=1)
+    check_type("classes", classes, (tuple, list), "a tuple of thing ids")
+    if len(classes) == 0:
+        raise ValueError(f"classes must hold at least one thing id of {THING_IDS}, got an empty one")
+    for c in classes:
+        check_choice("classes", c, THING_IDS)
+    if not (isinstance(radius_range, (tuple, list)) and len(radius_range) == 2):
+        raise TypeError(f"radius_range must be a pair (low, high), got {describe(radius_range)}")
+    low = check_float("radius_range[0]", radius_range[0], low=0.0, high=0.5, low_inclusive=False)
+    check_float("radius_range[1]", radius_range[1], low=low, high=0.5)  # inside the image
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -314,8 +334,15 @@ def render(
         ``(image, masks, stuff)``: float32 [H, W, 3] in [0, 1] quantised to 8 bits; bool [K, H, W]
         visible masks; int64 [H, W] stuff id of the (possibly hidden) background.
     """
+    check_type("layout", layout, Layout, "a Layout (see sample_layout)")
+    check_float("shift", shift)
+    check_float("noise_std", noise_std, low=0.0)
+    if rng is not None:
+        check_type("rng", rng, np.random.Generator, "a numpy.random.Generator or None")
     n, k = layout.size, len(layout.shapes)
     shape_shifts = np.full(k, shift) if shape_shifts is None else np.asarray(shape_shifts, float)
+    if shape_shifts.shape != (k,):
+        raise ValueError(f"shape_shifts must have shape ({k},), one per shape, got {shape_shifts.shape}")
     x = (np.arange(n) + 0.5)[None, :]  # [1, W] pixel-centre columns
     y = (np.arange(n) + 0.5)[:, None]  # [H, 1] pixel-centre rows
     stuff = _stuff_map(layout, x + shift, y)  # [H, W]
@@ -361,7 +388,9 @@ def render_scene(
         noise_std: sensor noise standard deviation.
         random_count: place a uniform random number ``1 .. num_objects`` of shapes instead.
     """
-    if random_count:
+    _check_scene_args(rng, size, num_objects, classes, radius_range)
+    check_float("noise_std", noise_std, low=0.0)
+    if check_bool("random_count", random_count):
         num_objects = int(rng.integers(1, num_objects + 1))
     layout, _ = sample_layout(rng, size, num_objects, classes, radius_range)
     image, masks, stuff = render(layout, rng=rng, noise_std=noise_std)

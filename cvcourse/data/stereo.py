@@ -30,7 +30,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ._checks import check_float, check_index, check_int
+from cvcourse._checks import check_bool, check_float, check_int, check_type
+
+from .datasets import check_index
 from .shapes import MIN_SIZE, Layout, render, sample_layout, sample_rng, shape_mask
 
 __all__ = ["StereoShapes", "render_stereo"]
@@ -51,9 +53,10 @@ def render_stereo(
         dict of numpy arrays: ``left``, ``right`` float32 [H, W, 3]; ``disparity`` float32 [H, W]
         (dense, in pixels, left view); ``valid`` bool [H, W]; ``masks`` bool [K, H, W] (left view).
     """
+    check_type("layout", layout, Layout, "a Layout (see cvcourse.data.shapes.sample_layout)")
     n = layout.size
     disparities = np.asarray(disparities, dtype=np.float64)
-    d0 = check_float("background_disparity", background_disparity, minimum=0.0)
+    d0 = check_float("background_disparity", background_disparity, low=0.0)
     if disparities.shape != (len(layout.shapes),):
         raise ValueError(
             f"disparities must have shape ({len(layout.shapes)},), one per shape, "
@@ -123,17 +126,13 @@ class StereoShapes(Dataset):
         subpixel: bool = True,
         noise_std: float = 0.0,
     ) -> None:
-        self.n = check_int("n", n, minimum=0)
-        self.size = check_int("size", size, minimum=MIN_SIZE, maximum=1024)
-        self.seed = check_int("seed", seed, minimum=0)
-        self.max_disparity = check_float(
-            "max_disparity", max_disparity, minimum=1.0, maximum=self.size / 2
-        )
-        self.max_objects = check_int("max_objects", max_objects, minimum=1, maximum=25)
-        if not isinstance(subpixel, bool):
-            raise TypeError(f"subpixel must be a bool, got {type(subpixel).__name__} {subpixel!r}")
-        self.subpixel = subpixel
-        self.noise_std = check_float("noise_std", noise_std, minimum=0.0, maximum=1.0)
+        self.n = check_int("n", n, low=0)
+        self.size = check_int("size", size, low=MIN_SIZE, high=1024)
+        self.seed = check_int("seed", seed, low=0)
+        self.max_disparity = check_float("max_disparity", max_disparity, low=1.0, high=self.size / 2)
+        self.max_objects = check_int("max_objects", max_objects, low=1, high=25)
+        self.subpixel = check_bool("subpixel", subpixel)
+        self.noise_std = check_float("noise_std", noise_std, low=0.0, high=1.0)
         self.focal_length = float(self.size)
         self.baseline = 0.1
 

@@ -107,8 +107,12 @@ def test_detection_targets_and_collation():
         assert 1 <= k <= 5
         assert (t["boxes"][:, 2:] > t["boxes"][:, :2]).all()
     assert collate_detection([]) == ((), ())
-    with pytest.raises(TypeError, match="batch"):
+    with pytest.raises(TypeError, match=r"batch\[0\] must be an \(image, target\) pair, got Tensor"):
         collate_detection([torch.zeros(3)])
+    with pytest.raises(ValueError, match=r"batch\[0\] must be an \(image, target\) pair, got 3 items"):
+        collate_detection([(torch.zeros(3), {}, "extra")])  # the right type, the wrong length
+    with pytest.raises(TypeError, match="batch must be a list of"):
+        collate_detection(torch.zeros(2, 3))
 
 
 def test_one_object_per_image():
@@ -168,36 +172,52 @@ def test_segmentation_kinds():
 @pytest.mark.parametrize(
     "make, error, words",
     [
-        (lambda: ShapesClassification(-1), ValueError, "n must be >= 0, got -1"),
+        (lambda: ShapesClassification(-1), ValueError, "n must be an int >= 0, got -1"),
         (lambda: ShapesClassification("10"), TypeError, "n must be an int, got str"),
-        (lambda: ShapesClassification(10, size=15), ValueError, "size must be >= 16, got 15"),
-        (lambda: ShapesClassification(10, size=0), ValueError, "size must be >= 16, got 0"),
+        (
+            lambda: ShapesClassification(10, size=15),
+            ValueError,
+            "size must be an int >= 16 and <= 256, got 15",
+        ),
+        (lambda: ShapesClassification(10, size=0), ValueError, "size must be an int >= 16 and <= 256, got 0"),
         (lambda: ShapesClassification(10, size=32.0), TypeError, "size must be an int, got float"),
-        (lambda: ShapesClassification(10, seed=-2), ValueError, "seed must be >= 0, got -2"),
+        (lambda: ShapesClassification(10, seed=-2), ValueError, "seed must be an int >= 0, got -2"),
         (
             lambda: ShapesClassification(10, num_classes=1),
             ValueError,
-            "num_classes must be >= 2, got 1",
+            "num_classes must be an int >= 2 and <= 5, got 1",
         ),
         (
             lambda: ShapesClassification(10, num_classes=9),
             ValueError,
-            "num_classes must be <= 5, got 9",
+            "num_classes must be an int >= 2 and <= 5, got 9",
         ),
         (lambda: ShapesClassification(10, transform=3), TypeError, "transform must be callable"),
-        (lambda: ShapesClassification(10, cache="yes"), TypeError, "cache must be a bool"),
-        (lambda: ShapesDetection(10, max_objects=0), ValueError, "max_objects must be >= 1, got 0"),
+        (
+            lambda: ShapesClassification(10, cache="yes"),
+            TypeError,
+            "cache must be True or False, got str 'yes'",
+        ),
+        (
+            lambda: ShapesDetection(10, max_objects=0),
+            ValueError,
+            "max_objects must be an int >= 1 and <= 25, got 0",
+        ),
         (
             lambda: ShapesDetection(10, size=16, max_objects=26),
             ValueError,
-            "max_objects must be <= ",
+            "max_objects must be an int >= 1 and <= 7, got 26",
         ),
         (
             lambda: ShapesDetection(10, max_objects=True),
             TypeError,
             "max_objects must be an int, got bool",
         ),
-        (lambda: ShapesSegmentation(10, kind="depth"), ValueError, "kind must be one of"),
+        (
+            lambda: ShapesSegmentation(10, kind="depth"),
+            ValueError,
+            "kind must be one of 'semantic', 'instance', 'panoptic', got str 'depth'",
+        ),
         (lambda: ShapesClassification(3)[3], IndexError, "index must be in [-3, 3), got 3"),
         (lambda: ShapesClassification(3)[1.0], TypeError, "index must be an int, got float"),
     ],

@@ -34,11 +34,11 @@ def test_sample_images_are_uint8_rgb_and_equal_skimage(name):
 
 
 def test_sample_image_bad_names():
-    with pytest.raises(ValueError, match="name must be one of .*got 'lena'"):
+    with pytest.raises(ValueError, match="name must be one of 'astronaut', .*got str 'lena'"):
         sample_image("lena")
-    with pytest.raises(ValueError, match="got 'eagle'"):  # skimage would download it: not offered
+    with pytest.raises(ValueError, match="got str 'eagle'"):  # skimage would download it: not offered
         sample_image("eagle")
-    with pytest.raises(TypeError, match="name must be a str, got int"):
+    with pytest.raises(TypeError, match="name must be a str, got int 3"):
         sample_image(3)
 
 
@@ -58,8 +58,10 @@ def test_motorcycle_disparity_sign_and_invalid_pixels():
     plus = np.abs(base - right[rows, cols + d]).mean()
     assert minus < plus / 3
     assert set(MOTORCYCLE_CALIBRATION) == {"focal_length", "baseline", "doffs"}
-    with pytest.raises(ValueError, match="name must be one of"):
+    with pytest.raises(ValueError, match="name must be one of 'motorcycle', got str 'teddy'"):
         stereo_pair("teddy")
+    with pytest.raises(TypeError, match="name must be a str, got NoneType None"):
+        stereo_pair(None)
 
 
 def test_missing_dataset_without_download_gives_one_clear_error(tmp_path):
@@ -88,12 +90,16 @@ def test_download_attempt_offline_gives_the_same_clear_error(tmp_path, name, spl
 
 
 def test_real_dataset_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="name must be one of .*got 'ImageNet'"):
+    with pytest.raises(ValueError, match="name must be one of .*got str 'ImageNet'"):
         real_dataset("ImageNet")
     with pytest.raises(ValueError, match="split must be 'train' or 'test' for CIFAR10, got 'val'"):
         real_dataset("CIFAR10", root=tmp_path, split="val")
-    with pytest.raises(TypeError, match="download must be a bool"):
+    with pytest.raises(TypeError, match="download must be True or False, got str 'yes'"):
         real_dataset("CIFAR10", root=tmp_path, download="yes")
+    with pytest.raises(TypeError, match="split must be a str, got int 1"):
+        real_dataset("CIFAR10", root=tmp_path, split=1)
+    with pytest.raises(TypeError, match="root must be a folder"):
+        real_dataset("CIFAR10", root=3)
 
 
 def test_default_root_is_outside_the_checksummed_data_folder(monkeypatch, tmp_path):

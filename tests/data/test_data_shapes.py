@@ -80,8 +80,58 @@ def test_shape_mask_matches_matplotlib_polygon_test(label):
 
 
 def test_shape_mask_rejects_unknown_label():
-    with pytest.raises(ValueError, match="label"):
+    with pytest.raises(ValueError, match="label must be one of 1, 2, 3, 4, 5, got int 0"):
         shape_mask(0, np.zeros(1), np.zeros(1), 0.0, 0.0, 1.0, 0.0)
+    with pytest.raises(TypeError, match="label must be an int, got bool"):  # was a ValueError
+        shape_mask(True, np.zeros(1), np.zeros(1), 0.0, 0.0, 1.0, 0.0)
+    assert shape_mask(np.int64(1), np.zeros(1), np.zeros(1), 0.0, 0.0, 1.0, 0.0).all()  # NumPy ids
+
+
+def test_scene_functions_check_their_arguments():
+    rng = sample_rng(0, 0)
+    with pytest.raises(ValueError, match="seed must be an int >= 0, got -1"):
+        sample_rng(-1, 0)
+    with pytest.raises(TypeError, match="index must be an int, got float"):
+        sample_rng(0, 1.0)
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        render_scene(0)  # a seed where the generator goes
+    with pytest.raises(ValueError, match="size must be an int >= 16, got 8"):
+        render_scene(rng, size=8)
+    with pytest.raises(ValueError, match="classes must be one of 1, 2, 3, 4, 5, got int 7"):
+        render_scene(rng, classes=(1, 7))
+    with pytest.raises(ValueError, match="classes must hold at least one thing id"):
+        sample_layout(rng, 32, 2, classes=())
+    with pytest.raises(ValueError, match=r"radius_range\[1\] must be a number >= 0.3 and <= 0.5, got 0.2"):
+        render_scene(rng, radius_range=(0.3, 0.2))
+    with pytest.raises(TypeError, match="radius_range must be a pair"):
+        render_scene(rng, radius_range=0.2)
+    with pytest.raises(ValueError, match="noise_std must be a number >= 0.0, got -0.1"):
+        render_scene(rng, noise_std=-0.1)
+    with pytest.raises(TypeError, match="random_count must be True or False, got int 1"):
+        render_scene(rng, random_count=1)
+    layout, _ = sample_layout(rng, 32, 2)
+    with pytest.raises(ValueError, match=r"shape_shifts must have shape \(\d+,\), one per shape"):
+        render(layout, shape_shifts=np.zeros(len(layout.shapes) + 1))
+    with pytest.raises(TypeError, match="layout must be a Layout"):
+        render("scene")
+    with pytest.raises(ValueError, match="rng must be a numpy Generator when noise_std > 0"):
+        render(layout, noise_std=0.1)
+
+
+def test_masks_to_boxes_equals_torchvision_and_refuses_empty_masks():
+    masks = np.zeros((3, 6, 7), dtype=bool)
+    masks[0, 2, 3] = True  # a single pixel
+    masks[1, 1:4, 0:7] = True  # touching the left and right borders
+    masks[2] = True  # the whole image
+    expected = tv_masks_to_boxes(torch.from_numpy(masks)).numpy() + np.array([0, 0, 1, 1])
+    np.testing.assert_array_equal(masks_to_boxes(masks), expected)
+    assert masks_to_boxes(np.zeros((0, 6, 7), dtype=bool)).shape == (0, 4)  # no shapes, no boxes
+    with pytest.raises(ValueError, match=r"masks\[1\] must hold at least one pixel"):
+        masks_to_boxes(np.stack([masks[0], np.zeros((6, 7), dtype=bool)]))
+    with pytest.raises(ValueError, match=r"masks must have shape \[K, H, W\], got shape \[6, 7\]"):
+        masks_to_boxes(masks[0])
+    with pytest.raises(TypeError, match="masks must be a bool ndarray"):
+        masks_to_boxes(torch.from_numpy(masks))
 
 
 def _check_scene(scene, size):

@@ -115,13 +115,13 @@ def test_determinism_and_noise():
 @pytest.mark.parametrize(
     "kwargs, error, words",
     [
-        ({"max_disparity": 0.5}, ValueError, "max_disparity must be >= 1.0, got 0.5"),
-        ({"max_disparity": 40}, ValueError, "max_disparity must be <= 32.0, got 40.0"),
-        ({"max_disparity": "8"}, TypeError, "max_disparity must be a number, got str"),
-        ({"size": 8}, ValueError, "size must be >= 16, got 8"),
-        ({"n": -1}, ValueError, "n must be >= 0, got -1"),
-        ({"subpixel": 1}, TypeError, "subpixel must be a bool"),
-        ({"noise_std": -0.1}, ValueError, "noise_std must be >= 0.0"),
+        ({"max_disparity": 0.5}, ValueError, "max_disparity must be a number >= 1.0 and <= 32.0, got 0.5"),
+        ({"max_disparity": 40}, ValueError, "max_disparity must be a number >= 1.0 and <= 32.0, got 40.0"),
+        ({"max_disparity": "8"}, TypeError, "max_disparity must be a real number, got str '8'"),
+        ({"size": 8}, ValueError, "size must be an int >= 16 and <= 1024, got 8"),
+        ({"n": -1}, ValueError, "n must be an int >= 0, got -1"),
+        ({"subpixel": 1}, TypeError, "subpixel must be True or False, got int 1"),
+        ({"noise_std": -0.1}, ValueError, "noise_std must be a number >= 0.0 and <= 1.0, got -0.1"),
     ],
 )
 def test_bad_arguments(kwargs, error, words):
@@ -170,5 +170,5 @@ def test_render_stereo_checks_its_planes():
         render_stereo(layout, 2.0, np.arange(k)[::-1] + 3.0)
     with pytest.raises(ValueError, match="background_disparity"):
         render_stereo(layout, 5.0, np.full(k, 4.0))
-    with pytest.raises(ValueError, match="background_disparity must be >= 0.0"):
+    with pytest.raises(ValueError, match="background_disparity must be a number >= 0.0, got -1.0"):
         render_stereo(layout, -1.0, np.full(k, 4.0))
