@@ -28,6 +28,7 @@ from .matching import linear_sum_assignment
 from .metrics import average_precision, coco_map, match_detections, precision_recall
 from .nms import batched_nms, nms, nms_loop, nms_steps
 from .roi import roi_align, roi_align_samples, roi_pool, roi_pool_bins
+from .widgets import anchor_explorer, nms_explorer, pr_curve_explorer
 
 __all__ = [
     "box_area",
@@ -55,6 +56,9 @@ __all__ = [
     "label_anchors",
     "sample_anchors",
     "linear_sum_assignment",
+    "anchor_explorer",
+    "nms_explorer",
+    "pr_curve_explorer",
 ]
 
 # Viola-Jones and proposals
