@@ -11,7 +11,8 @@ Modules, in the order of the notes (sections 4.1-4.3.2):
 * ``losses``: the sigmoid focal loss (= ``torchvision.ops.sigmoid_focal_loss``), Fast R-CNN's smooth L1;
 * ``anchors``: anchor grids (= torchvision's ``AnchorGenerator``), RPN labelling and sampling;
 * ``matching``: the Hungarian algorithm (``linear_sum_assignment``: scipy's optimum);
-* ``widgets``: the anchor, NMS and precision-recall explorers.
+* ``widgets``: ``anchor_explorer()``, ``nms_explorer()``, ``pr_curve_explorer()`` (import them from
+  ``cvcourse.detection.widgets``).
 """
 
 from .anchors import anchor_grid, base_anchors, label_anchors, sample_anchors
@@ -28,7 +29,6 @@ from .matching import linear_sum_assignment
 from .metrics import average_precision, coco_map, match_detections, precision_recall
 from .nms import batched_nms, nms, nms_loop, nms_steps
 from .roi import roi_align, roi_align_samples, roi_pool, roi_pool_bins
-from .widgets import anchor_explorer, nms_explorer, pr_curve_explorer
 
 __all__ = [
     "box_area",
@@ -56,9 +56,6 @@ __all__ = [
     "label_anchors",
     "sample_anchors",
     "linear_sum_assignment",
-    "anchor_explorer",
-    "nms_explorer",
-    "pr_curve_explorer",
 ]
 
 # Viola-Jones and proposals
