@@ -41,12 +41,13 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from cvcourse.runtime import device, pick, seed_everything
+from cvcourse.runtime import device, fast_mode, pick, seed_everything
 from cvcourse.viz import show_images, style_axes
 
 seed_everything(0)
 torch.set_num_threads(pick(full=torch.get_num_threads(), fast=1))  # tiny fast-mode tensors: 1 thread is quicker
 DEVICE = device()
+RESULTS = {"fast_mode": int(fast_mode())}  # the chapter's headline numbers, filled as the cells run
 
 # %% tags=["parameters"]
 TOY_TRAIN = pick(full=3000, fast=256)  # toy sequences for the transformer
@@ -101,6 +102,7 @@ for i in range(3):
     print(decode_digits(src[i]), " ->", decode_digits(generated[i]))
 gen_accuracy = sequence_accuracy(generated, tgt_out)
 print(f"whole sequences generated correctly: {gen_accuracy:.0%}")
+RESULTS["toy_generated_sequence_accuracy"] = float(gen_accuracy)
 
 # %% [markdown]
 # ## 3.1.1 Attention
@@ -188,10 +190,18 @@ style_axes(ax, "Self-attention weights", "key token j", "query token i")
 #
 # Our `MultiheadAttention` has the parameters of `torch.nn.MultiheadAttention` (one packed
 # `in_proj_weight` holding every head's $\mathbf{W}_Q, \mathbf{W}_K, \mathbf{W}_V$): it loads its weights and
-# gives the same outputs. Below, the concatenation formula computed by hand equals the module.
+# gives the same outputs. The module handles torch's layouts, masks and options; the computation itself is
+# this short core function: project, split into heads, attend, merge the heads, project.
 
 # %%
-from cvcourse.transformers.multihead import MultiheadAttention
+from cvcourse.transformers.multihead import MultiheadAttention, multi_head_attention
+
+print(inspect.getsource(multi_head_attention).split('"""')[-1])
+
+# %% [markdown]
+# Below, the module equals torch's, and the concatenation formula computed by hand, head by head, equals both.
+
+# %%
 
 d_model, h = 8, 2
 torch_mha = torch.nn.MultiheadAttention(d_model, h, batch_first=True, dtype=torch.float64)
@@ -210,6 +220,7 @@ for i in range(h):  # head i uses columns i*d_K .. (i+1)*d_K of the projections
 by_hand = torch.cat(heads, dim=1) @ mha.out_proj.weight.T + mha.out_proj.bias  # [A1 | A2] W_O
 assert torch.allclose(by_hand, ours[0])
 print("max |ours - torch| =", (ours - theirs).abs().max().item())
+RESULTS["mha_max_abs_diff_vs_torch"] = (ours - theirs).abs().max().item()
 
 # %% [markdown]
 # ### Layer normalisation vs batch normalisation
@@ -289,6 +300,8 @@ style_axes(ax, "Gradient norm per layer at initialisation", "layer", "‖grad‖
 ax.legend()
 ratio = {name: norms[-1] / norms[0] for name, norms in grad_norms.items()}
 assert ratio["post-norm"] > 2 * ratio["pre-norm"], ratio
+RESULTS.update({"grad_ratio_last_to_first_post_norm": ratio["post-norm"],
+                "grad_ratio_last_to_first_pre_norm": ratio["pre-norm"]})
 
 # %% [markdown]
 # **Training stability on a small task**: the same 3-layer toy transformer, post-norm vs pre-norm, trained
@@ -305,6 +318,8 @@ for name, losses in stability.items():
 style_axes(ax, "Toy task, lr = 1e-2, no warm-up", "step", "training loss")
 ax.legend()
 print({name: round(sum(losses[-10:]) / 10, 3) for name, losses in stability.items()}, "(mean of the last 10 steps)")
+RESULTS.update({f"stability_final_loss_{name.replace('-', '_')}": sum(losses[-10:]) / len(losses[-10:])
+                for name, losses in stability.items()})
 
 # %% [markdown]
 # ## 3.1.4 Decoder: cross-attention, parallel training and the causal mask
@@ -339,6 +354,9 @@ for name, m in (("with causal mask", model_masked), ("without mask", model_leaky
         teacher = token_accuracy(m(torch.cat([src, tgt_in], 1)), tgt_out)
     generated_ok = sequence_accuracy(generate(m, src), tgt_out)
     print(f"{name:17s}: teacher-forced token accuracy {teacher:.0%}, whole sequences generated {generated_ok:.0%}")
+    key = "masked" if name == "with causal mask" else "unmasked"
+    RESULTS[f"toy_{key}_teacher_forced_token_accuracy"] = float(teacher)
+    RESULTS[f"toy_{key}_generated_sequence_accuracy"] = float(generated_ok)
     if name == "without mask":
         assert generated_ok < teacher  # looks good in training, fails at inference
 
@@ -372,6 +390,7 @@ gap_plain = permutation_gap(enc_layer, x, perm)
 gap_pos = permutation_gap(lambda t: enc_layer(t + pe), x, perm)
 print(f"|f(Px) - P f(x)| without positions: {gap_plain:.1e}, with positions: {gap_pos:.2f}")
 assert gap_plain < 1e-12 and gap_pos > 1e-2
+RESULTS.update({"permutation_gap_without_positions": float(gap_plain), "permutation_gap_with_positions": float(gap_pos)})
 
 # %% [markdown]
 # The original transformer adds a fixed encoding:
@@ -481,6 +500,7 @@ from cvcourse.transformers.pretrained import load_shapes_vit
 
 shapes_vit, info = load_shapes_vit()
 print(f"classes {info['classes']}; validation accuracy {info['val_accuracy']:.1%}")
+RESULTS["shipped_vit_val_accuracy"] = float(info["val_accuracy"])
 filters = shapes_vit.conv_proj.weight.detach()  # [d_Y, 3, P, P]: one column of W_E per row
 lo, hi = filters.amin(dim=(1, 2, 3), keepdim=True), filters.amax(dim=(1, 2, 3), keepdim=True)
 fig = show_images(((filters - lo) / (hi - lo))[:24], ncols=12, titles=[f"col {i}" for i in range(24)])
@@ -524,6 +544,8 @@ style_axes(ax, "Fig. 3.10: mean attention distance", "network depth (layer)", "m
 ax.set_xticks(range(distance.shape[0]))
 ax.legend(fontsize=8)
 assert distance.shape == (4, 4) and (distance > 0).all() and (distance < 32 * 2**0.5).all()
+RESULTS["mean_attention_distance_first_layer_px"] = float(distance[0].mean())
+RESULTS["mean_attention_distance_last_layer_px"] = float(distance[-1].mean())
 
 # %% [markdown]
 # ### Attention-map viewer
@@ -569,9 +591,18 @@ ax.axhline(1 / len(bias_train.classes), color="gray", ls=":", label="chance")
 style_axes(ax, "Accuracy vs training-set size", "training images", "validation accuracy")
 ax.legend()
 print({kind: [round(a, 2) for a in accs] for kind, accs in results.items()})
+RESULTS.update({f"inductive_bias_{kind.replace(' ', '_')}_accuracy_at_{n}": float(a)
+                for kind, accs in results.items() for n, a in zip(BIAS_SIZES, accs, strict=True)})
 
 # %% [markdown]
 # **What to take away.** Attention is a softmax-weighted mean with learned queries, keys and values; heads
 # run it in parallel; LN, residuals, the FFN and positions make it a transformer; the causal mask makes
 # parallel training equal to generation. A ViT is that encoder on patch tokens, and it needs data (or
 # built-in locality) to learn what convolutions assume.
+#
+# The chapter's headline numbers, collected in `RESULTS` as the cells ran (`benchmarks/full_run.py` reports them):
+
+# %%
+assert all(isinstance(v, (int, float)) for v in RESULTS.values()), RESULTS  # a plain dict of numbers
+for name, value in RESULTS.items():
+    print(f"{name:52s} {value:.4g}")

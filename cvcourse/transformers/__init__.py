@@ -4,13 +4,15 @@ Modules, in the order of the notes (section 3):
 
 * ``attention``: dot-product attention of one vector, scaled dot-product attention
   (= ``F.scaled_dot_product_attention``), attention weights, the causal mask;
-* ``multihead``: ``MultiheadAttention`` (= ``nn.MultiheadAttention``);
+* ``multihead``: ``multi_head_attention``, the short core, and the drop-in ``MultiheadAttention``
+  around it (= ``nn.MultiheadAttention``);
 * ``normalization``: layer norm vs batch norm, which axes (Fig. 3.4);
 * ``layers``: encoder and decoder layers, post-norm and pre-norm (= ``nn.TransformerEncoderLayer`` /
   ``nn.TransformerDecoderLayer``), the FFN as 1x1 convolutions;
 * ``toy_seq``: the encoder-decoder on a toy task, autoregressive generation, the causal-mask leak;
 * ``positional``: sinusoidal and learned positional encodings, permutation equivariance;
 * ``complexity``: self-attention vs RNN costs, the pixel-token memory estimate;
+* ``patches``: ``patchify`` and ``PatchEmbedding``, patches as tokens (= a stride-P convolution);
 * ``vit``: ``VisionTransformer`` and ``vit_b_16`` / ``vit_l_16`` / ``vit_h_14`` (= torchvision's);
 * ``attention_maps``: attention of every layer and head via hooks, rollout, mean attention distance;
 * ``pretrained``: the shipped small ViT (``load_shapes_vit``) and torchvision's ViT-B/16 weights;

@@ -1,18 +1,18 @@
-"""Scaled dot-product attention, built up the way the notes do (section 3.1.1).
+r"""Scaled dot-product attention, built up the way the notes do (section 3.1.1).
 
 Vaswani et al., "Attention Is All You Need", 2017, https://arxiv.org/abs/1706.03762.
 
 The notes go in three steps, and so does this module:
 
 1. ``dot_product_attention_one``: one vector :math:`x_1` against the tokens :math:`Y`,
-   :math:`a_1 = \\mathrm{softmax}(x_1 Y^T)\\, Y` (no projections, no temperature).
+   :math:`a_1 = \mathrm{softmax}(x_1 Y^T)\, Y` (no projections, no temperature).
 2. ``scaled_dot_product_attention``: many queries at once,
-   :math:`A = \\mathrm{softmax}_\\text{row-wise}(Q K^T / \\sqrt{d_K})\\, V`.
+   :math:`A = \mathrm{softmax}_\text{row-wise}(Q K^T / \sqrt{d_K})\, V`.
    Same arguments, semantics and result as ``torch.nn.functional.scaled_dot_product_attention``
    (boolean masks: True = "may attend"; float masks are added to the scores; ``is_causal`` keeps the
    lower triangle; a query whose keys are all masked gets a zero output, as torch's math backend does).
 3. ``attention_with_weights``: the same computation that also returns the attention weights
-   :math:`\\mathrm{softmax}(QK^T/\\sqrt{d_K})`, for plotting.
+   :math:`\mathrm{softmax}(QK^T/\sqrt{d_K})`, for plotting.
 
 ``causal_mask`` builds the lower-triangular mask of masked self-attention (section 3.1.4).
 """
@@ -24,6 +24,8 @@ import math
 import torch
 from torch import Tensor
 
+from cvcourse._checks import check_bool, check_float, check_int, check_tensor
+
 __all__ = [
     "dot_product_attention_one",
     "scaled_dot_product_attention",
@@ -33,7 +35,7 @@ __all__ = [
 
 
 def dot_product_attention_one(x1: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
-    """Dot-product attention of one vector against M tokens: :math:`a_1 = \\mathrm{softmax}(x_1 Y^T) Y`.
+    r"""Dot-product attention of one vector against M tokens: :math:`a_1 = \mathrm{softmax}(x_1 Y^T) Y`.
 
     Args:
         x1: Tensor[d_Y], the vector that attends.
@@ -42,9 +44,9 @@ def dot_product_attention_one(x1: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
     Returns:
         ``(a1, weights)``: a1 Tensor[d_Y] the weighted mean of Y's rows, weights Tensor[M] summing to 1.
     """
-    if not isinstance(x1, Tensor) or not isinstance(Y, Tensor):
-        raise TypeError(f"x1 and Y must be tensors, got {type(x1).__name__} and {type(Y).__name__}")
-    if x1.dim() != 1 or Y.dim() != 2 or Y.shape[1] != x1.shape[0]:
+    check_tensor("x1", x1, ndim=1)
+    check_tensor("Y", Y, ndim=2)
+    if Y.shape[1] != x1.shape[0]:
         raise ValueError(
             f"expected x1 of shape [d_Y] and Y of shape [M, d_Y], got x1 "
             f"{tuple(x1.shape)} and Y {tuple(Y.shape)}"
@@ -68,15 +70,13 @@ def causal_mask(size: int, device: torch.device | str | None = None) -> Tensor:
     Returns:
         BoolTensor[n, n], lower triangular (diagonal included).
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ValueError(f"size must be an int >= 0, got {size!r}")
+    size = check_int("size", size, low=0)
     return torch.ones(size, size, dtype=torch.bool, device=device).tril()
 
 
 def _check_qkv(query: Tensor, key: Tensor, value: Tensor, enable_gqa: bool) -> None:
     for name, t in (("query", query), ("key", key), ("value", value)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{name} must be a Tensor, got {type(t).__name__}")
+        check_tensor(name, t)
         if t.dim() < 2:
             raise ValueError(f"{name} must have shape [..., L, E], got {tuple(t.shape)}")
     if query.shape[-1] != key.shape[-1]:
@@ -109,9 +109,9 @@ def attention_with_weights(
     scale: float | None = None,
     enable_gqa: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """Scaled dot-product attention that also returns its weights.
+    r"""Scaled dot-product attention that also returns its weights.
 
-    .. math:: A = \\mathrm{softmax}_\\text{row-wise}\\left(\\frac{Q K^T}{\\sqrt{d_K}} + M\\right) V
+    .. math:: A = \mathrm{softmax}_\text{row-wise}\left(\frac{Q K^T}{\sqrt{d_K}} + M\right) V
 
     with Q = ``query``, K = ``key``, V = ``value``, d_K = ``query.shape[-1]`` (or ``1/scale**2``),
     M = ``attn_mask`` (0 where attention is allowed, -inf where it is not).
@@ -137,8 +137,11 @@ def attention_with_weights(
         raise ValueError(
             "attn_mask must be None when is_causal=True (as in F.scaled_dot_product_attention)"
         )
-    if not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(f"dropout_p must be in [0, 1], got {dropout_p}")
+    dropout_p = check_float("dropout_p", dropout_p, low=0.0, high=1.0)
+    check_bool("is_causal", is_causal)
+    check_bool("enable_gqa", enable_gqa)
+    if scale is not None:
+        scale = check_float("scale", scale)
     L, S = query.shape[-2], key.shape[-2]
     if enable_gqa and query.dim() >= 3 and key.shape[-3] != query.shape[-3]:
         # Each group of query heads shares one key/value head.

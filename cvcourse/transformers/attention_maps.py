@@ -1,16 +1,16 @@
-"""Reading a ViT's attention: every layer and head with hooks, attention rollout, attention distance.
+r"""Reading a ViT's attention: every layer and head with hooks, attention rollout, attention distance.
 
 * ``record_attention`` / ``attention_maps``: forward hooks on every multi-head attention module (ours
   or ``torch.nn.MultiheadAttention``, so torchvision's ViT works too). A pre-hook switches the call
   to ``need_weights=True, average_attn_weights=False`` and a forward hook keeps the per-head weights:
   the model's own forward runs, no forward code is duplicated.
 * ``attention_rollout``: Abnar & Zuidema, "Quantifying Attention Flow in Transformers", 2020,
-  https://arxiv.org/abs/2005.00928. With :math:`\\bar A_l` the head-averaged weights of layer l,
-  :math:`\\tilde A_l = \\mathrm{rownorm}(\\tfrac12 \\bar A_l + \\tfrac12 I)` (the residual connection
+  https://arxiv.org/abs/2005.00928. With :math:`\bar A_l` the head-averaged weights of layer l,
+  :math:`\tilde A_l = \mathrm{rownorm}(\tfrac12 \bar A_l + \tfrac12 I)` (the residual connection
   carries half of the signal) and the rollout is
-  :math:`R_l = \\tilde A_l \\tilde A_{l-1} \\cdots \\tilde A_1`.
+  :math:`R_l = \tilde A_l \tilde A_{l-1} \cdots \tilde A_1`.
 * ``mean_attention_distance``: the ViT paper's Fig. 7 (the notes' Fig. 3.10), the average image-space
-  distance :math:`\\sum_j a_{ij} \\lVert p_i - p_j \\rVert` between a query patch i and the patches j
+  distance :math:`\sum_j a_{ij} \lVert p_i - p_j \rVert` between a query patch i and the patches j
   it attends to, averaged over query patches and images, per head and layer (https://arxiv.org/abs/2010.11929).
 """
 
@@ -21,6 +21,8 @@ from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
+
+from cvcourse._checks import check_bool, check_float, check_int, check_tensor
 
 from .multihead import MultiheadAttention
 
@@ -112,10 +114,8 @@ def attention_rollout(maps: Tensor, residual: float = 0.5) -> Tensor:
         Tensor[L, N, T, T]; row i of ``out[l]`` says how much token i after layer l draws on each
         input token.
     """
-    if maps.dim() != 5 or maps.shape[-1] != maps.shape[-2]:
-        raise ValueError(f"maps must be Tensor[L, N, h, T, T], got {tuple(maps.shape)}")
-    if not 0.0 <= residual <= 1.0:
-        raise ValueError(f"residual must be in [0, 1], got {residual}")
+    check_tensor("maps", maps, shape=(None, None, None, "T", "T"), dtype="float")
+    residual = check_float("residual", residual, low=0.0, high=1.0)
     eye = torch.eye(maps.shape[-1], dtype=maps.dtype, device=maps.device)
     mixed = residual * eye + (1 - residual) * maps.mean(dim=2)  # [L, N, T, T]
     mixed = mixed / mixed.sum(dim=-1, keepdim=True)  # rows sum to 1 again
@@ -132,6 +132,8 @@ def patch_distances(grid_size: int, patch_size: int, device=None) -> Tensor:
     Returns:
         Tensor[G*G, G*G], patches in row-major order.
     """
+    grid_size = check_int("grid_size", grid_size, low=0)
+    patch_size = check_int("patch_size", patch_size, low=1)
     rows, cols = torch.meshgrid(
         torch.arange(grid_size, device=device),
         torch.arange(grid_size, device=device),
@@ -154,8 +156,8 @@ def mean_attention_distance(maps: Tensor, patch_size: int) -> Tensor:
     Returns:
         Tensor[L, h] (float64).
     """
-    if maps.dim() != 5:
-        raise ValueError(f"maps must be Tensor[L, N, h, T, T], got {tuple(maps.shape)}")
+    check_tensor("maps", maps, shape=(None, None, None, "T", "T"), dtype="float")
+    patch_size = check_int("patch_size", patch_size, low=1)
     grid = round((maps.shape[-1] - 1) ** 0.5)
     if grid * grid + 1 != maps.shape[-1]:
         raise ValueError(
@@ -189,12 +191,14 @@ def query_heatmap(
     Returns:
         Tensor[G, G] of weights over the patches (the [CLS] key is dropped).
     """
+    check_tensor("maps", maps, shape=(None, None, None, "T", "T"), dtype="float")
+    check_bool("rollout", rollout)
     L, N, h, T, _ = maps.shape
     grid = round((T - 1) ** 0.5)
     for name, value, size in (("layer", layer, L), ("query", query, T), ("image", image, N)):
-        if not 0 <= value < size:
+        if not 0 <= check_int(name, value) < size:
             raise ValueError(f"{name} must be in [0, {size - 1}], got {value}")
-    if head is not None and not 0 <= head < h:
+    if head is not None and not 0 <= check_int("head", head) < h:
         raise ValueError(f"head must be None (mean) or in [0, {h - 1}], got {head}")
     if rollout:
         row = attention_rollout(maps[:, image : image + 1])[layer, 0, query]  # [T]

@@ -6,6 +6,8 @@ the notes' section 3.2 example (a 224 x 224 image with one token per pixel).
 
 from __future__ import annotations
 
+from cvcourse._checks import check_int
+
 __all__ = ["attention_vs_rnn", "pixel_attention_memory"]
 
 
@@ -19,9 +21,7 @@ def attention_vs_rnn(n: int, d: int) -> dict[str, dict[str, int]]:
     Returns:
         ``{"self-attention": {...}, "rnn": {...}}`` with keys ``operations``, ``sequential``, ``path``.
     """
-    for name, v in (("n", n), ("d", d)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    n, d = check_int("n", n, low=1), check_int("d", d, low=1)
     return {
         "self-attention": {"operations": n * n * d, "sequential": 1, "path": 1},
         "rnn": {"operations": n * d * d, "sequential": n, "path": n},
@@ -49,8 +49,7 @@ def pixel_attention_memory(
         ("layers", layers),
         ("heads", heads),
     ):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        check_int(name, v, low=1)
     entries = (image_size * image_size) ** 2
     return {
         "entries": entries,

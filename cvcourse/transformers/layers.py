@@ -1,4 +1,4 @@
-"""Transformer encoder and decoder layers (sections 3.1.3 and 3.1.4), post-norm and pre-norm.
+r"""Transformer encoder and decoder layers (sections 3.1.3 and 3.1.4), post-norm and pre-norm.
 
 Vaswani et al., "Attention Is All You Need", 2017, https://arxiv.org/abs/1706.03762 (post-norm);
 Xiong et al., "On Layer Normalization in the Transformer Architecture", 2020,
@@ -10,15 +10,15 @@ Same constructor arguments, submodule names (``self_attn``, ``multihead_attn``, 
 
 Post-norm (``norm_first=False``), with h_j the tokens H of layer i:
 
-.. math:: \\bar h_j = \\mathrm{LN}(h_j + \\mathrm{MHSA}_H(h_j)), \\qquad
-          h_j^{(i+1)} = \\mathrm{LN}(\\bar h_j + \\mathrm{FFN}(\\bar h_j))
+.. math:: \bar h_j = \mathrm{LN}(h_j + \mathrm{MHSA}_H(h_j)), \qquad
+          h_j^{(i+1)} = \mathrm{LN}(\bar h_j + \mathrm{FFN}(\bar h_j))
 
 Pre-norm (``norm_first=True``): the normalisation moves inside the residual branch,
 
-.. math:: \\bar h_j = h_j + \\mathrm{MHSA}(\\mathrm{LN}(h_j)), \\qquad
-          h_j^{(i+1)} = \\bar h_j + \\mathrm{FFN}(\\mathrm{LN}(\\bar h_j))
+.. math:: \bar h_j = h_j + \mathrm{MHSA}(\mathrm{LN}(h_j)), \qquad
+          h_j^{(i+1)} = \bar h_j + \mathrm{FFN}(\mathrm{LN}(\bar h_j))
 
-The FFN is :math:`\\mathrm{FFN}(x) = \\mathrm{relu}(x W_1 + b_1) W_2 + b_2` applied to every token
+The FFN is :math:`\mathrm{FFN}(x) = \mathrm{relu}(x W_1 + b_1) W_2 + b_2` applied to every token
 on its own; ``ffn_as_conv1d`` rebuilds it as two 1x1 convolutions, which the notes remark is the same.
 """
 
@@ -28,6 +28,8 @@ from collections.abc import Callable
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from cvcourse._checks import check_choice, check_type
 
 from .multihead import MultiheadAttention
 
@@ -39,9 +41,8 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "gelu": F
 def _activation(activation: str | Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     if callable(activation):
         return activation
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"activation must be 'relu', 'gelu' or a callable, got {activation!r}")
-    return _ACTIVATIONS[activation]
+    check_type("activation", activation, str, "'relu', 'gelu' or a callable")
+    return _ACTIVATIONS[check_choice("activation", activation, _ACTIVATIONS)]
 
 
 class TransformerEncoderLayer(nn.Module):
@@ -246,11 +247,8 @@ def ffn_as_conv1d(layer: TransformerEncoderLayer | TransformerDecoderLayer) -> n
     Returns:
         ``nn.Sequential(Conv1d(E, F, 1), activation, Conv1d(F, E, 1))`` (eval-mode FFN, no dropout).
     """
-    if not isinstance(layer, (TransformerEncoderLayer, TransformerDecoderLayer)):
-        raise TypeError(
-            f"layer must be a TransformerEncoderLayer or TransformerDecoderLayer, "
-            f"got {type(layer).__name__}"
-        )
+    check_type("layer", layer, (TransformerEncoderLayer, TransformerDecoderLayer),
+               "a TransformerEncoderLayer or TransformerDecoderLayer")
     lin1, lin2 = layer.linear1, layer.linear2
     conv1 = nn.Conv1d(
         lin1.in_features, lin1.out_features, kernel_size=1, bias=lin1.bias is not None

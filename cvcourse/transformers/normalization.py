@@ -1,4 +1,4 @@
-"""Layer normalisation vs batch normalisation: which entries are normalised together (notes' Fig. 3.4).
+r"""Layer normalisation vs batch normalisation: which entries are normalised together (notes' Fig. 3.4).
 
 Ba et al., "Layer Normalization", 2016, https://arxiv.org/abs/1607.06450; Ioffe & Szegedy, "Batch
 Normalization", 2015, https://arxiv.org/abs/1502.03167; the four-panel figure is from Wu & He, "Group
@@ -6,9 +6,9 @@ Normalization", 2018, https://arxiv.org/abs/1803.08494.
 
 Layer norm of activation i (over its D features, independent of the rest of the batch):
 
-.. math:: \\mu^{(i)} = \\frac1D \\sum_j a^{(i)}_j,
-          \\quad v^{(i)} = \\frac1D \\sum_j (a^{(i)}_j - \\mu^{(i)})^2,
-          \\quad s^{(i)}_j = \\gamma_j \\frac{a^{(i)}_j - \\mu^{(i)}}{\\sqrt{v^{(i)} + \\epsilon}} + \\beta_j
+.. math:: \mu^{(i)} = \frac1D \sum_j a^{(i)}_j,
+          \quad v^{(i)} = \frac1D \sum_j (a^{(i)}_j - \mu^{(i)})^2,
+          \quad s^{(i)}_j = \gamma_j \frac{a^{(i)}_j - \mu^{(i)}}{\sqrt{v^{(i)} + \epsilon}} + \beta_j
 
 ``layer_norm`` and ``batch_norm`` write the statistics out (same numbers as ``F.layer_norm`` and
 ``F.batch_norm(training=True)``). ``normalised_together`` draws Fig. 3.4 *from the code*: it perturbs
@@ -22,6 +22,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from cvcourse._checks import check_choice, describe
 
 __all__ = ["layer_norm", "batch_norm", "NORMS", "normalised_together"]
 
@@ -81,9 +83,12 @@ def normalised_together(
     Returns:
         BoolTensor[N, C, H, W], True where the output depends on the entry at ``index``.
     """
-    fn = NORMS[norm] if isinstance(norm, str) and norm in NORMS else norm
-    if not callable(fn):
-        raise ValueError(f"norm must be one of {sorted(NORMS)} or a callable, got {norm!r}")
+    if isinstance(norm, str):
+        fn = NORMS[check_choice("norm", norm, sorted(NORMS))]
+    elif callable(norm):
+        fn = norm
+    else:
+        raise TypeError(f"norm must be one of {sorted(NORMS)} or a callable, got {describe(norm)}")
     x = torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     bumped = x.clone()
     bumped[index] += 1.0

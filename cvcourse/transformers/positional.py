@@ -1,14 +1,14 @@
-"""Positional encodings (section 3.1.5): self-attention alone cannot tell token order.
+r"""Positional encodings (section 3.1.5): self-attention alone cannot tell token order.
 
 Vaswani et al., "Attention Is All You Need", 2017, https://arxiv.org/abs/1706.03762 (sinusoidal);
 Dosovitskiy et al., 2020, https://arxiv.org/abs/2010.11929 (learned, as in ViT's ``pos_embedding``).
 
 Self-attention is permutation equivariant: permuting the input tokens permutes the outputs the same
-way, :math:`\\mathrm{SA}(P H) = P\\, \\mathrm{SA}(H)`; ``permutation_gap`` measures how far a layer is from
+way, :math:`\mathrm{SA}(P H) = P\, \mathrm{SA}(H)`; ``permutation_gap`` measures how far a layer is from
 that. Adding a position-dependent vector to each token breaks the symmetry:
 
-.. math:: \\mathrm{pe}_{pos, 2i} = \\sin\\left(\\frac{pos}{10000^{2i/d_Y}}\\right), \\qquad
-          \\mathrm{pe}_{pos, 2i+1} = \\cos\\left(\\frac{pos}{10000^{2i/d_Y}}\\right)
+.. math:: \mathrm{pe}_{pos, 2i} = \sin\left(\frac{pos}{10000^{2i/d_Y}}\right), \qquad
+          \mathrm{pe}_{pos, 2i+1} = \cos\left(\frac{pos}{10000^{2i/d_Y}}\right)
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from cvcourse._checks import check_float, check_int, check_tensor
+
 __all__ = ["sinusoidal_positional_encoding", "LearnedPositionalEncoding", "permutation_gap"]
 
 
 def sinusoidal_positional_encoding(
     num_positions: int, d_model: int, base: float = 10000.0, dtype: torch.dtype = torch.float32
 ) -> Tensor:
-    """The fixed encoding of the original transformer.
+    r"""The fixed encoding of the original transformer.
 
     Args:
         num_positions: number of positions ``pos = 0 .. num_positions - 1``.
@@ -33,12 +35,11 @@ def sinusoidal_positional_encoding(
         dtype: floating dtype of the result.
 
     Returns:
-        Tensor[num_positions, d_model], row ``pos`` is :math:`\\mathrm{pe}_{pos}`.
+        Tensor[num_positions, d_model], row ``pos`` is :math:`\mathrm{pe}_{pos}`.
     """
-    if isinstance(num_positions, bool) or not isinstance(num_positions, int) or num_positions < 0:
-        raise ValueError(f"num_positions must be an int >= 0, got {num_positions!r}")
-    if isinstance(d_model, bool) or not isinstance(d_model, int) or d_model < 1:
-        raise ValueError(f"d_model must be an int >= 1, got {d_model!r}")
+    num_positions = check_int("num_positions", num_positions, low=0)
+    d_model = check_int("d_model", d_model, low=1)
+    base = check_float("base", base, low=0.0, low_inclusive=False)
     pos = torch.arange(num_positions, dtype=torch.float64)[:, None]  # [n, 1]
     two_i = torch.arange(0, d_model, 2, dtype=torch.float64)  # [ceil(d/2)]: 2i
     angle = pos / base ** (two_i / d_model)  # [n, ceil(d/2)]: pos / 10000^(2i/d_Y)
@@ -58,10 +59,13 @@ class LearnedPositionalEncoding(nn.Module):
 
     def __init__(self, num_positions: int, d_model: int) -> None:
         super().__init__()
+        num_positions = check_int("num_positions", num_positions, low=1)
+        d_model = check_int("d_model", d_model, low=1)
         self.pos_embedding = nn.Parameter(torch.empty(1, num_positions, d_model).normal_(std=0.02))
 
     def forward(self, x: Tensor) -> Tensor:
         """x: Tensor[N, L, d_model] with L <= num_positions -> x + pe[:L]."""
+        check_tensor("x", x, dtype="float")
         if (
             x.dim() != 3
             or x.shape[-1] != self.pos_embedding.shape[-1]
@@ -85,8 +89,8 @@ def permutation_gap(layer: Callable[[Tensor], Tensor], tokens: Tensor, perm: Ten
     Returns:
         The largest absolute difference.
     """
-    if tokens.dim() != 3:
-        raise ValueError(f"tokens must be Tensor[N, L, D], got {tuple(tokens.shape)}")
+    check_tensor("tokens", tokens, ndim=3)
+    check_tensor("perm", perm, ndim=1, dtype="int")
     if sorted(perm.tolist()) != list(range(tokens.shape[1])):
         raise ValueError(
             f"perm must be a permutation of 0..{tokens.shape[1] - 1}, got {perm.tolist()}"

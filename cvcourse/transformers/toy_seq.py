@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from cvcourse._checks import check_bool, check_float, check_int, check_tensor, check_type
+
 from .attention import causal_mask
 from .layers import TransformerDecoderLayer, TransformerEncoderLayer
 from .positional import sinusoidal_positional_encoding
@@ -54,8 +56,8 @@ class ReverseDigits(Dataset):
     """
 
     def __init__(self, n: int, length: int = 6, seed: int = 0) -> None:
-        if n < 0 or length < 1:
-            raise ValueError(f"need n >= 0 and length >= 1, got n={n}, length={length}")
+        n, length = check_int("n", n, low=0), check_int("length", length, low=1)
+        seed = check_int("seed", seed)
         g = torch.Generator().manual_seed(seed)
         self.length = length
         self.src = 3 + torch.randint(0, 10, (n, length), generator=g)  # [n, length]
@@ -141,6 +143,7 @@ class Seq2SeqTransformer(nn.Module):
     def forward(self, packed: Tensor) -> Tensor:
         """LongTensor[N, S + T] (source then decoder input, as ``ReverseDigits`` packs them)
         -> logits Tensor[N, T, VOCAB_SIZE], all positions in one teacher-forced pass."""
+        check_tensor("packed", packed, dtype="int")
         if packed.dim() != 2 or packed.shape[1] <= self.src_len:
             raise ValueError(
                 f"expected LongTensor[N, {self.src_len} + T], got {tuple(packed.shape)}"
@@ -187,6 +190,11 @@ def train_toy_transformer(
     from cvcourse.runtime import seed_everything
     from cvcourse.train import fit
 
+    check_type("dataset", dataset, ReverseDigits, "a ReverseDigits data set")
+    epochs, num_layers = check_int("epochs", epochs, low=0), check_int("num_layers", num_layers, low=1)
+    check_bool("causal", causal)
+    check_bool("norm_first", norm_first)
+    lr = check_float("lr", lr, low=0.0, low_inclusive=False)
     generator = seed_everything(seed)
     model = Seq2SeqTransformer(
         dataset.length, num_layers=num_layers, causal=causal, norm_first=norm_first

@@ -1,4 +1,4 @@
-"""The vision transformer (section 3.2): patches -> tokens -> pre-norm transformer encoder -> [CLS].
+r"""The vision transformer (section 3.2): patches -> tokens -> pre-norm transformer encoder -> [CLS].
 
 Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale",
 2020, https://arxiv.org/abs/2010.11929.
@@ -8,7 +8,7 @@ Same constructor arguments, state-dict keys and outputs as ``torchvision.models.
 pretrained weights load strictly into this model. The pieces, as in the notes:
 
 1. Patches: a C x H x W image is cut into (H/P)(W/P) patches of P x P, each flattened to a
-   :math:`P^2 C` vector and projected by :math:`W_E \\in \\mathbb{R}^{P^2 C \\times d_Y}`. That is
+   :math:`P^2 C` vector and projected by :math:`W_E \in \mathbb{R}^{P^2 C \times d_Y}`. That is
    exactly a convolution with kernel P and stride P (``conv_proj``); ``patchify`` does the
    flattening by hand so the two can be compared.
 2. A learned [CLS] token is put in front of the sequence; learned positional embeddings are added.
@@ -28,7 +28,10 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from cvcourse._checks import check_float, check_int, check_tensor
+
 from .multihead import MultiheadAttention
+from .patches import PatchEmbedding, patchify  # re-exported: the first step of a ViT
 
 __all__ = [
     "PatchEmbedding",
@@ -44,70 +47,6 @@ __all__ = [
     "vit_l_32",
     "vit_h_14",
 ]
-
-
-def patchify(images: Tensor, patch_size: int) -> Tensor:
-    """Cut images into non-overlapping P x P patches and flatten each to a P^2 C vector.
-
-    The flattening order (channel, row, column) is the order of a conv kernel's weights, so
-    ``patchify(x, P) @ conv.weight.reshape(D, -1).T + conv.bias`` equals ``conv(x)`` flattened.
-
-    Args:
-        images: Tensor[N, C, H, W] with H and W divisible by P.
-        patch_size: P.
-
-    Returns:
-        Tensor[N, (H/P)(W/P), C P P], patches in row-major order.
-    """
-    if not isinstance(images, Tensor) or images.dim() != 4:
-        raise ValueError(
-            f"images must be a Tensor[N, C, H, W], got {getattr(images, 'shape', type(images))}"
-        )
-    N, C, H, W = images.shape
-    P = patch_size
-    if P <= 0 or H % P or W % P:
-        raise ValueError(f"image size {H}x{W} must be divisible by patch_size, got patch_size={P}")
-    x = images.reshape(N, C, H // P, P, W // P, P)  # [N, C, nh, P, nw, P]
-    x = x.permute(0, 2, 4, 1, 3, 5)  # [N, nh, nw, C, P, P]
-    return x.reshape(N, (H // P) * (W // P), C * P * P)  # [N, num_patches, C P P]
-
-
-class PatchEmbedding(nn.Module):
-    """Patch embedding as the notes write it: flatten each P x P patch, project it with W_E.
-
-    ``W_E`` is a ``Linear(P^2 C, D)``; ``from_conv`` copies a stride-P convolution's weights into it
-    (``VisionTransformer.conv_proj``), and both give the same tokens.
-
-    Args:
-        patch_size: P.
-        in_channels: C.
-        embed_dim: D = d_Y.
-    """
-
-    def __init__(self, patch_size: int, in_channels: int = 3, embed_dim: int = 768) -> None:
-        super().__init__()
-        self.patch_size = patch_size
-        self.W_E = nn.Linear(in_channels * patch_size**2, embed_dim)
-
-    @classmethod
-    def from_conv(cls, conv: nn.Conv2d) -> PatchEmbedding:
-        """The same map as ``conv`` (kernel = stride = P) written as flatten + Linear."""
-        P = conv.kernel_size[0]
-        if conv.kernel_size != (P, P) or conv.stride != (P, P) or conv.padding != (0, 0):
-            raise ValueError(f"conv must have kernel = stride = P and no padding, got kernel "
-                             f"{conv.kernel_size}, stride {conv.stride}, padding {conv.padding}")
-        embed = cls(P, conv.in_channels, conv.out_channels).to(conv.weight)
-        with torch.no_grad():
-            embed.W_E.weight.copy_(conv.weight.reshape(conv.out_channels, -1))  # [D, C P P]
-            if conv.bias is not None:
-                embed.W_E.bias.copy_(conv.bias)
-            else:
-                embed.W_E.bias.zero_()
-        return embed
-
-    def forward(self, images: Tensor) -> Tensor:
-        """Tensor[N, C, H, W] -> tokens Tensor[N, (H/P)(W/P), D]."""
-        return self.W_E(patchify(images, self.patch_size))
 
 
 class ConvStemConfig(NamedTuple):
@@ -241,7 +180,13 @@ class VisionTransformer(nn.Module):
         conv_stem_configs: list[ConvStemConfig] | None = None,
     ) -> None:
         super().__init__()
-        if patch_size <= 0 or image_size % patch_size != 0:
+        for name, value in (("image_size", image_size), ("patch_size", patch_size),
+                            ("num_layers", num_layers), ("num_heads", num_heads), ("hidden_dim", hidden_dim),
+                            ("mlp_dim", mlp_dim), ("num_classes", num_classes)):
+            check_int(name, value, low=1)
+        for name, value in (("dropout", dropout), ("attention_dropout", attention_dropout)):
+            check_float(name, value, low=0.0, high=1.0)
+        if image_size % patch_size != 0:
             raise ValueError(
                 f"image_size ({image_size}) must be divisible by patch_size ({patch_size})"
             )
@@ -303,6 +248,7 @@ class VisionTransformer(nn.Module):
 
     def _process_input(self, x: Tensor) -> Tensor:
         """Images [N, 3, H, W] -> patch tokens [N, (H/P)(W/P), hidden_dim]."""
+        check_tensor("images", x, dtype="float")
         if x.dim() != 4 or x.shape[1] != 3 or x.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(
                 f"expected images of shape [N, 3, {self.image_size}, {self.image_size}], "
@@ -327,9 +273,9 @@ class VisionTransformer(nn.Module):
 
 
 class VisionTransformerGAP(VisionTransformer):
-    """ViT that classifies the global average of the patch tokens instead of the [CLS] token.
+    r"""ViT that classifies the global average of the patch tokens instead of the [CLS] token.
 
-    Exercise 7-1 (c): :math:`x_{cls} = \\frac{1}{HW} \\sum_{(i, j)} x_{ij}` as in a ResNet. The
+    Exercise 7-1 (c): :math:`x_{cls} = \frac{1}{HW} \sum_{(i, j)} x_{ij}` as in a ResNet. The
     [CLS] token is still in the sequence (so the state dict is unchanged) but its output is unused.
     """
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from matplotlib.patches import Rectangle
 from torch import Tensor, nn
 
+from cvcourse._checks import check_int, check_tensor, check_type
 from cvcourse.viz import LiveArtists, LiveColorbar, interactive_figure, show_heatmap, style_axes
 
 from .attention_maps import attention_maps, query_heatmap
@@ -101,13 +102,18 @@ def attention_heatmap(
     Returns:
         ndarray[G, G] of attention weights over the patches.
     """
+    check_type("model", model, nn.Module, "an nn.Module (a ViT)")
     if maps is None:
+        check_tensor("image", image, ndim=3, dtype="float")
         maps = attention_maps(model, image[None])
     grid = round((maps.shape[-1] - 1) ** 0.5)
     if query is None:
         token = 0
     else:
-        row, col = query
+        check_type("query", query, (tuple, list), "a patch (row, col), or None for [CLS]")
+        if len(query) != 2:
+            raise ValueError(f"query must be a patch (row, col), got {len(query)} values")
+        row, col = (check_int(f"query[{i}]", v) for i, v in enumerate(query))
         if not (0 <= row < grid and 0 <= col < grid):
             raise ValueError(
                 f"query must be a patch (row, col) inside the {grid} x {grid} grid, got {query}"

@@ -150,10 +150,21 @@ def test_bad_arguments():
         scaled_dot_product_attention(
             q, k, v, attn_mask=torch.ones(4, 6, dtype=torch.bool), is_causal=True
         )
-    with pytest.raises(TypeError, match="query must be a Tensor"):
+    with pytest.raises(TypeError, match="query must be a torch.Tensor, got list"):
         scaled_dot_product_attention([[1.0]], k, v)
     with pytest.raises(ValueError, match="x1"):
         dot_product_attention_one(torch.randn(3), torch.randn(4, 5))
+    # wrong type -> TypeError, wrong value -> ValueError, the message names the argument
+    with pytest.raises(ValueError, match=r"Y must have 2 dimensions, got shape \[5\]"):
+        dot_product_attention_one(torch.randn(5), torch.randn(5))
+    with pytest.raises(TypeError, match="x1 must be a torch.Tensor, got list"):
+        dot_product_attention_one([1.0], torch.randn(4, 1))
+    with pytest.raises(TypeError, match="size must be an int, got float 3.0"):
+        causal_mask(3.0)
+    with pytest.raises(ValueError, match="dropout_p must be a number >= 0.0 and <= 1.0, got 2.0"):
+        scaled_dot_product_attention(q, k, v, dropout_p=2.0)
+    with pytest.raises(TypeError, match="is_causal must be True or False, got int 1"):
+        scaled_dot_product_attention(q, k, v, is_causal=1)
 
 
 @settings(max_examples=25, deadline=None)

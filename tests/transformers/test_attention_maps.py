@@ -139,7 +139,13 @@ def test_query_heatmap(model_and_maps):
 def test_bad_input():
     with pytest.raises(ValueError, match="no MultiheadAttention"):
         attention_maps(torch.nn.Linear(2, 2), torch.randn(1, 2))
-    with pytest.raises(ValueError, match="Tensor\\[L, N, h, T, T\\]"):
+    with pytest.raises(ValueError, match=r"maps must have shape \[\*, \*, \*, T, T\], got shape \[2, 3, 3\]"):
         attention_rollout(torch.rand(2, 3, 3))
+    with pytest.raises(ValueError, match="residual must be a number >= 0.0 and <= 1.0, got 2.0"):
+        attention_rollout(torch.rand(1, 1, 1, 5, 5), residual=2)
+    with pytest.raises(TypeError, match="layer must be an int, got float 0.0"):
+        query_heatmap(torch.rand(1, 1, 1, 5, 5), 0.0)
+    with pytest.raises(TypeError, match="maps must be a torch.Tensor"):
+        mean_attention_distance([[0.0]], 4)
     with pytest.raises(ValueError, match="square grid"):
         mean_attention_distance(torch.rand(1, 1, 1, 11, 11), 4)

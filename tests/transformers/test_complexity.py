@@ -32,9 +32,10 @@ def test_attention_vs_rnn():
     )
 
 
-@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
-def test_errors(bad):
-    with pytest.raises(ValueError, match="n must be"):
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_errors(bad, error):
+    # wrong type -> TypeError, wrong value -> ValueError
+    with pytest.raises(error, match="n must be"):
         attention_vs_rnn(bad, 4)
-    with pytest.raises(ValueError, match="image_size"):
+    with pytest.raises(error, match="image_size"):
         pixel_attention_memory(bad)

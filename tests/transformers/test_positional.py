@@ -44,6 +44,8 @@ def test_sinusoid_errors():
         sinusoidal_positional_encoding(3, 0)
     with pytest.raises(ValueError, match="num_positions"):
         sinusoidal_positional_encoding(-1, 4)
+    with pytest.raises(TypeError, match="d_model must be an int, got float 4.0"):
+        sinusoidal_positional_encoding(3, 4.0)
 
 
 def test_self_attention_is_permutation_equivariant_and_positions_break_it():
@@ -58,6 +60,10 @@ def test_self_attention_is_permutation_equivariant_and_positions_break_it():
     assert permutation_gap(lambda t: layer(t + pe), x, perm) > 1e-2
     with pytest.raises(ValueError, match="permutation"):
         permutation_gap(layer, x, torch.tensor([0, 0, 1, 2, 3, 4]))
+    with pytest.raises(TypeError, match="perm must have a int dtype"):
+        permutation_gap(layer, x, torch.zeros(6))
+    with pytest.raises(TypeError, match="tokens must be a torch.Tensor, got list"):
+        permutation_gap(layer, [[0.0]], torch.arange(6))
 
 
 def test_learned_encoding_adds_a_parameter_per_position():
