@@ -72,7 +72,7 @@ def main() -> None:
         "test_metrics": metrics,
         "test_metrics_median_scaled": scaled,
         "train_seconds": time.perf_counter() - start,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # a plain str: weights_only loading refuses TorchVersion
     }
     torch.save(checkpoint, args.out)
     print(
