@@ -34,6 +34,7 @@ from matplotlib.backends.backend_webagg_core import FigureCanvasWebAggCore  # no
 
 def _widgets() -> list[tuple[str, Callable]]:
     from cvcourse.architectures.widgets import architecture_explorer, compound_scaling_explorer
+    from cvcourse.detection.widgets import anchor_explorer, nms_explorer, pr_curve_explorer
     from cvcourse.optim.widgets import trajectory_explorer
     from cvcourse.transformers.pretrained import load_shapes_vit
     from cvcourse.transformers.widgets import attention_viewer
@@ -46,6 +47,9 @@ def _widgets() -> list[tuple[str, Callable]]:
         ("02 compound scaling", compound_scaling_explorer),
         ("02 architecture explorer", architecture_explorer),
         ("03 attention viewer", lambda: attention_viewer(load_shapes_vit()[0])),
+        ("04a anchor explorer", anchor_explorer),
+        ("04a NMS explorer", nms_explorer),
+        ("04a PR-curve explorer", pr_curve_explorer),
     ]
 
 

@@ -200,7 +200,9 @@ def anchor_explorer() -> widgets.VBox:
     }
     fig, ax, canvas = interactive_figure(figsize=(5.6, 5.2))
     image_artist, gt_lines = _scene_axes(ax, scenes[controls["scene"].value], "anchors")
-    dots = ax.scatter([], [], s=6)
+    # one scatter per label, each of one colour and size: Agg then stamps a single marker (fast)
+    dots = {label: ax.scatter(np.zeros(0), np.zeros(0), s=size, color=COLORS[name], linewidths=0)
+            for label, name, size in ((0, "negative", 3.0), (-1, "ignored", 12.0), (1, "positive", 14.0))}
     positives = LineCollection([], colors=COLORS["positive"], linewidths=1.0, alpha=0.8)
     best = LineCollection([], colors=COLORS["current"], linewidths=2.2)
     for artist in (positives, best):
@@ -210,7 +212,7 @@ def anchor_explorer() -> widgets.VBox:
             for _ in range(3)]
     ax.set_xlim(-0.5, SIZE - 0.5)
     ax.set_ylim(SIZE - 0.5, -0.5)
-    live = LiveArtists(fig, [dots, positives, best, *tags, ax.title])
+    live = LiveArtists(fig, [*dots.values(), positives, best, *tags, ax.title])
     state = {"hold": False, "shown": None}
 
     def gt_options(name: str) -> list[tuple[str, int]]:
@@ -229,11 +231,8 @@ def anchor_explorer() -> widgets.VBox:
                            controls["stride"].value, gt_index=None if pick < 0 else pick)
         anchors, labels = view["anchors"], view["labels"]
         centres = ((anchors[:, :2] + anchors[:, 2:]) / 2 - 0.5).numpy()
-        order = torch.argsort(labels, stable=True)  # negatives under ignored under positives
-        colours = np.array([COLORS["ignored"], COLORS["negative"], COLORS["positive"]])[labels[order] + 1]
-        dots.set_offsets(centres[order])
-        dots.set_color(colours)
-        dots.set_sizes(np.where(labels[order] == 0, 3.0, 14.0))
+        for label, scatter in dots.items():
+            scatter.set_offsets(centres[(labels == label).numpy()])
         positives.set_segments(_segments(anchors[labels == 1]))
         best.set_segments(_segments(anchors[view["best"]]))
         for i, tag in enumerate(tags):
