@@ -53,21 +53,17 @@ BLOCK = 64  # boxes resolved together (torchvision's CUDA kernel works in blocks
 
 
 def _overlaps(head: np.ndarray, unchecked: np.ndarray, threshold: np.floating) -> np.ndarray:
-    """bool [B, M]: IoU(head box i, unchecked box j) > threshold (and the same category, batched),
-    with the float operations of torchvision's C++ kernel, so the same IoUs bit for bit."""
-    x1, y1, x2, y2, area = (r[:, None] for r in head[:5])  # [B, 1] each
+    """bool [B, M]: IoU(head box i, unchecked box j) > threshold, with the float operations of
+    torchvision's C++ kernel, so the same IoUs bit for bit."""
+    x1, y1, x2, y2, area = (r[:, None] for r in head)  # [B, 1] each
     w = np.maximum(np.minimum(x2, unchecked[2]) - np.maximum(x1, unchecked[0]), 0)  # [B, M]
     h = np.maximum(np.minimum(y2, unchecked[3]) - np.maximum(y1, unchecked[1]), 0)
     inter = w * h
     with np.errstate(invalid="ignore"):  # two zero-area boxes: 0 / 0 = NaN, never > threshold
-        over = inter / (area + unchecked[4] - inter) > threshold
-    if len(head) > 5:
-        over &= head[5][:, None] == unchecked[5]  # batched: only boxes of the same category
-    return over
+        return inter / (area + unchecked[4] - inter) > threshold
 
 
-def _greedy(boxes: Tensor, scores: Tensor, iou_threshold: float, idxs: Tensor | None = None,
-            steps: list | None = None) -> Tensor:
+def _greedy(boxes: Tensor, scores: Tensor, iou_threshold: float, steps: list | None = None) -> Tensor:
     """The greedy scan, vectorised by blocks: the BLOCK best unchecked boxes get their IoU with every
     unchecked box in one array operation; the notes' loop then runs inside the block on that small
     matrix (keep the best box left, drop the ones it overlaps), and the boxes after the block that a
@@ -76,9 +72,7 @@ def _greedy(boxes: Tensor, scores: Tensor, iou_threshold: float, idxs: Tensor | 
     dtype = boxes.dtype if boxes.dtype in (torch.float32, torch.float64) else torch.float32
     b = boxes.detach().cpu().to(dtype)[order]  # [N, 4] in decreasing score
     rows = [b[:, 0], b[:, 1], b[:, 2], b[:, 3], (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])]
-    if idxs is not None:  # batched: the category rides along (exact as a float up to 2**24)
-        rows.append(idxs.cpu()[order].to(torch.float64 if idxs.abs().max() >= 2**24 else dtype))
-    unchecked = torch.stack(rows).numpy()  # [5 or 6, N]: one row per quantity, best score first
+    unchecked = torch.stack(rows).numpy()  # [5, N]: x1, y1, x2, y2, area; best score first
     index = order.numpy()  # input index of each unchecked box
     threshold = _threshold_in(unchecked.dtype, iou_threshold)
     keep = []
@@ -122,9 +116,10 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
 def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
     """NMS within each category: boxes of different ``idxs`` never suppress each other.
 
-    Equal to ``torchvision.ops.batched_nms``. torchvision shifts each category's boxes far apart
-    (by ``idxs * (max coordinate + 1)``) so that one NMS does all; here the IoU of two boxes of
-    different categories is simply set to zero, which is the same thing stated directly.
+    Equal to ``torchvision.ops.batched_nms``: NMS on each category's boxes on its own, the kept boxes
+    of all categories merged by decreasing score (ties by input order). That is what one NMS over
+    all boxes gives when boxes of different categories never overlap, which torchvision arranges for
+    small inputs by shifting each category's boxes far apart (by ``idxs * (max coordinate + 1)``).
 
     Args:
         boxes (Tensor[N, 4]): boxes in (x1, y1, x2, y2) format.
@@ -137,7 +132,12 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     """
     boxes, scores, iou_threshold = _check(boxes, scores, iou_threshold)
     idxs = check_tensor("idxs", idxs, shape=(boxes.shape[0],), dtype="int")
-    return _greedy(boxes, scores, iou_threshold, idxs=idxs)
+    keep = [members[_greedy(boxes[members], scores[members], iou_threshold)]
+            for members in (torch.nonzero(idxs == c).flatten() for c in torch.unique(idxs))]
+    if not keep:
+        return torch.empty(0, dtype=torch.int64, device=boxes.device)
+    keep = torch.sort(torch.cat(keep)).values  # input order, so that the stable sort breaks ties by it
+    return keep[_by_score(scores[keep])]
 
 
 def nms_steps(boxes: Tensor, scores: Tensor, iou_threshold: float) -> list[tuple[int, list[int]]]:
