@@ -55,7 +55,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 
 def _check_input_size(input_size: Sequence[int]) -> tuple[int, ...]:
-    check_type("input_size", input_size, (tuple, list, torch.Size), "a tuple of ints like (1, 3, 224, 224)")
+    check_type("input_size", input_size, (tuple, list), "a tuple of ints like (1, 3, 224, 224)")
     if len(input_size) == 0:
         raise ValueError("input_size must be a tuple of ints like (1, 3, 224, 224), got an empty one")
     return tuple(check_int(f"input_size[{i}]", s, low=1) for i, s in enumerate(input_size))
