@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 import torchvision
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torchvision.models.detection._utils import BoxCoder
 
 from cvcourse.detection.boxes import (
@@ -148,3 +150,29 @@ def test_error_kinds():
         box_area([[0, 0, 1, 1]])
     with pytest.raises(ValueError, match="x1 <= x2"):
         box_area(torch.tensor([[5.0, 0, 1, 1]]))
+
+
+_coord = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False)
+_size = st.floats(min_value=1e-2, max_value=1e3, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_coord, _coord, _size, _size, _coord, _coord, _size, _size), min_size=1,
+                max_size=8))
+def test_property_decode_inverts_encode(rows):
+    t = torch.tensor(rows, dtype=D)
+    proposals = torch.cat([t[:, :2], t[:, :2] + t[:, 2:4]], 1)
+    gt = torch.cat([t[:, 4:6], t[:, 4:6] + t[:, 6:8]], 1)
+    codes = encode_boxes(gt, proposals)
+    torch.testing.assert_close(decode_boxes(codes, proposals, bbox_xform_clip=1e9), gt, rtol=1e-9, atol=1e-7)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_coord, _coord, _size, _size), min_size=1, max_size=10))
+def test_property_iou_symmetric_bounded_and_giou_below_iou(rows):
+    t = torch.tensor(rows, dtype=D)
+    b = torch.cat([t[:, :2], t[:, :2] + t[:, 2:]], 1)
+    iou, giou = box_iou(b, b), generalized_box_iou(b, b)
+    torch.testing.assert_close(iou, iou.T)
+    assert bool(((iou >= 0) & (iou <= 1 + 1e-12)).all()) and bool((giou <= iou + 1e-12).all())
+    torch.testing.assert_close(torch.diagonal(iou), torch.ones(len(b), dtype=D))

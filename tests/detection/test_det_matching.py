@@ -3,6 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from scipy.optimize import linear_sum_assignment as scipy_lsa
 
 from cvcourse.detection.matching import linear_sum_assignment
@@ -62,3 +65,11 @@ def test_bad_input_names_the_argument(cost, error):
         linear_sum_assignment(cost)
     with pytest.raises(TypeError, match="maximize"):
         linear_sum_assignment(np.zeros((2, 2)), maximize=1)
+
+
+
+@settings(max_examples=80, deadline=None)
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=7),
+                  elements=st.floats(-100, 100, allow_nan=False)))
+def test_property_same_optimum_as_scipy(cost):
+    check_same_optimum(cost)

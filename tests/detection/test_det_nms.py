@@ -3,6 +3,8 @@
 import pytest
 import torch
 import torchvision
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cvcourse.detection.nms import batched_nms, nms, nms_loop, nms_steps
 
@@ -109,3 +111,19 @@ def test_batched_nms_large_input_uses_the_same_rule():
 def test_bad_input_names_the_argument(call, arg, error):
     with pytest.raises(error, match=arg):
         call()
+
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20), st.integers(0, 12), st.integers(0, 12),
+                          st.integers(0, 4)), min_size=0, max_size=25),
+       st.sampled_from([0.0, 0.2, 0.5, 0.7]))
+def test_property_nms_equals_torchvision_on_integer_boxes(rows, threshold):
+    # small integer boxes and scores: duplicates, zero areas, exact-threshold IoUs and ties galore
+    t = torch.tensor(rows, dtype=torch.float32).reshape(-1, 5)
+    boxes = torch.cat([t[:, :2], t[:, :2] + t[:, 2:4]], 1)
+    scores = t[:, 4]
+    assert torch.equal(nms(boxes, scores, threshold), torchvision.ops.nms(boxes, scores, threshold))
+    idxs = (t[:, 0] % 3).long()
+    assert torch.equal(batched_nms(boxes, scores, idxs, threshold),
+                       torchvision.ops.batched_nms(boxes, scores, idxs, threshold))
