@@ -245,6 +245,36 @@ def _match_all(iou: np.ndarray, det_valid: np.ndarray, gt_valid: np.ndarray, gt_
     return matches
 
 
+def _layout(dt: dict, gt: dict, classes: np.ndarray, max_det: int) -> dict[str, np.ndarray]:
+    """Padded arrays with one row per (image, class) pair that has a box: its detections by rank (at
+    most ``max_det``), its ground truths in input order, their IoU matrix [P, D, G] and areas. Rows
+    are sorted by their number of detections, most first (``_match_all`` relies on it)."""
+    k = max(len(classes), 1)
+    dt_group = dt["image"] * k + np.searchsorted(classes, dt["label"])
+    gt_group = gt["image"] * k + np.searchsorted(classes, gt["label"])
+    _, dt_rank = _rank_in_group(dt_group, -dt["score"])
+    _, gt_rank = _rank_in_group(gt_group, np.zeros(len(gt_group)))
+    kept = dt_rank < max_det
+    groups = np.unique(np.concatenate([dt_group[kept], gt_group]))
+    n_dt = np.bincount(np.searchsorted(groups, dt_group[kept]), minlength=len(groups))
+    groups = groups[np.argsort(-n_dt, kind="stable")]  # most detections first
+    sorted_ids, row_of = np.unique(groups), np.argsort(groups)  # group id -> its row: row_of[rank]
+    P = len(groups)
+    D = int(dt_rank[kept].max()) + 1 if kept.any() else 0
+    G = int(gt_rank.max()) + 1 if len(gt_rank) else 0
+    det_box, det_valid, det_score = np.zeros((P, D, 4)), np.zeros((P, D), bool), np.zeros((P, D))
+    dp, dr = row_of[np.searchsorted(sorted_ids, dt_group[kept])], dt_rank[kept]
+    det_box[dp, dr], det_valid[dp, dr], det_score[dp, dr] = dt["box"][kept], True, dt["score"][kept]
+    gt_box, gt_valid = np.zeros((P, G, 4)), np.zeros((P, G), bool)
+    gp = row_of[np.searchsorted(sorted_ids, gt_group)]
+    gt_box[gp, gt_rank], gt_valid[gp, gt_rank] = gt["box"], True
+    return {"iou": _coco_iou(det_box, gt_box), "det_valid": det_valid, "gt_valid": gt_valid,
+            "det_score": det_score, "image_of": groups // k, "class_of": groups % k,
+            # areas as COCO has them: w * h (loadRes computes a detection's from its bbox)
+            "det_area": (det_box[..., 2] - det_box[..., 0]) * (det_box[..., 3] - det_box[..., 1]),
+            "gt_area": (gt_box[..., 2] - gt_box[..., 0]) * (gt_box[..., 3] - gt_box[..., 1])}
+
+
 def coco_map(preds: Sequence[dict], targets: Sequence[dict], iou_thresholds: Sequence[float] | None = None,
              max_detections: Sequence[int] = (1, 10, 100)) -> dict[str, Any]:
     """COCO mean average precision, equal to pycocotools' ``COCOeval(..., "bbox")`` on the same data.
@@ -286,30 +316,11 @@ def coco_map(preds: Sequence[dict], targets: Sequence[dict], iou_thresholds: Seq
 
     dt, gt = _flatten(preds, True), _flatten(targets, False)
     classes = np.unique(np.concatenate([dt["label"], gt["label"]]))
-    # one group per (image, class) pair; detections by rank, at most max_dets[-1] of them
-    dt_group = dt["image"] * len(classes) + np.searchsorted(classes, dt["label"])
-    gt_group = gt["image"] * len(classes) + np.searchsorted(classes, gt["label"])
-    _, dt_rank = _rank_in_group(dt_group, -dt["score"])
-    _, gt_rank = _rank_in_group(gt_group, np.zeros(len(gt_group)))
-    kept = dt_rank < max_dets[-1]
-    groups = np.unique(np.concatenate([dt_group[kept], gt_group]))
-    n_dt = np.bincount(np.searchsorted(groups, dt_group[kept]), minlength=len(groups))
-    groups = groups[np.argsort(-n_dt, kind="stable")]  # most detections first (see _match_all)
-    sorted_ids, row_of = np.unique(groups), np.argsort(groups)  # group id -> its row: row_of[rank]
-    P = len(groups)
-    D = int(dt_rank[kept].max()) + 1 if kept.any() else 0
-    G = int(gt_rank.max()) + 1 if len(gt_rank) else 0
-    # padded arrays, one row per group: detections by rank, ground truths in input order
-    det_box, det_valid, det_score = np.zeros((P, D, 4)), np.zeros((P, D), bool), np.zeros((P, D))
-    dp, dr = row_of[np.searchsorted(sorted_ids, dt_group[kept])], dt_rank[kept]
-    det_box[dp, dr], det_valid[dp, dr], det_score[dp, dr] = dt["box"][kept], True, dt["score"][kept]
-    gt_box, gt_valid = np.zeros((P, G, 4)), np.zeros((P, G), bool)
-    gp = row_of[np.searchsorted(sorted_ids, gt_group)]
-    gt_box[gp, gt_rank], gt_valid[gp, gt_rank] = gt["box"], True
-    iou = _coco_iou(det_box, gt_box)  # [P, D, G]
-    det_area = (det_box[..., 2] - det_box[..., 0]) * (det_box[..., 3] - det_box[..., 1])  # w * h
-    gt_area = (gt_box[..., 2] - gt_box[..., 0]) * (gt_box[..., 3] - gt_box[..., 1])
-    image_of, class_of = groups // max(len(classes), 1), groups % max(len(classes), 1)
+    lay = _layout(dt, gt, classes, max_dets[-1])
+    iou, det_valid, gt_valid = lay["iou"], lay["det_valid"], lay["gt_valid"]
+    det_area, gt_area, det_score = lay["det_area"], lay["gt_area"], lay["det_score"]
+    image_of, class_of = lay["image_of"], lay["class_of"]
+    P, _, G = iou.shape
 
     results: dict[str, Any] = {}
     precision_all = None
