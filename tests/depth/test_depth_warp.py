@@ -62,7 +62,7 @@ def test_gradcheck_in_image_and_disparity():
 def test_in_view_and_zero_padding():
     d = torch.tensor([[[[0.0, 1.5, 1.0, 4.0]]]])
     assert in_view(d).tolist() == [[[[True, False, True, False]]]]
-    assert in_view(d, "right").tolist() == [[[[True, False, False, False]]]]
+    assert in_view(d, "right").tolist() == [[[[True, True, True, False]]]]  # u + d = 0, 2.5, 3, 7
     rebuilt = reconstruct_left(torch.ones(1, 1, 1, 4), d, padding_mode="zeros")
     assert rebuilt[0, 0, 0, 0] == 1 and rebuilt[0, 0, 0, 3] == 0
 
