@@ -246,3 +246,17 @@ def test_iou_at_the_threshold_is_a_match():
 def test_bad_input_names_the_argument(call, arg, error):
     with pytest.raises(error, match=arg):
         call()
+
+
+def test_zero_area_boxes_and_exact_ties_like_pycocotools():
+    preds, targets = make_data(20, seed=11, integer=True, tied=True)
+    for i in (0, 4, 8):  # zero-width and zero-height boxes among ground truths and detections
+        if len(targets[i]["boxes"]):
+            targets[i]["boxes"][0, 2] = targets[i]["boxes"][0, 0]
+        if len(preds[i]["boxes"]) > 1:
+            preds[i]["boxes"][:2, 3] = preds[i]["boxes"][:2, 1]
+    preds[1]["scores"][:] = 0.5  # every detection of an image tied
+    ours = coco_map(preds, targets)
+    e = pycocotools_eval(preds, targets)
+    np.testing.assert_allclose([ours[k] for k in STATS], e.stats, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours["precision"], e.eval["precision"][:, :, :, 0, -1], rtol=0, atol=1e-12)
