@@ -59,7 +59,7 @@ def sample_along_rows(image: Tensor, offset: Tensor, padding_mode: str = "border
     b, _, h, w = image.shape
     columns = torch.arange(w, dtype=image.dtype, device=image.device).view(1, 1, 1, w)
     rows = torch.arange(h, dtype=image.dtype, device=image.device).view(1, 1, h, 1)
-    x = columns + offset  # [B, 1, H, W] source column of each output pixel
+    x = columns + offset.to(image.dtype)  # [B, 1, H, W] source column of each output pixel
     # grid_sample's coordinates: -1 is the centre of the first pixel, +1 of the last (align_corners).
     x_norm = 2 * x / max(w - 1, 1) - 1
     y_norm = (2 * rows / max(h - 1, 1) - 1).expand(b, 1, h, w)

@@ -283,7 +283,7 @@ def warp_explorer(scale: int = 2, max_disparity: int = 32) -> widgets.VBox:
             options=["backward", "forward"],
             value="backward",
             description="warping",
-            style={**style, "button_width": "80px"},
+            style={**style, "button_width": "100px"},
         ),
     }
     controls["mode"].add_class("widget-inline-hbox")
