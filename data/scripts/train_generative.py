@@ -1,6 +1,6 @@
 """Train the autoencoders chapter 7 ships: ``data/autoencoders_digits.pt`` and ``data/betavae_shapes.pt``.
 
-Usage (from the repository root; about 1 minute for the digits models and 6 for the shapes models on
+Usage (from the repository root; about 1 minute for the digits models and 10 for the shapes models on
 one free CPU core)::
 
     python data/scripts/train_generative.py              # writes both files
