@@ -114,17 +114,6 @@ class MultiheadAttention(nn.Module):
             if b is not None:
                 nn.init.xavier_normal_(b)
 
-    def _projection_weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None,
-                                            Tensor | None]:
-        """W_Q, W_K, W_V ([E, E], [E, kdim], [E, vdim], nn.Linear's [out, in]) and their biases."""
-        E = self.embed_dim
-        if self._qkv_same_embed_dim:
-            w_q, w_k, w_v = self.in_proj_weight.split(E)  # rows [0:E], [E:2E], [2E:3E]
-        else:
-            w_q, w_k, w_v = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-        biases = (None, None, None) if self.in_proj_bias is None else self.in_proj_bias.split(E)
-        return w_q, w_k, w_v, *biases
-
     def forward(
         self,
         query: Tensor,
@@ -166,8 +155,10 @@ class MultiheadAttention(nn.Module):
         if extra:
             extra_kv = (torch.cat([k for k, _ in extra], 1), torch.cat([v for _, v in extra], 1))
             mask = None if mask is None else F.pad(mask, (0, len(extra)))  # 0 = may attend
+        in_proj = (self.in_proj_weight if self._qkv_same_embed_dim  # [3E, E], packed as torch keeps it
+                   else (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight))
         out, weights = multi_head_attention(
-            query, key, value, self.num_heads, *self._projection_weights(), self.out_proj.weight,
+            query, key, value, self.num_heads, in_proj, self.in_proj_bias, self.out_proj.weight,
             self.out_proj.bias, mask=mask, dropout_p=self.dropout if self.training else 0.0,
             extra_kv=extra_kv if extra else None)  # [N, L, E], [N, h, L, S]
         if not batched:
@@ -242,9 +233,9 @@ class MultiheadAttention(nn.Module):
 
 def multi_head_attention(
     query: Tensor, key: Tensor, value: Tensor, num_heads: int,
-    w_q: Tensor, w_k: Tensor, w_v: Tensor, b_q: Tensor | None, b_k: Tensor | None, b_v: Tensor | None,
-    w_o: Tensor, b_o: Tensor | None, mask: Tensor | None = None, dropout_p: float = 0.0,
-    extra_kv: tuple[Tensor, Tensor] | None = None,
+    in_proj_weight: Tensor | tuple[Tensor, Tensor, Tensor], in_proj_bias: Tensor | None,
+    out_proj_weight: Tensor, out_proj_bias: Tensor | None, mask: Tensor | None = None,
+    dropout_p: float = 0.0, extra_kv: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     r"""Multi-head attention: project, split into heads, attend, merge the heads, project.
 
@@ -254,7 +245,10 @@ def multi_head_attention(
     Args:
         query: X, Tensor[N, L, E]; key, value: Y, Tensor[N, S, kdim] and Tensor[N, S, vdim].
         num_heads: h; head i reads columns i d_K .. (i + 1) d_K of Q, K and V (d_K = E / h).
-        w_q, w_k, w_v, w_o: the projections in ``nn.Linear``'s [out, in] layout; b_*: their biases.
+        in_proj_weight: W_Q, W_K, W_V in ``nn.Linear``'s [out, in] layout, stacked into one
+            Tensor[3E, E] (as torch stores them) or, for other key/value sizes, a tuple of three.
+        in_proj_bias: b_Q, b_K, b_V stacked, Tensor[3E], or None.
+        out_proj_weight, out_proj_bias: W_O Tensor[E, E] and b_O Tensor[E] (or None).
         mask: M, an additive float mask [N, h or 1, L, S] (0 = attend, -inf = blocked), or None.
         dropout_p: dropout on the attention weights.
         extra_kv: keys and values [N, s, E] appended after the projection (``add_bias_kv``, ...).
@@ -262,18 +256,24 @@ def multi_head_attention(
     Returns:
         ``(A, weights)``: Tensor[N, L, E] and the attention weights of every head [N, h, L, S].
     """
-    q = F.linear(query, w_q, b_q)  # [N, L, E]: Q = X W_Q + b_Q
-    k = F.linear(key, w_k, b_k)  # [N, S, E]: K = Y W_K + b_K
-    v = F.linear(value, w_v, b_v)  # [N, S, E]: V = Y W_V + b_V
+    N, L, S, h = query.shape[0], query.shape[1], key.shape[1], num_heads
+    packed = isinstance(in_proj_weight, Tensor)
+    E = (in_proj_weight.shape[0] // 3) if packed else in_proj_weight[0].shape[0]
+    if packed and query is key and key is value:  # self-attention: one product, then split (faster)
+        q, k, v = F.linear(query, in_proj_weight, in_proj_bias).chunk(3, dim=-1)
+    else:  # Q = X W_Q + b_Q, K = Y W_K + b_K, V = Y W_V + b_V: [N, L, E], [N, S, E], [N, S, E]
+        w_q, w_k, w_v = in_proj_weight.split(E) if packed else in_proj_weight
+        b_q, b_k, b_v = (None, None, None) if in_proj_bias is None else in_proj_bias.split(E)
+        q, k, v = F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
     if extra_kv is not None:
         k, v = torch.cat([k, extra_kv[0]], dim=1), torch.cat([v, extra_kv[1]], dim=1)
-    (N, L, E), S, h = q.shape, k.shape[1], num_heads
-    q = q.view(N, L, h, E // h).transpose(1, 2)  # [N, h, L, d_K]
-    k = k.view(N, S, h, E // h).transpose(1, 2)  # [N, h, S, d_K]
-    v = v.view(N, S, h, E // h).transpose(1, 2)  # [N, h, S, d_V]
+        S = k.shape[1]
+    q = q.reshape(N, L, h, E // h).transpose(1, 2)  # [N, h, L, d_K]
+    k = k.reshape(N, S, h, E // h).transpose(1, 2)  # [N, h, S, d_K]
+    v = v.reshape(N, S, h, E // h).transpose(1, 2)  # [N, h, S, d_V]
     heads, weights = attention_with_weights(q, k, v, attn_mask=mask, dropout_p=dropout_p)  # [N, h, L, d_V]
     concat = heads.transpose(1, 2).reshape(N, L, E)  # [N, L, h d_V] = [A^(1) | ... | A^(h)]
-    return F.linear(concat, w_o, b_o), weights  # ... W_O + b_O
+    return F.linear(concat, out_proj_weight, out_proj_bias), weights  # ... W_O + b_O
 
 def _as_float(mask: Tensor, dtype: torch.dtype) -> Tensor:
     """Boolean "blocked" mask -> additive mask (-inf where True); float masks pass through."""

@@ -132,11 +132,15 @@ def test_the_core_function_is_the_module():
     # per-head weights, and torch's nn.MultiheadAttention's
     ref, ours = _pair()
     x, y = _inputs(batch_first=True)
-    w_q, w_k, w_v = ours.in_proj_weight.split(E)
-    b_q, b_k, b_v = ours.in_proj_bias.split(E)
-    out, weights = multi_head_attention(x, y, y, H, w_q, w_k, w_v, b_q, b_k, b_v,
-                                        ours.out_proj.weight, ours.out_proj.bias)
-    assert weights.shape == (N, H, L, S)
     out_r, w_r = ref(x.transpose(0, 1), y.transpose(0, 1), y.transpose(0, 1), average_attn_weights=False)
-    torch.testing.assert_close(out, out_r.transpose(0, 1))
-    torch.testing.assert_close(weights, w_r)
+    packed, bias = ours.in_proj_weight, ours.in_proj_bias
+    for in_proj in (packed, tuple(packed.split(E))):  # stacked [3E, E], or W_Q, W_K, W_V apart
+        out, weights = multi_head_attention(x, y, y, H, in_proj, bias, ours.out_proj.weight,
+                                            ours.out_proj.bias)
+        assert weights.shape == (N, H, L, S)
+        torch.testing.assert_close(out, out_r.transpose(0, 1))
+        torch.testing.assert_close(weights, w_r)
+    # self-attention takes the one-product path: the same numbers
+    self_r = ref(x.transpose(0, 1), x.transpose(0, 1), x.transpose(0, 1))[0].transpose(0, 1)
+    out, _ = multi_head_attention(x, x, x, H, packed, bias, ours.out_proj.weight, ours.out_proj.bias)
+    torch.testing.assert_close(out, self_r)
