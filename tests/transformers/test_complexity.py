@@ -32,7 +32,9 @@ def test_attention_vs_rnn():
     )
 
 
-@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "bad, error", [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)]
+)
 def test_errors(bad, error):
     # wrong type -> TypeError, wrong value -> ValueError
     with pytest.raises(error, match="n must be"):
