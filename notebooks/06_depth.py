@@ -29,8 +29,9 @@
 # Code: `cvcourse.depth` (SSIM checked against scikit-image, warps and matching against obvious loops).
 #
 # **How long**: fast mode (`CVCOURSE_FAST=1`) under a minute (half-resolution matching, a few training
-# steps, the shipped model for the pictures); full mode about 15 minutes on 2 CPU cores (full-resolution
-# matching, and a Monodepth trained here). **GPU**: optional; it speeds up the training cell.
+# steps, the shipped model for the pictures); full mode about 8 minutes on a CPU (full-resolution matching,
+# and a Monodepth trained here for 500 steps, most of the time). **GPU**: optional; it speeds up the training
+# cell.
 
 # %%
 # %matplotlib inline
