@@ -1,13 +1,13 @@
-"""How big is a network: parameters, FLOPs, per-stage summaries and receptive fields.
+r"""How big is a network: parameters, FLOPs, per-stage summaries and receptive fields.
 
 FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` (the authority), which counts
 one multiply-add as **2 FLOPs** and only counts matrix products and convolutions (BatchNorm, ReLU,
 pooling and additions are ignored, as in most papers). A convolution with C_in -> C_out channels,
 a k x k kernel, G groups and an H x W output costs
 
-.. math:: \\text{FLOPs} = 2 \\cdot H W \\cdot C_{out} \\cdot \\frac{C_{in}}{G} k^2
+.. math:: \text{FLOPs} = 2 \cdot H W \cdot C_{out} \cdot \frac{C_{in}}{G} k^2
 
-(``conv_flops``) and has :math:`C_{out} \\frac{C_{in}}{G} k^2` (+ C_out bias) parameters
+(``conv_flops``) and has :math:`C_{out} \frac{C_{in}}{G} k^2` (+ C_out bias) parameters
 (``conv_params``): G times fewer with G groups (notes, section 2.3). torchvision's model cards list
 "GFLOPS" that are multiply-adds, i.e. ``count_flops(...) / 2``.
 
@@ -18,7 +18,7 @@ Receptive field of a chain of layers with kernels :math:`k_l`, strides :math:`s_
 :math:`d_l` (Araujo et al., "Computing Receptive Fields of Convolutional Neural Networks",
 Distill 2019, https://distill.pub/2019/computing-receptive-fields/):
 
-.. math:: r = 1 + \\sum_{l=1}^{L} d_l (k_l - 1) \\prod_{i<l} s_i
+.. math:: r = 1 + \sum_{l=1}^{L} d_l (k_l - 1) \prod_{i<l} s_i
 """
 
 from __future__ import annotations
@@ -224,13 +224,13 @@ def format_rows(rows: Sequence[StageRow]) -> str:
 
 
 def receptive_field(layers: Sequence[tuple[int, int] | tuple[int, int, int]]) -> int:
-    """Receptive field (in input pixels, along one axis) of a chain of conv/pool layers.
+    r"""Receptive field (in input pixels, along one axis) of a chain of conv/pool layers.
 
     Args:
         layers: ``(kernel, stride)`` or ``(kernel, stride, dilation)`` per layer, input first.
 
     Returns:
-        :math:`r = 1 + \\sum_l d_l (k_l - 1) \\prod_{i<l} s_i`.
+        :math:`r = 1 + \sum_l d_l (k_l - 1) \prod_{i<l} s_i`.
     """
     check_type("layers", layers, (list, tuple), "a list of (kernel, stride[, dilation])")
     r, jump = 1, 1  # jump = product of the strides before the current layer

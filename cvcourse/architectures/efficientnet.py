@@ -1,4 +1,4 @@
-"""EfficientNet-B0 and compound model scaling.
+r"""EfficientNet-B0 and compound model scaling.
 
 Paper: Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks"
 (https://arxiv.org/abs/1905.11946). Matches ``torchvision.models.efficientnet_b0``: same state-dict
@@ -8,12 +8,12 @@ random numbers (tested).
 
 Notes, sections 2.6-2.7: B0 is a network found by architecture search from MobileNet's inverted
 residual block ("MBConv": expand 1x1 -> depth-wise k x k -> squeeze-and-excitation -> project 1x1,
-SiLU activations). Bigger models scale B0 with one compound coefficient :math:`\\phi`:
+SiLU activations). Bigger models scale B0 with one compound coefficient :math:`\phi`:
 
-.. math:: d = \\alpha^\\phi,\\quad w = \\beta^\\phi,\\quad r = \\gamma^\\phi,
-          \\qquad \\alpha \\beta^2 \\gamma^2 \\approx 2
+.. math:: d = \alpha^\phi,\quad w = \beta^\phi,\quad r = \gamma^\phi,
+          \qquad \alpha \beta^2 \gamma^2 \approx 2
 
-so that FLOPs (linear in depth, quadratic in width and resolution) grow by about :math:`2^\\phi`.
+so that FLOPs (linear in depth, quadratic in width and resolution) grow by about :math:`2^\phi`.
 ``compound_scaling`` computes the multipliers (paper's grid search: alpha=1.2, beta=1.1,
 gamma=1.15).
 """
@@ -271,15 +271,15 @@ def scaled_efficientnet(
 def compound_scaling(
     phi: float, alpha: float = 1.2, beta: float = 1.1, gamma: float = 1.15
 ) -> dict[str, float]:
-    """Depth, width and resolution multipliers for compound coefficient ``phi``.
+    r"""Depth, width and resolution multipliers for compound coefficient ``phi``.
 
-    :math:`d = \\alpha^\\phi`, :math:`w = \\beta^\\phi`, :math:`r = \\gamma^\\phi`; FLOPs scale by
-    :math:`d\\, w^2 r^2 = (\\alpha \\beta^2 \\gamma^2)^\\phi` (``flops_factor``), about
-    :math:`2^\\phi` when the constraint :math:`\\alpha\\beta^2\\gamma^2 \\approx 2` holds.
+    :math:`d = \alpha^\phi`, :math:`w = \beta^\phi`, :math:`r = \gamma^\phi`; FLOPs scale by
+    :math:`d\, w^2 r^2 = (\alpha \beta^2 \gamma^2)^\phi` (``flops_factor``), about
+    :math:`2^\phi` when the constraint :math:`\alpha\beta^2\gamma^2 \approx 2` holds.
 
     Returns:
         dict with ``depth``, ``width``, ``resolution``, ``flops_factor`` and ``constraint``
-        (the value of :math:`\\alpha\\beta^2\\gamma^2`).
+        (the value of :math:`\alpha\beta^2\gamma^2`).
     """
     check_float("alpha", alpha, low=1.0)  # notes: alpha, beta, gamma >= 1
     check_float("beta", beta, low=1.0)

@@ -1,4 +1,4 @@
-"""Inception-ResNet-A and -B: inception modules used as the residual function of a skip.
+r"""Inception-ResNet-A and -B: inception modules used as the residual function of a skip.
 
 Paper: Szegedy et al., "Inception-v4, Inception-ResNet and the Impact of Residual Connections on
 Learning" (https://arxiv.org/abs/1602.07261), Figs. 16-17 (Inception-ResNet-v2's 35x35 and 17x17
@@ -12,7 +12,7 @@ Notes, section 2.2.2:
 * **B**: two paths: a 1x1, and a 1x1 -> 1x7 -> 7x1 (a factorised 7x7). Then 1x1 back, add.
 
 The paper scales the residual by a small factor (0.1-0.3) before the sum, which stabilised
-training of very wide networks: :math:`y = \\mathrm{ReLU}(x + s \\cdot \\mathrm{conv}_{1\\times1}
+training of very wide networks: :math:`y = \mathrm{ReLU}(x + s \cdot \mathrm{conv}_{1\times1}
 ([b_1, b_2, b_3]))`.
 """
 

@@ -1,4 +1,4 @@
-"""RegNet's design-space idea: sample networks from a space, train each briefly, compare error CDFs.
+r"""RegNet's design-space idea: sample networks from a space, train each briefly, compare error CDFs.
 
 Paper: Radosavovic et al., "Designing Network Design Spaces" (https://arxiv.org/abs/2003.13678).
 The networks here are small "AnyNetX" models (stem -> 4 stages of X blocks -> head), scaled down
@@ -8,7 +8,7 @@ Notes, section 2.8. Stage i has depth :math:`d_i`, width :math:`w_i`, groups :ma
 bottleneck ratio :math:`b_i`: 16 numbers for 4 stages. To judge a design space, sample n models,
 train each in a short regime and plot the empirical error distribution function
 
-.. math:: F(e) = \\frac{1}{n} \\sum_{i=1}^{n} \\mathbf{1}[e_i < e]
+.. math:: F(e) = \frac{1}{n} \sum_{i=1}^{n} \mathbf{1}[e_i < e]
 
 (``error_cdf``). A curve further up-left is a better space. Two spaces are provided:
 
@@ -137,7 +137,7 @@ def sample_config(space: str, rng: random.Random, num_stages: int = 4) -> AnyNet
 
 
 def error_cdf(errors: Sequence[float], e: float | Sequence[float]) -> np.ndarray:
-    """The empirical error distribution :math:`F(e) = \\frac{1}{n}\\sum_i \\mathbf{1}[e_i < e]`.
+    r"""The empirical error distribution :math:`F(e) = \frac{1}{n}\sum_i \mathbf{1}[e_i < e]`.
 
     Args:
         errors: e_1, ..., e_n, the errors of the n sampled models (n >= 1).

@@ -1,11 +1,11 @@
-"""Residual networks: ResNet-18/34/50, ResNeXt-50 (32x4d) and Wide ResNet-50-2.
+r"""Residual networks: ResNet-18/34/50, ResNeXt-50 (32x4d) and Wide ResNet-50-2.
 
 Papers: He et al., "Deep Residual Learning for Image Recognition" (https://arxiv.org/abs/1512.03385);
 Xie et al., "Aggregated Residual Transformations for Deep Neural Networks" (ResNeXt,
 https://arxiv.org/abs/1611.05431); Zagoruyko & Komodakis, "Wide Residual Networks"
 (https://arxiv.org/abs/1605.07146).
 
-Notes, section 2.2: a residual block outputs :math:`F(x; \\theta) + x`. The skip joins *before* the
+Notes, section 2.2: a residual block outputs :math:`F(x; \theta) + x`. The skip joins *before* the
 final ReLU, so the block can start as (almost) the identity and training perturbs it. A stage is a
 stack of blocks; the first block of stages 2-4 halves the spatial size and doubles the channels
 (stride 2 in a convolution, no pooling).

@@ -1,19 +1,19 @@
-"""The ResNeXt block in its two forms, and the proof (as code) that they are the same function.
+r"""The ResNeXt block in its two forms, and the proof (as code) that they are the same function.
 
 Paper: Xie et al., "Aggregated Residual Transformations for Deep Neural Networks"
 (https://arxiv.org/abs/1611.05431), Fig. 3 (a) and (c).
 
 Notes, section 2.3. A ResNeXt block with G branches of width d,
 
-.. math:: y = x + \\sum_{b=1}^{G} \\mathcal{T}_b(x),
-          \\qquad \\mathcal{T}_b = \\text{1x1 } (C \\to d) \\to \\text{3x3 } (d \\to d)
-          \\to \\text{1x1 } (d \\to C),
+.. math:: y = x + \sum_{b=1}^{G} \mathcal{T}_b(x),
+          \qquad \mathcal{T}_b = \text{1x1 } (C \to d) \to \text{3x3 } (d \to d)
+          \to \text{1x1 } (d \to C),
 
 equals a bottleneck block whose 3x3 is a *grouped* convolution with G groups on G*d channels:
 
-* last 1x1: :math:`y_k = \\sum_b w_k^{(b)} \\cdot a^{(b)} + x_k
-  = [w_k^{(1)} \\dots w_k^{(G)}] \\cdot
-  [a^{(1)} \\dots a^{(G)}] + x_k`, one 1x1 conv on the G*d stacked channels;
+* last 1x1: :math:`y_k = \sum_b w_k^{(b)} \cdot a^{(b)} + x_k
+  = [w_k^{(1)} \dots w_k^{(G)}] \cdot
+  [a^{(1)} \dots a^{(G)}] + x_k`, one 1x1 conv on the G*d stacked channels;
 * first 1x1: G convs of the same input = one conv with G*d outputs, split afterwards;
 * middle 3x3: branch b only sees its own d channels = a grouped convolution with G groups.
 

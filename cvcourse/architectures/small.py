@@ -1,4 +1,4 @@
-"""Small-input networks for the training cells: a deep plain CNN vs a ResNet of the same depth.
+r"""Small-input networks for the training cells: a deep plain CNN vs a ResNet of the same depth.
 
 Paper: He et al., "Identity Mappings in Deep Residual Networks" (https://arxiv.org/abs/1603.05027)
 for the pre-activation block, and the CIFAR networks of https://arxiv.org/abs/1512.03385 (Sec. 4.2:
@@ -6,14 +6,14 @@ for the pre-activation block, and the CIFAR networks of https://arxiv.org/abs/15
 
 Exercise 7-1 (a)(b). With pre-activation blocks the skip adds nothing after the sum, so exactly
 
-.. math:: x_{l+1} = x_l + f_l(x_l) \\;\\Rightarrow\\; x_L = x_l + \\sum_{i=l}^{L-1} f_i(x_i),
-          \\qquad \\frac{\\partial \\mathcal{L}}{\\partial x_l} = \\frac{\\partial \\mathcal{L}}
-          {\\partial x_L}\\Big(1 + \\frac{\\partial}{\\partial x_l}\\sum_{i=l}^{L-1} f_i(x_i)\\Big).
+.. math:: x_{l+1} = x_l + f_l(x_l) \;\Rightarrow\; x_L = x_l + \sum_{i=l}^{L-1} f_i(x_i),
+          \qquad \frac{\partial \mathcal{L}}{\partial x_l} = \frac{\partial \mathcal{L}}
+          {\partial x_L}\Big(1 + \frac{\partial}{\partial x_l}\sum_{i=l}^{L-1} f_i(x_i)\Big).
 
 The "1" carries the loss gradient to every block unchanged; a plain network
 (:math:`x_{l+1} = f_l(x_l)`) multiplies L Jacobians instead, so early gradients can vanish or
 explode, and a deep plain net trains *worse* than a shallower one (the degradation problem).
-``block_input_gradients`` measures :math:`\\lVert \\partial \\mathcal{L} / \\partial x_l \\rVert`
+``block_input_gradients`` measures :math:`\lVert \partial \mathcal{L} / \partial x_l \rVert`
 for every block. ``small_resnet18`` is torchvision's ResNet-18 with a 3x3 stride-1 stem and no
 max-pool, the usual variant for 32-64 px images.
 """
@@ -147,7 +147,7 @@ def _blocks_for(depth: int) -> int:
 def block_input_gradients(
     model: DeepCNN, x: Tensor, y: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None
 ) -> list[float]:
-    """Norms :math:`\\lVert \\partial \\mathcal{L} / \\partial x_l \\rVert_2` at the input x_l of
+    r"""Norms :math:`\lVert \partial \mathcal{L} / \partial x_l \rVert_2` at the input x_l of
     every block (l = 0 first), for one batch. Parameter gradients are left untouched."""
     check_type("model", model, DeepCNN, "a DeepCNN (plain_cnn or residual_cnn)")
     if loss_fn is not None:

@@ -1,16 +1,16 @@
-"""Squeeze-and-excitation: re-weight the channels of an activation.
+r"""Squeeze-and-excitation: re-weight the channels of an activation.
 
 Paper: Hu et al., "Squeeze-and-Excitation Networks" (https://arxiv.org/abs/1709.01507).
 Matches ``torchvision.ops.SqueezeExcitation`` (same attribute names ``fc1``/``fc2``, same outputs).
 
-Notes, section 2.4: the output channel :math:`\\tilde{x}_c = s_c x_c` with :math:`s_c \\in [0, 1]`:
+Notes, section 2.4: the output channel :math:`\tilde{x}_c = s_c x_c` with :math:`s_c \in [0, 1]`:
 
-* **squeeze**: global average pooling gives one number per channel, :math:`z = \\mathrm{GAP}(x)`;
+* **squeeze**: global average pooling gives one number per channel, :math:`z = \mathrm{GAP}(x)`;
 * **excitation**: a two-layer network compresses the channels by a ratio :math:`r` (typically 16)
-  and restores them, :math:`s = \\sigma(W_2\\, \\delta(W_1 z))`.
+  and restores them, :math:`s = \sigma(W_2\, \delta(W_1 z))`.
 
-Symbols -> code: ``z = avgpool(x)``, :math:`W_1` = ``fc1`` (C -> C/r), :math:`\\delta` =
-``activation`` (ReLU), :math:`W_2` = ``fc2`` (C/r -> C), :math:`\\sigma` = ``scale_activation``
+Symbols -> code: ``z = avgpool(x)``, :math:`W_1` = ``fc1`` (C -> C/r), :math:`\delta` =
+``activation`` (ReLU), :math:`W_2` = ``fc2`` (C/r -> C), :math:`\sigma` = ``scale_activation``
 (sigmoid). The fully connected layers are 1x1 convolutions on the [B, C, 1, 1] vector, as in
 torchvision, so no reshape is needed.
 """
@@ -27,13 +27,13 @@ __all__ = ["SqueezeExcitation"]
 
 
 class SqueezeExcitation(nn.Module):
-    """Squeeze-and-excitation block: ``x * sigmoid(fc2(relu(fc1(avgpool(x)))))``.
+    r"""Squeeze-and-excitation block: ``x * sigmoid(fc2(relu(fc1(avgpool(x)))))``.
 
     Args:
         input_channels: C, the channels of the input (and output).
         squeeze_channels: C / r, the width of the bottleneck.
-        activation: the non-linearity :math:`\\delta` between the two layers (ReLU).
-        scale_activation: the gate :math:`\\sigma` that maps to [0, 1] (sigmoid).
+        activation: the non-linearity :math:`\delta` between the two layers (ReLU).
+        scale_activation: the gate :math:`\sigma` that maps to [0, 1] (sigmoid).
     """
 
     def __init__(

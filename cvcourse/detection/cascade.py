@@ -115,12 +115,12 @@ def patch_features(patches: Tensor, features: HaarFeatures) -> Tensor:
 
 @dataclass
 class Cascade:
-    """Stages of boosted stumps with their thresholds, over one Haar feature bank.
+    r"""Stages of boosted stumps with their thresholds, over one Haar feature bank.
 
     Attributes:
         features: the bank the stumps index into (``stump.feature`` is a column of it).
         stages: one ``AdaBoost`` per stage; ``thresholds``: stage i says "face" when its
-            :math:`\\sum_j \\ln\\beta_j WL_j(x) \\ge` ``thresholds[i]``.
+            :math:`\sum_j \ln\beta_j WL_j(x) \ge` ``thresholds[i]``.
         train_rates: per stage, ``(d_i, f_i)`` on the faces and negatives it was trained on.
     """
 
