@@ -185,7 +185,8 @@ def check_tensor(
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be {expected}, got {describe(value)}")
     if not _dtype_ok(value, dtype):
-        raise TypeError(f"{name} must have a {dtype} dtype, got dtype {value.dtype}")
+        article = "an" if str(dtype)[:1] in "aeiou" else "a"
+        raise TypeError(f"{name} must have {article} {dtype} dtype, got dtype {value.dtype}")
     if shape is not None:
         sizes = {} if sizes is None else sizes
         known = {k: v for k, v in sizes.items() if k in shape}  # set by earlier checks

@@ -94,7 +94,7 @@ def test_tensor_shape_pattern_with_named_sizes():
 def test_tensor_types_ndim_and_finiteness():
     with pytest.raises(TypeError, match=r"boxes must be a torch.Tensor of shape \[N, 4\], got list"):
         check_tensor("boxes", [[0, 0, 1, 1]], shape=("N", 4))
-    with pytest.raises(TypeError, match="labels must have a int dtype, got dtype torch.float32"):
+    with pytest.raises(TypeError, match="labels must have an int dtype, got dtype torch.float32"):
         check_tensor("labels", torch.zeros(3), dtype="int")
     with pytest.raises(TypeError, match="float"):
         check_tensor("x", torch.zeros(3, dtype=torch.long), dtype="float")

@@ -38,3 +38,16 @@ def test_binder_uses_cpu_torch_wheels():
     text = (ROOT / "binder" / "requirements.txt").read_text()
     assert "download.pytorch.org/whl/cpu" in text
     assert (ROOT / "binder" / "postBuild").read_text().count("pip install") >= 1
+
+
+def test_binder_start_uses_the_course_lab_settings(tmp_path):
+    """Binder runs binder/start before the server: it must put .jupyter on the config path, as the
+    README's launch command does (no news prompt on a projector)."""
+    import subprocess
+
+    env = {"PATH": "/usr/bin:/bin", "JUPYTER_CONFIG_PATH": "/elsewhere"}
+    done = subprocess.run(["bash", str(ROOT / "binder" / "start"), "printenv", "JUPYTER_CONFIG_PATH"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    first, rest = done.stdout.strip().split(":", 1)
+    assert Path(first) == ROOT / ".jupyter" and rest == "/elsewhere"
+    assert (ROOT / ".jupyter" / "labconfig" / "page_config.json").is_file()

@@ -60,7 +60,7 @@ def test_self_attention_is_permutation_equivariant_and_positions_break_it():
     assert permutation_gap(lambda t: layer(t + pe), x, perm) > 1e-2
     with pytest.raises(ValueError, match="permutation"):
         permutation_gap(layer, x, torch.tensor([0, 0, 1, 2, 3, 4]))
-    with pytest.raises(TypeError, match="perm must have a int dtype"):
+    with pytest.raises(TypeError, match="perm must have an int dtype"):
         permutation_gap(layer, x, torch.zeros(6))
     with pytest.raises(TypeError, match="tokens must be a torch.Tensor, got list"):
         permutation_gap(layer, [[0.0]], torch.arange(6))
