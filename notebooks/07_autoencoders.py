@@ -56,6 +56,7 @@ SHAPES_TRAIN = pick(full=4000, fast=400)  # shapes for the in-notebook conv trai
 SHAPES_EPOCHS = pick(full=10, fast=1)
 VAE_EPOCHS = pick(full=200, fast=5)
 SHAPES_TEST = pick(full=2000, fast=500)  # shapes of an unseen seed, for the disentanglement table
+PROGRESS = not fast_mode()  # tqdm bars on the training cells (fast-mode runs take seconds)
 
 # %% [markdown]
 # ## 7.1 The autoencoder: learned compression
@@ -90,7 +91,7 @@ for k in LATENT_SIZES:
     seed_everything(0)
     autoencoders[k] = mlp_autoencoder((1, 8, 8), k)
     ae_histories[k] = train_autoencoder(autoencoders[k], grey["train"], epochs=AE_EPOCHS, loss="mse",
-                                        val_images=grey["test"], device=DEVICE, live_plot=False)
+                                        val_images=grey["test"], device=DEVICE, live_plot=False, progress=PROGRESS)
     autoencoders[k].cpu().eval()
 print({k: round(h["val_loss"][-1], 3) for k, h in ae_histories.items()}, "(test squared error per image)")
 assert all(h["train_loss"][-1] < h["train_loss"][0] for h in ae_histories.values())
@@ -188,7 +189,7 @@ for data, build, epochs in (("digits", lambda: mlp_autoencoder((1, 8, 8), 16), D
         seed_everything(0)
         cleaners[data, task] = build()
         train_autoencoder(cleaners[data, task], train, epochs=epochs, loss="bce", corrupt=corrupt,
-                          batch_size=32, device=DEVICE, live_plot=False)
+                          batch_size=32, device=DEVICE, live_plot=False, progress=PROGRESS)
         cleaners[data, task].cpu().eval()
 
 # %%
@@ -422,7 +423,7 @@ from cvcourse.generative.training import train_vae
 seed_everything(0)
 my_vae = mlp_vae((1, 8, 8), latent_dim=2)
 history = train_vae(my_vae, binary["train"], epochs=VAE_EPOCHS, beta=1.0, val_images=binary["test"],
-                    device=DEVICE, live_plot=False)
+                    device=DEVICE, live_plot=False, progress=PROGRESS)
 my_vae.cpu().eval()
 mine = elbo(my_vae, binary["test"], samples=8).mean()
 print(f"this run: test ELBO {mine:.2f} nats (recon {history['val_recon'][-1]:.2f}, KL {history['val_kl'][-1]:.2f}); "
@@ -482,7 +483,9 @@ fig.tight_layout()
 # the **MIG** (mutual information gap, Chen et al. 2018: for each factor, how much more the most
 # informative latent knows about it than the runner-up, over the factor's entropy; 1 = each factor in one
 # latent), the mean |correlation| between the latents in use, how many are in use, and the reconstruction
-# (nats per image). The slides' "VAE vs disentangled VAE" comparison, in numbers:
+# (nats per image). The slides' "VAE vs disentangled VAE" comparison, in numbers. (The MIGs stay far from
+# 1 with these small, briefly trained models; the *trend* with β is what the cell checks. The shape
+# and colour factors are discrete and the hardest for a continuous latent to hold alone.)
 
 # %%
 from cvcourse.generative.experiments import disentanglement_row
@@ -494,8 +497,11 @@ for beta, model in betavaes.items():
     print(f"{beta:>4g} | {row['mig']:5.3f} {row['correlation']:6.3f} {row['active']:>6} | "
           f"{row['recon']:7.1f} {row['kl']:6.1f}")
     RESULTS.update({f"beta{beta:g}_{key}": value for key, value in row.items()})
-assert RESULTS[f"beta{max(betavaes):g}_active"] < RESULTS["beta0_active"]  # fewer latents in use
-assert RESULTS[f"beta{max(betavaes):g}_recon"] > RESULTS["beta1_recon"]  # the reconstruction it costs
+top = f"beta{max(betavaes):g}"
+assert RESULTS[f"{top}_active"] < RESULTS["beta0_active"]  # fewer latents in use
+assert RESULTS[f"{top}_mig"] > RESULTS["beta0_mig"]  # each factor more in one latent
+assert RESULTS[f"{top}_correlation"] < RESULTS["beta0_correlation"]  # less correlated latents
+assert RESULTS[f"{top}_recon"] > RESULTS["beta1_recon"]  # the reconstruction it costs
 
 # %% [markdown]
 # **Training a β-VAE here** on the shapes (fast mode: a few hundred images and one epoch, so the numbers
@@ -507,7 +513,7 @@ from cvcourse.generative.pretrained import build_shapes_vae
 seed_everything(0)
 my_beta_vae = build_shapes_vae()
 beta_history = train_vae(my_beta_vae, ShapesFactors(SHAPES_TRAIN, seed=0).images, epochs=SHAPES_EPOCHS, beta=4.0,
-                         batch_size=32, device=DEVICE, live_plot=False)
+                         batch_size=32, device=DEVICE, live_plot=False, progress=PROGRESS)
 my_beta_vae.cpu().eval()
 row = disentanglement_row(my_beta_vae, factor_test.images, labels)
 print({k: round(v, 3) for k, v in row.items()}, "(this run, β = 4)")

@@ -141,6 +141,8 @@ def latent_correlation(latents: Tensor) -> tuple[Tensor, float]:
     """
     check_tensor("latents", latents, ndim=2)
     z = latents.double()
+    if z.shape[0] < 2 or z.shape[1] == 0:  # nothing varies (and std() would warn)
+        return torch.eye(0, dtype=torch.float64), 0.0
     z = z[:, z.std(0) > 1e-8]
     if z.shape[1] < 2:
         return torch.eye(z.shape[1], dtype=torch.float64), 0.0

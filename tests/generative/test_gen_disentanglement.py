@@ -74,4 +74,11 @@ def test_latent_correlation_and_active_dims():
     np.testing.assert_allclose(corr.numpy(), np.corrcoef(z[:, :3].numpy().T), atol=1e-12)
     assert corr[0, 2] == pytest.approx(1.0) and 0.3 < mean_abs < 0.8
     assert latent_correlation(torch.zeros(5, 2))[1] == 0.0
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no dimension in use, or one sample: no std() warning
+        assert (
+            latent_correlation(torch.zeros(5, 0))[1] == 0.0 and latent_correlation(torch.ones(1, 3))[1] == 0.0
+        )
     assert active_dims(z).tolist() == [True, True, True, False]
