@@ -10,12 +10,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 
-from cvcourse.runtime import data_dir
+from cvcourse.weights import load_verified
 
 from .vit import VisionTransformer, vit_b_16
 
@@ -45,17 +44,6 @@ def build_shapes_vit() -> VisionTransformer:
     return VisionTransformer(**SHAPES_VIT_CONFIG)
 
 
-def _expected_sha256(name: str, folder: Path) -> str | None:
-    sums = folder / "SHA256SUMS"
-    if not sums.exists():
-        return None
-    for line in sums.read_text().splitlines():
-        parts = line.split(maxsplit=1)
-        if len(parts) == 2 and parts[1].lstrip("*").strip() == name:
-            return parts[0].lower()
-    return None
-
-
 def load_shapes_vit(
     path: str | Path | None = None, device: torch.device | str = "cpu"
 ) -> tuple[VisionTransformer, dict]:
@@ -73,24 +61,7 @@ def load_shapes_vit(
         FileNotFoundError: the file or its checksum line is missing.
         ValueError: the file does not match its checksum (corrupt or replaced).
     """
-    path = Path(path) if path is not None else data_dir() / SHAPES_VIT_FILE
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} is missing: it ships with the course in data/; regenerate it with "
-            f"`python data/scripts/train_vit_shapes.py`"
-        )
-    expected = _expected_sha256(path.name, path.parent)
-    if expected is None:
-        raise FileNotFoundError(
-            f"no line for {path.name} in {path.parent / 'SHA256SUMS'}: cannot verify it"
-        )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != expected:
-        raise ValueError(
-            f"{path} is corrupt or was replaced: its SHA-256 is {digest}, SHA256SUMS says "
-            f"{expected}; restore it from the repository or rerun data/scripts/train_vit_shapes.py"
-        )
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = load_verified(SHAPES_VIT_FILE, path, script="train_vit_shapes.py")
     model = VisionTransformer(**checkpoint["config"])
     model.load_state_dict(checkpoint["state_dict"], strict=True)
     info = {k: v for k, v in checkpoint.items() if k != "state_dict"}
