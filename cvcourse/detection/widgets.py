@@ -351,7 +351,7 @@ def pr_curve_explorer() -> widgets.VBox:
         "iou": widgets.FloatSlider(value=0.5, min=0.05, max=0.95, step=0.05, description="IoU threshold",
                                    style=STYLE),
     }
-    fig, (ax, ax_pr), canvas = interactive_figure(figsize=(9.6, 4.6), ncols=2)
+    fig, (ax, ax_pr), canvas = interactive_figure(figsize=(9.6, 4.8), ncols=2)
     image_artist, gt_lines = _scene_axes(ax, scenes[controls["scene"].value], "detections: TP / FP")
     layers = {kind: LineCollection([], colors=COLORS[kind], linewidths=2.0) for kind in ("fp", "tp")}
     for layer in layers.values():

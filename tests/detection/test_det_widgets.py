@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from cvcourse.detection import (
     anchor_grid,
@@ -136,3 +137,25 @@ def test_anchor_explorer_scene_menu_resets_the_ground_truth_menu():
     n = len(detection_scenes(close_objects=False)["scene 4"]["boxes"])
     assert len(box.controls["gt"].options) == n + 1 and box.controls["gt"].value == 0
     assert len(box.state["view"]["best"]) == 3
+
+
+@pytest.mark.parametrize("ratio", [1, 2])
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_explorer_frames_fit_the_browser_canvas(name, ratio):
+    """The canvas ipympl's front end makes has exactly the size of the frames Agg renders.
+
+    ipympl sends the figure's size in CSS pixels, ``fig.bbox.size / ratio`` (``ratio``: the
+    browser's device pixel ratio, by which the kernel multiplies the dpi), and its front end sets
+    ``canvas.width = size * ratio``: the HTML attribute keeps the integer part. Agg's frame rounds
+    a size within 1e-8 of a whole pixel up (``get_width_height``). A figure 4.6 in tall at 100 dpi
+    is 459.99999999999994 px: 460-row frames on a 459-row canvas, the bottom row cut off, and the
+    browser test's "the page shows the frame the kernel sent" failed. Sizes in whole pixels, then.
+    """
+    fig = BUILDERS[name]().fig
+    fig.set_dpi(fig.get_dpi() * ratio)
+    FigureCanvasAgg.draw(fig.canvas)
+    frame = np.asarray(fig.canvas.buffer_rgba()).shape[:2]  # [H, W]
+    css_width, css_height = fig.bbox.size / ratio  # what the kernel sends in its "resize" message
+    canvas = (int(css_height * ratio), int(css_width * ratio))  # what the page's <canvas> gets
+    assert canvas == frame, (f"{name} explorer at device pixel ratio {ratio}: the browser's canvas "
+                             f"is {canvas} (H, W), its frames {frame}; figure {fig.bbox.size} px")
