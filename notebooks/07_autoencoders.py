@@ -171,7 +171,8 @@ fig = show_images(shown, ncols=6, suptitle=f"Rows: digits, AE (k={k}); photo pat
 # Trained to reconstruct the clean image from a corrupted one, an autoencoder learns to remove what
 # does not belong to the data: salt-and-pepper noise (**denoising**), a hidden square (**neural
 # inpainting**). Below on digits (MLP) and on single shapes (a small conv autoencoder). The errors
-# are measured on test images: corrupted input vs the network's output, against the clean image.
+# are measured on test images, corrupted input vs the network's output against the clean image: over the
+# whole image for denoising, inside the hidden square for inpainting.
 
 # %%
 from cvcourse.generative.factors import ShapesFactors
@@ -199,13 +200,14 @@ generator = torch.Generator().manual_seed(5)
 rows = []
 for (data, task), model in cleaners.items():
     clean = grey["test"][:200] if data == "digits" else shapes_test
-    if task == "denoise":
-        corrupted = add_noise(clean, 0.15, generator=generator)
-    else:
-        corrupted = hide_square(clean, clean.shape[-1] // 3, generator=generator)[0]
+    if task == "denoise":  # the error over the whole image
+        corrupted, region = add_noise(clean, 0.15, generator=generator), torch.ones_like(clean, dtype=torch.bool)
+    else:  # the error inside the hidden square, what inpainting must fill in
+        corrupted, mask = hide_square(clean, clean.shape[-1] // 3, generator=generator)
+        region = mask.expand_as(clean)
     with torch.no_grad():
         restored = model.reconstruct(corrupted)
-    rows.append((data, task, mse(corrupted, clean), mse(restored, clean)))
+    rows.append((data, task, mse(corrupted[region], clean[region]), mse(restored[region], clean[region])))
     print(f"{data:6} {task:7}: corrupted {rows[-1][2]:.4f} -> restored {rows[-1][3]:.4f} (MSE per pixel)")
     RESULTS[f"{task}_{data}_mse"] = rows[-1][3]
     if not fast_mode():  # fast mode's one or three epochs are too few to restore anything
