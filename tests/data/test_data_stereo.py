@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cvcourse.data import StereoShapes
+from cvcourse.data.geometry import rasterise
 from cvcourse.data.shapes import render, sample_layout, sample_rng
-from cvcourse.data.stereo import render_stereo
+from cvcourse.data.stereo import render_ground_stereo, render_stereo, sample_ground
 
 
 def _gather_right(right: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
@@ -172,3 +173,120 @@ def test_render_stereo_checks_its_planes():
         render_stereo(layout, 5.0, np.full(k, 4.0))
     with pytest.raises(ValueError, match="background_disparity must be a number >= 0.0, got -1.0"):
         render_stereo(layout, -1.0, np.full(k, 4.0))
+
+
+# ----------------------------------------------------------------------------- the ground scene
+def _right_view_disparity(out, layout, plane, d):
+    """Disparity of what every pixel of the right view shows, from the right view's own masks."""
+    n = layout.size
+    _, right_masks, _ = render(layout, shape_shifts=d)
+    right = np.broadcast_to(plane.disparity((np.arange(n) + 0.5)[:, None]), (n, n)).copy()
+    for k, m in enumerate(right_masks):
+        right[m] = d[k]
+    return right
+
+
+def test_ground_integer_disparity_warp_is_exact_on_valid_pixels():
+    ds = StereoShapes(10, size=48, seed=1, max_disparity=12, subpixel=False, scene="ground")
+    u = torch.arange(48).expand(48, 48)
+    for i in range(len(ds)):
+        s = ds.sample(i)
+        d, valid = s["disparity"], s["valid"]
+        assert torch.equal(d, d.round()) and (d >= 1).all()
+        assert torch.equal(_gather_right(s["right"], u - d.long())[:, valid], s["left"][:, valid])
+        assert 0.5 < valid.float().mean() < 1
+        wrong = _gather_right(s["right"], u + d.long())
+        assert (wrong[:, valid] - s["left"][:, valid]).abs().mean() > 0.01
+
+
+def test_ground_valid_mask_equals_brute_force_visibility():
+    for index in range(8):
+        layout, plane, d = sample_ground(sample_rng(3, index), 40, 10.0, 5, integer=True)
+        out = render_ground_stereo(layout, plane, d)
+        right_disparity = _right_view_disparity(out, layout, plane, d)
+        u = np.arange(40)[None, :].repeat(40, 0)
+        ur = u - out["disparity"].astype(int)
+        inside = (ur >= 0) & (ur < 40)
+        same = np.take_along_axis(right_disparity, np.clip(ur, 0, 39), axis=1) == out["disparity"]
+        np.testing.assert_array_equal(out["valid"], inside & same)
+
+
+def test_ground_subpixel_reconstruct_left_recovers_the_left_view():
+    """reconstruct_left(right, true disparity) = left on valid pixels, up to bilinear blur at edges."""
+    from cvcourse.depth.warp import reconstruct_left
+
+    ds = StereoShapes(6, size=64, seed=0, max_disparity=16, scene="ground")
+    errors, wrong_sign = [], []
+    for i in range(len(ds)):
+        s = ds.sample(i)
+        d, valid = s["disparity"].double()[None, None], s["valid"]
+        assert not torch.equal(d, d.round())
+        inner = valid & (torch.arange(64) + 0.5 - d[0, 0] >= 0.5)  # not sampling past the border
+        for sign, store in ((1, errors), (-1, wrong_sign)):
+            rebuilt = reconstruct_left(s["right"].double()[None], sign * d)[0]
+            store.append((rebuilt - s["left"].double()).abs().amax(0)[inner])
+    errors, wrong_sign = torch.cat(errors), torch.cat(wrong_sign)
+    assert errors.median() < 2 / 255 and (errors < 0.05).float().mean() > 0.95
+    assert wrong_sign.median() > 5 * errors.median() + 0.05  # the texture makes a wrong warp show
+
+
+def test_ground_geometry_row_disparity_and_standing_shapes():
+    """The ground's disparity is a + b v (b > 0) on every row; each shape's disparity is the ground's
+    at its lowest row, and nearer shapes are drawn larger."""
+    radii, shape_d = [], []
+    for index in range(40):
+        layout, plane, d = sample_ground(sample_rng(5, index), 64, 16.0, 4)
+        out = render_ground_stereo(layout, plane, d)
+        ground = ~out["masks"].any(0)
+        rows = np.arange(64) + 0.5
+        per_row = plane.disparity(rows)
+        assert np.allclose(np.diff(per_row, 2), 0, atol=1e-9) and (np.diff(per_row) > 0).all()
+        disparity = out["disparity"]
+        expected = np.broadcast_to(per_row[:, None], (64, 64))
+        np.testing.assert_allclose(disparity[ground], expected[ground], rtol=1e-6)
+        assert 0.15 * 16 * 0.99 <= per_row[0] and per_row[-1] <= 16
+        for spec, dk in zip(layout.shapes, d, strict=True):
+            rows_k, _, mask = rasterise(spec.label, spec.cx, spec.cy, spec.radius, spec.angle, 64)
+            lowest = rows_k.start + np.nonzero(mask.any(axis=1))[0].max()
+            assert dk == pytest.approx(float(plane.disparity(lowest + 0.5)))
+            radii.append(spec.radius)
+            shape_d.append(dk)
+    # circumradius = k d(v) size / (4 d_max), k in [0.4, 0.65], at the drawn contact row v; the shape's
+    # lowest pixel (its disparity) may sit a little above v, so the ratio can exceed 0.65 a little
+    ratio = np.array(radii) / np.array(shape_d)
+    assert ratio.min() >= 0.4 - 1e-9 and ratio.max() <= 0.65 * 1.3
+    assert np.corrcoef(radii, shape_d)[0, 1] > 0.6  # k varies in [0.4, 0.65]: not 1
+
+
+def _row_r2(scene):
+    """How much of the disparity's variance the row alone explains (R^2 of per-row means), over
+    many scenes: 1 means the row tells the depth."""
+    ds = StereoShapes(30, size=48, seed=6, max_disparity=12, scene=scene)
+    d = torch.stack([ds.sample(i)["disparity"] for i in range(len(ds))]).double()  # [N, H, W]
+    row_mean = d.mean(dim=(0, 2), keepdim=True)
+    return 1 - ((d - row_mean) ** 2).mean().item() / d.var(unbiased=False).item()
+
+
+def test_ground_scene_has_a_monocular_cue_and_layers_has_none():
+    assert _row_r2("ground") > 0.7
+    assert _row_r2("layers") < 0.1
+
+
+def test_ground_scene_default_untouched_and_checked():
+    assert StereoShapes(1).scene == "layers"
+    a, b = StereoShapes(2, size=32, seed=4), StereoShapes(2, size=32, seed=4, scene="layers")
+    assert torch.equal(a[1][0], b[1][0])
+    assert not torch.equal(StereoShapes(2, size=32, seed=4, scene="ground")[1][0], a[1][0])
+    g1 = StereoShapes(2, size=32, seed=4, scene="ground")
+    g2 = StereoShapes(2, size=32, seed=4, scene="ground")
+    assert all(torch.equal(x, y) for x, y in zip(g1[1], g2[1], strict=True))
+    with pytest.raises(ValueError, match="scene must be one of 'layers', 'ground', got str 'sky'"):
+        StereoShapes(2, scene="sky")
+    layout, plane, d = sample_ground(sample_rng(0, 0), 32, 8.0, 3)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        render_ground_stereo(layout, plane, np.append(d, 0.0))
+    if len(d):
+        with pytest.raises(ValueError, match="behind the ground"):
+            render_ground_stereo(layout, plane, np.full(len(d), 0.01))
+    with pytest.raises(TypeError, match="plane must be a GroundPlane"):
+        render_ground_stereo(layout, 3.0, d)
