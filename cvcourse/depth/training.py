@@ -8,7 +8,10 @@
   Adam and a cosine learning-rate decay. The true disparity travels with the batch only so that the
   validation abs rel can be reported; the loss never sees it.
 * :func:`evaluate_depth`: the depth-metrics table of a model on pairs it never saw, optionally with
-  per-image median scaling (the usual protocol for models whose scale is unknown).
+  per-image median scaling (the usual protocol for models whose scale is unknown), on all pixels or
+  on the shapes' or the background's only (:func:`evaluate_disparity` for any disparity maps).
+* :func:`row_prior`: the best guess that looks at nothing but the pixel's row (the median true
+  disparity of each row over training pairs): "height in the image", the first monocular cue.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from cvcourse._checks import check_bool, check_float, check_int, check_type
+from cvcourse._checks import check_bool, check_choice, check_float, check_int, check_tensor, check_type
 from cvcourse.data import StereoShapes
 from cvcourse.train import History, fit
 
@@ -33,7 +36,12 @@ __all__ = [
     "train_monodepth",
     "predict_disparity",
     "evaluate_depth",
+    "evaluate_disparity",
+    "row_prior",
+    "REGIONS",
 ]
+
+REGIONS = ("all", "shapes", "background")
 
 
 def stereo_tensors(dataset: StereoShapes) -> TensorDataset:
@@ -149,28 +157,60 @@ def predict_disparity(model: torch.nn.Module, images: Tensor, batch_size: int = 
     return out
 
 
-def evaluate_depth(
-    model: torch.nn.Module, dataset: StereoShapes, median_scaling: bool = False
+def row_prior(dataset: StereoShapes) -> Tensor:
+    """Median true disparity of every row over the pairs of ``dataset`` (valid pixels): Tensor[H].
+
+    A predictor that sees only the row of a pixel; on a scene whose depth does not depend on the
+    row it is a constant. Rows without any valid pixel get the overall median.
+    """
+    check_type("dataset", dataset, StereoShapes, "a cvcourse.data.StereoShapes")
+    _, _, disparity = stereo_tensors(dataset).tensors  # [N, H, W], 0 = unknown
+    overall = disparity[disparity > 0].median() if bool((disparity > 0).any()) else torch.tensor(1.0)
+    rows = [disparity[:, v][disparity[:, v] > 0] for v in range(disparity.shape[1])]
+    return torch.stack([r.median() if len(r) else overall for r in rows])  # [H]
+
+
+def evaluate_disparity(
+    predicted: Tensor, dataset: StereoShapes, median_scaling: bool = False, region: str = "all"
 ) -> dict[str, float]:
-    """Depth metrics (abs rel, sq rel, RMSE, RMSE log, delta < 1.25^k) of ``model`` on ``dataset``.
+    """Depth metrics of predicted disparities ``predicted`` [N, H, W] (pixels, > 0) of ``dataset``'s pairs.
 
     Depth is ``dataset.focal_length * dataset.baseline / disparity``, in metres, over the pixels with
-    ground truth (pixels seen by both cameras). With ``median_scaling`` every prediction is first
-    multiplied by ``median(true depth) / median(predicted depth)`` of its image (Zhou et al. 2017,
-    https://arxiv.org/abs/1704.07813): the protocol for models that cannot know the scale.
+    ground truth (pixels seen by both cameras), restricted to ``region``: ``"all"``, ``"shapes"``
+    (the things' pixels) or ``"background"`` (the rest). With ``median_scaling`` every prediction is
+    first multiplied by ``median(true depth) / median(predicted depth)`` of its image, over the same
+    pixels (Zhou et al. 2017, https://arxiv.org/abs/1704.07813): the protocol for models that cannot
+    know the scale.
     """
     check_type("dataset", dataset, StereoShapes, "a cvcourse.data.StereoShapes")
     check_bool("median_scaling", median_scaling)
-    data = stereo_tensors(dataset)
-    left, _, disparity = data.tensors
+    check_choice("region", region, REGIONS)
+    n, size = len(dataset), dataset.size
+    check_tensor("predicted", predicted, shape=(n, size, size), dtype="float")
+    samples = [dataset.sample(i) for i in range(n)]
+    valid = torch.stack([torch.where(s["valid"], s["disparity"], torch.zeros(())) for s in samples]) > 0
+    if region != "all":
+        things = torch.stack([s["masks"].any(0) for s in samples])  # [N, H, W]
+        valid &= things if region == "shapes" else ~things
+    disparity = torch.stack([s["disparity"] for s in samples]).double()
     bf = dataset.focal_length * dataset.baseline
-    predicted = bf / predict_disparity(model, left)[:, 0].double().clamp(min=1e-6)  # [N, H, W] metres
-    valid = disparity > 0
-    target = torch.where(valid, bf / disparity.double().clamp(min=1e-6), torch.zeros((), dtype=torch.float64))
+    depth = bf / predicted.double().clamp(min=1e-6)  # [N, H, W] metres
+    target = torch.where(valid, bf / disparity.clamp(min=1e-6), torch.zeros((), dtype=torch.float64))
     if median_scaling:
-        scale = torch.stack(
-            [target[i][valid[i]].median() / predicted[i][valid[i]].median() for i in range(len(target))]
-        )
-        predicted = predicted * scale[:, None, None]
-    result = depth_metrics(predicted, target)
+        for i in range(n):
+            if valid[i].any():  # an image without pixels of the region keeps its scale (not counted)
+                # quantile(0.5) = numpy's median (the mean of the middle two), as Monodepth's evaluation
+                depth[i] *= target[i][valid[i]].quantile(0.5) / depth[i][valid[i]].quantile(0.5)
+    result = depth_metrics(depth, target)
     return {k: result[k] for k in DEPTH_METRICS}
+
+
+def evaluate_depth(
+    model: torch.nn.Module, dataset: StereoShapes, median_scaling: bool = False, region: str = "all"
+) -> dict[str, float]:
+    """Depth metrics (abs rel, sq rel, RMSE, RMSE log, delta < 1.25^k) of ``model`` on ``dataset``:
+    :func:`evaluate_disparity` of the model's left disparities (see there for ``median_scaling`` and
+    ``region``)."""
+    check_type("dataset", dataset, StereoShapes, "a cvcourse.data.StereoShapes")
+    left, _, _ = stereo_tensors(dataset).tensors
+    return evaluate_disparity(predict_disparity(model, left)[:, 0], dataset, median_scaling, region)
