@@ -11,6 +11,7 @@ Monodepth.
 * :mod:`~cvcourse.depth.metrics`: ``depth_metrics`` (abs rel ... delta < 1.25^3), bad-pixel rates, EPE;
 * :mod:`~cvcourse.depth.monodepth`, :mod:`~cvcourse.depth.training`, :mod:`~cvcourse.depth.pretrained`:
   the small network, its training through ``cvcourse.train.fit``, ``load_shapes_monodepth()``;
+* :mod:`~cvcourse.depth.cues`: ``cue_probe``, which monocular cue (contact row or size) the network reads;
 * :mod:`~cvcourse.depth.widgets`: ``correspondence_explorer()``, ``warp_explorer()``.
 """
 

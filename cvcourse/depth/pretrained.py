@@ -1,8 +1,9 @@
 """The course's own trained Monodepth: ``load_shapes_monodepth()``, offline, checksum verified.
 
 ``data/scripts/train_monodepth_shapes.py`` trained it self-supervised (no depth labels) on
-``cvcourse.data.StereoShapes`` pairs; the file ``data/monodepth_shapes.pt`` is checked against its
-line in ``data/SHA256SUMS`` before it is read.
+``cvcourse.data.StereoShapes(..., scene="ground")`` pairs (shapes standing on a textured ground
+plane: one image has depth cues; ``info["scene"]`` says which scene); the file
+``data/monodepth_shapes.pt`` is checked against its line in ``data/SHA256SUMS`` before it is read.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def load_shapes_monodepth(
     Returns:
         ``(model, info)``: the model in eval mode, ``model(left [N, 3, H, W] in [0, 1])`` -> the
         left view's disparity [N, 1, H, W] in pixels; ``info`` holds ``image_size``,
-        ``max_disparity``, ``config``, the training data's description and the metrics measured
+        ``max_disparity``, ``scene`` (the ``StereoShapes`` scene it was trained on), ``config``, the
+        training data's description and the metrics measured
         on unseen pairs (``test_metrics``, ``test_metrics_median_scaled``).
 
     Raises:
