@@ -5,7 +5,10 @@ Each is a thin ipywidgets view over a pure function that computes what it shows 
 ``nms_view``, ``pr_view``), on synthetic ``ShapesDetection`` scenes with synthetic scored candidates
 (``synthetic_detections``: jittered copies of the ground truth plus false positives, deterministic
 from a seed). Drawing goes through ``LiveArtists``: a control change redraws the boxes, points and
-titles over a background that holds the picture, one background per scene, rendered while building.
+titles (and the spines, which lie over them) over a background that holds the picture, one
+background per scene, rendered while building. Live artists are drawn over everything else, so
+they are listed in matplotlib's z-order and nothing static lies over them (the PR legend sits
+below the panels).
 """
 
 from __future__ import annotations
@@ -212,7 +215,10 @@ def anchor_explorer() -> widgets.VBox:
             for _ in range(3)]
     ax.set_xlim(-0.5, SIZE - 0.5)
     ax.set_ylim(SIZE - 0.5, -0.5)
-    live = LiveArtists(fig, [*dots.values(), positives, best, *tags, ax.title])
+    # Live artists are drawn over everything else: list them in matplotlib's z-order (the dashed
+    # ground truth over the anchor dots, the spines over boxes at the border, texts on top).
+    live = LiveArtists(fig, [*dots.values(), gt_lines, positives, best, *ax.spines.values(), *tags,
+                             ax.title])
     state = {"hold": False, "shown": None}
 
     def gt_options(name: str) -> list[tuple[str, int]]:
@@ -294,7 +300,7 @@ def nms_explorer() -> widgets.VBox:
         ax.add_collection(layer)
     ax.set_xlim(-0.5, SIZE - 0.5)
     ax.set_ylim(SIZE - 0.5, -0.5)
-    live = LiveArtists(fig, [*layers.values(), ax.title])
+    live = LiveArtists(fig, [*layers.values(), *ax.spines.values(), ax.title])  # spines over boxes
     state = {"hold": False, "shown": None}
 
     def update(_change=None) -> None:
@@ -351,7 +357,7 @@ def pr_curve_explorer() -> widgets.VBox:
         "iou": widgets.FloatSlider(value=0.5, min=0.05, max=0.95, step=0.05, description="IoU threshold",
                                    style=STYLE),
     }
-    fig, (ax, ax_pr), canvas = interactive_figure(figsize=(9.6, 4.8), ncols=2)
+    fig, (ax, ax_pr), canvas = interactive_figure(figsize=(9.6, 5.2), ncols=2)
     image_artist, gt_lines = _scene_axes(ax, scenes[controls["scene"].value], "detections: TP / FP")
     layers = {kind: LineCollection([], colors=COLORS[kind], linewidths=2.0) for kind in ("fp", "tp")}
     for layer in layers.values():
@@ -366,9 +372,12 @@ def pr_curve_explorer() -> widgets.VBox:
     (point,) = ax_pr.plot([], [], "o", color="#d62728", markersize=9, label="at the confidence threshold")
     ax_pr.set_xlim(0, 1.02)
     ax_pr.set_ylim(0, 1.05)
-    ax_pr.legend(loc="lower left", fontsize="small")
+    # Below the panels, where no live artist is drawn over it (they are drawn over everything else)
+    fig.legend(handles=[curve, envelope, point], loc="outside lower right", ncols=3, fontsize="small")
     style_axes(ax_pr, "precision-recall", "recall", "precision")
-    live = LiveArtists(fig, [*layers.values(), area, curve, envelope, point, ax_pr.title])
+    # In matplotlib's z-order: the spines over the boxes and the shaded area.
+    live = LiveArtists(fig, [*layers.values(), *ax.spines.values(), area, curve, envelope, point,
+                             *ax_pr.spines.values(), ax_pr.title])
     state = {"shown": None}
 
     def update(_change=None) -> None:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from cvcourse.detection import (
@@ -118,6 +119,35 @@ def test_explorer_answers_every_control(name, same_as_full_draw):
         assert box.state["view"] is not before
         assert changed > 0, f"{key} = {value} changed nothing on the canvas"
 
+
+
+def _plain_render(fig) -> np.ndarray:
+    """The pixels matplotlib draws for ``fig`` without blitting: every artist in its z-order."""
+    animated = [artist for artist in fig.findobj(Artist) if artist.get_animated()]
+    for artist in animated:
+        artist.set_animated(False)
+    try:
+        with fig.canvas.callbacks.blocked(signal="draw_event"):  # LiveArtists adds nothing on top
+            FigureCanvasAgg.draw(fig.canvas)
+        return np.asarray(fig.canvas.buffer_rgba()).copy()
+    finally:
+        for artist in animated:
+            artist.set_animated(True)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_explorer_stacks_its_artists_as_matplotlib_does(name):
+    """Live artists are drawn over everything else; the explorers list them so that the picture is
+    still matplotlib's (the PR curve's legend and spines over its shaded area, the dashed ground
+    truth over the anchor dots), opened and after every control."""
+    box = BUILDERS[name]()
+    for key, value in [(None, None), *MOVES[name]]:
+        if key is not None:
+            box.controls[key].value = value
+        live = np.asarray(box.fig.canvas.buffer_rgba()).copy()
+        mismatch = np.argwhere((live != _plain_render(box.fig)).any(-1))
+        assert mismatch.size == 0, (f"{name} explorer after {key} = {value!r}: {len(mismatch)} pixels "
+                                    f"differ from matplotlib's own render, first at {mismatch[0]}")
 
 def test_nms_step_slider_follows_the_thresholds():
     box = nms_explorer()
