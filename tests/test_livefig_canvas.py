@@ -215,3 +215,14 @@ def test_with_every_internal_there_is_no_warning():
         fig, ax, line, x = _line_figure()
         livefig.LiveArtists(fig, [line]).redraw()
         livefig.redraw(fig)
+
+
+def test_a_size_that_is_not_whole_pixels_is_refused():
+    """4.6 in at 100 dpi is 459.99999999999994 px: the browser's canvas would keep 459 rows of the
+    kernel's 460 and never show a whole frame (chapter 4a's PR explorer did)."""
+    from cvcourse.livefig import interactive_figure
+
+    with pytest.raises(ValueError, match=r"figsize\[1\] must be a whole number of pixels.*4.6 in"):
+        interactive_figure(figsize=(9.6, 4.6))
+    fig, _, _ = interactive_figure(figsize=(9.6, 5.2))
+    assert fig.canvas.get_width_height() == (960, 520)

@@ -91,6 +91,24 @@ def _live_canvas_class() -> type:
 _figure_numbers = itertools.count(1000)
 
 
+def _check_whole_pixels(figsize: tuple[float, float], dpi: float) -> None:
+    """Refuse a size that is not a whole number of pixels in floating point.
+
+    4.6 in at 100 dpi is 459.99999999999994 px: matplotlib rounds it to 460 rows for every frame,
+    but ipympl's front end sizes its canvas with the float and the browser keeps 459, so the page can
+    never show the frame the kernel sent (its last row is cut off). Whole-pixel sizes (4.8 in, 5.2 in,
+    or any ``pixels / dpi`` that multiplies back exactly) avoid it, on screens of 1x and 2x pixels.
+    """
+    for i, (inches, scale) in enumerate((v, r) for v in figsize for r in (1, 2)):
+        pixels = inches * dpi * scale
+        if pixels != round(pixels):
+            good = [round(inches * 10 + k) / 10 for k in (-1, 0, 1)]
+            good = [g for g in good if g * dpi == round(g * dpi) and g * dpi * 2 == round(g * dpi * 2)]
+            raise ValueError(f"figsize[{i // 2}] must be a whole number of pixels at {dpi:g} dpi (and "
+                             f"at twice that, a HiDPI screen), got {inches!r} in = {pixels!r} px; try "
+                             f"{' or '.join(map(str, good)) or 'another size'}")
+
+
 def interactive_figure(figsize: tuple[float, float] = (6, 4), nrows: int = 1, ncols: int = 1,
                        **subplot_kw: Any) -> tuple[Figure, Any, Any]:
     """A figure drawn on an ipympl canvas widget, to place inside an ipywidgets layout.
@@ -125,6 +143,7 @@ def interactive_figure(figsize: tuple[float, float] = (6, 4), nrows: int = 1, nc
     nrows, ncols = check_int("nrows", nrows, low=1), check_int("ncols", ncols, low=1)
     _, FigureManager = _ipympl_classes()
     fig = Figure(figsize=figsize, layout="constrained")
+    _check_whole_pixels(figsize, fig.dpi)
     canvas = _live_canvas_class()(fig)  # also sets fig.canvas = canvas
     _fast_frames(canvas)  # warns now, while the widget is built, if the fast path is off
     with warnings.catch_warnings():  # ipympl's own Toolbar trips a traitlets deprecation warning
