@@ -57,7 +57,7 @@ MAX_DISPARITY = 64 // SCALE  # disparities tried by block matching (true ones re
 TRAIN_PAIRS = pick(full=2000, fast=64)  # StereoShapes(scene="ground") pairs for the Monodepth trained here
 TRAIN_EPOCHS = pick(full=4, fast=1)
 TRAIN_STEPS = pick(full=None, fast=3)  # fast mode: a few steps, to show the loop runs
-TEST_PAIRS = pick(full=500, fast=48)  # unseen pairs (seed 2) for the depth metrics
+TEST_PAIRS = pick(full=500, fast=32)  # unseen pairs (seed 2) for the depth metrics
 
 # %% [markdown]
 # ## 6 Stereo correspondence
@@ -383,7 +383,7 @@ from cvcourse.depth.training import evaluate_disparity, row_prior, stereo_tensor
 
 cue_rows = {}
 for scene in ("layers", "ground"):
-    train_scene = StereoShapes(pick(full=500, fast=64), size=64, seed=0, scene=scene)
+    train_scene = StereoShapes(pick(full=500, fast=48), size=64, seed=0, scene=scene)
     test_scene = StereoShapes(TEST_PAIRS, size=64, seed=2, scene=scene)
     prior = row_prior(train_scene)  # [H] median disparity of each row
     _, _, train_d = stereo_tensors(train_scene).tensors
