@@ -162,7 +162,7 @@ class JupyterLab:
             "from matplotlib.backends.backend_webagg_core import FigureCanvasWebAggCore as _C\n"
             f"_np.savez({str(out)!r}, *[_np.ascontiguousarray(c._last_buff).view(_np.uint8)"
             ".reshape(*c._last_buff.shape, 4) for c in _gc.get_objects()"
-            " if isinstance(c, _C) and c._last_buff.size])\n")
+            " if issubclass(type(c), _C) and c._last_buff.size])\n")
         client = BlockingKernelClient(connection_file=str(files[-1]))
         client.load_connection_file()
         client.start_channels()
