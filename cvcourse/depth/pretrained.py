@@ -8,29 +8,17 @@ plane: one image has depth cues; ``info["scene"]`` says which scene); the file
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 
-from cvcourse.runtime import data_dir
+from cvcourse.weights import load_verified
 
 from .monodepth import Monodepth
 
 __all__ = ["SHAPES_MONODEPTH_FILE", "load_shapes_monodepth"]
 
 SHAPES_MONODEPTH_FILE = "monodepth_shapes.pt"
-
-
-def _expected_sha256(name: str, folder: Path) -> str | None:
-    sums = folder / "SHA256SUMS"
-    if not sums.exists():
-        return None
-    for line in sums.read_text().splitlines():
-        parts = line.split(maxsplit=1)
-        if len(parts) == 2 and parts[1].lstrip("*").strip() == name:
-            return parts[0].lower()
-    return None
 
 
 def load_shapes_monodepth(
@@ -53,22 +41,7 @@ def load_shapes_monodepth(
         FileNotFoundError: the file or its checksum line is missing.
         ValueError: the file does not match its checksum (corrupt or replaced).
     """
-    path = Path(path) if path is not None else data_dir() / SHAPES_MONODEPTH_FILE
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} is missing: it ships with the course in data/; regenerate it "
-            f"with `python data/scripts/train_monodepth_shapes.py`"
-        )
-    expected = _expected_sha256(path.name, path.parent)
-    if expected is None:
-        raise FileNotFoundError(f"no line for {path.name} in {path.parent / 'SHA256SUMS'}: cannot verify it")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != expected:
-        raise ValueError(
-            f"{path} is corrupt or was replaced: its SHA-256 is {digest}, SHA256SUMS says "
-            f"{expected}; restore it or rerun data/scripts/train_monodepth_shapes.py"
-        )
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = load_verified(SHAPES_MONODEPTH_FILE, path, script="train_monodepth_shapes.py")
     model = Monodepth(**checkpoint["config"])
     state = {k: v.float() for k, v in checkpoint["state_dict"].items()}  # stored as float16
     model.load_state_dict(state, strict=True)
