@@ -29,8 +29,8 @@
 # Every function is imported from `cvcourse.generative` and checked there against an authority
 # (`torch.distributions`, scikit-learn's PCA and mutual information, SciPy's subspace angles, Pillow's JPEG).
 #
-# **How long**: fast mode (`CVCOURSE_FAST=1`) under a minute; full mode about 5 minutes on 2 idle CPU
-# cores (the training cells). **GPU**: optional; it speeds up the training cells. The pictures of trained
+# **How long**: fast mode (`CVCOURSE_FAST=1`) about a minute; full mode trains every model for real,
+# several minutes on 2 idle CPU cores (the training cells). **GPU**: optional; it speeds up the training cells. The pictures of trained
 # latent spaces use models the course ships (`data/`, trained by `data/scripts/train_generative.py`).
 
 # %%
