@@ -12,13 +12,12 @@ the weights are stored in float16 (the recorded test numbers were measured after
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from cvcourse.runtime import data_dir
+from cvcourse.weights import load_verified
 
 from .models import VAE, Autoencoder, conv_vae, mlp_autoencoder, mlp_vae
 
@@ -62,40 +61,16 @@ def build_shapes_vae() -> VAE:
     return conv_vae(**SHAPES_CONFIG)
 
 
-def _expected_sha256(name: str, folder: Path) -> str | None:
-    sums = folder / "SHA256SUMS"
-    if not sums.exists():
-        return None
-    for line in sums.read_text().splitlines():
-        parts = line.split(maxsplit=1)
-        if len(parts) == 2 and parts[1].lstrip("*").strip() == name:
-            return parts[0].lower()
-    return None
-
-
-def load_checked(path: Path) -> dict:
-    """The checkpoint dict in ``path`` after its SHA-256 matched ``SHA256SUMS`` beside it.
+def load_checked(path: str | Path) -> dict:
+    """The checkpoint dict in ``path`` after its SHA-256 matched ``SHA256SUMS`` beside it
+    (:func:`cvcourse.weights.load_verified`).
 
     Raises:
         FileNotFoundError: the file or its checksum line is missing.
         ValueError: the file does not match its checksum (corrupt or replaced).
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} is missing: it ships with the course in data/; regenerate it "
-            f"with `python data/scripts/train_generative.py`"
-        )
-    expected = _expected_sha256(path.name, path.parent)
-    if expected is None:
-        raise FileNotFoundError(f"no line for {path.name} in {path.parent / 'SHA256SUMS'}: cannot verify it")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != expected:
-        raise ValueError(
-            f"{path} is corrupt or was replaced: its SHA-256 is {digest}, SHA256SUMS says "
-            f"{expected}; restore it from the repository or rerun data/scripts/train_generative.py"
-        )
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_verified(path.name, path, script="train_generative.py")
 
 
 def _restore(model: nn.Module, state_dict: dict) -> nn.Module:
