@@ -51,10 +51,7 @@ def bench(
                 _sync(device)
                 times[key].append(time.perf_counter() - start)
                 cpu[key].append(time.process_time() - start_cpu)
-    med = {
-        k: statistics.median(v)
-        for k, v in (times | {f"cpu_{k}": c for k, c in cpu.items()}).items()
-    }
+    med = {k: statistics.median(v) for k, v in (times | {f"cpu_{k}": c for k, c in cpu.items()}).items()}
     return med["ours"], med["theirs"], med["cpu_ours"], med["cpu_theirs"]
 
 
@@ -78,9 +75,7 @@ def main() -> None:
         f"{'cpu ratio':>10}"
     )
     for name in args.models:
-        ours, theirs, cpu_ours, cpu_theirs = bench(
-            name, args.size, args.batch, args.repeats, device
-        )
+        ours, theirs, cpu_ours, cpu_theirs = bench(name, args.size, args.batch, args.repeats, device)
         flag = "" if min(ours / theirs, cpu_ours / cpu_theirs) <= 1.10 else "  (> 1.10)"
         print(
             f"{name:<18}{ours * 1e3:>10.2f}{theirs * 1e3:>10.2f}{ours / theirs:>8.3f}"

@@ -54,8 +54,7 @@ def main(n: int = 1000) -> None:
         ("ShapesDetection size=128", ShapesDetection(n, size=128), 128),
     ]
     print(
-        f"{'view':38s} {'samples/s':>10s} {'wall ms':>8s} {'CPU ms':>7s} {'rand ms':>8s} "
-        f"{'CPU/budget':>11s}"
+        f"{'view':38s} {'samples/s':>10s} {'wall ms':>8s} {'CPU ms':>7s} {'rand ms':>8s} {'CPU/budget':>11s}"
     )
     for name, dataset, size in views:
         seconds, cpu = _time(dataset, n)

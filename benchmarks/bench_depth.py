@@ -67,9 +67,7 @@ def main() -> None:
     volume = torch.rand(65, *truth.shape)
     ours = median_time(lambda: box_filter(volume, 5), args.repeats)
     theirs = median_time(lambda: uniform_filter(volume.numpy(), size=(1, 5, 5), mode="nearest"), args.repeats)
-    print(
-        f"  box filter 65x500x741, 5x5: ours {ours:.3f} s, scipy {theirs:.3f} s, ratio {ours / theirs:.2f}"
-    )
+    print(f"  box filter 65x500x741, 5x5: ours {ours:.3f} s, scipy {theirs:.3f} s, ratio {ours / theirs:.2f}")
     x, y = left[None].double(), right[None].double()
     ours = median_time(lambda: ssim(x, y, 7), args.repeats)
     theirs = median_time(
@@ -80,9 +78,7 @@ def main() -> None:
         ssim(x, y, 7).item(),
         structural_similarity(x[0].numpy(), y[0].numpy(), channel_axis=0, win_size=7, data_range=1.0),
     )
-    print(
-        f"  SSIM 3 x 500 x 741: ours {ours:.3f} s, scikit-image {theirs:.3f} s, ratio {ours / theirs:.2f}"
-    )
+    print(f"  SSIM 3 x 500 x 741: ours {ours:.3f} s, scikit-image {theirs:.3f} s, ratio {ours / theirs:.2f}")
     seconds = median_time(lambda: reconstruct_left(right[None], truth[None, None]), args.repeats)
     print(f"  reconstruct_left 3 x 500 x 741: {1000 * seconds:.1f} ms")
 

@@ -42,8 +42,10 @@ def median_time(fn, repeats: int, warmup: int = 1) -> float:
 
 def report(name: str, ours: float, ref: float, target: float | None = None) -> None:
     goal = f"   (target <= {target})" if target else ""
-    print(f"{name:50s} ours {ours * 1e3:8.2f} ms   authority {ref * 1e3:8.2f} ms   "
-          f"ratio {ours / ref:5.2f}{goal}")
+    print(
+        f"{name:50s} ours {ours * 1e3:8.2f} ms   authority {ref * 1e3:8.2f} ms   "
+        f"ratio {ours / ref:5.2f}{goal}"
+    )
 
 
 def random_boxes(n: int, g: torch.Generator, extent: float = 800.0) -> torch.Tensor:
@@ -79,8 +81,13 @@ def coco_data(n_images: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
         det_labels.append(rng.integers(1, 6, n_fp))
         d = np.concatenate(dets)
         d[:, 2:] = np.maximum(d[:, 2:], d[:, :2])
-        preds.append({"boxes": torch.tensor(d, dtype=torch.float32), "labels": torch.tensor(np.concatenate(
-            det_labels)), "scores": torch.tensor(rng.random(len(d)), dtype=torch.float32)})
+        preds.append(
+            {
+                "boxes": torch.tensor(d, dtype=torch.float32),
+                "labels": torch.tensor(np.concatenate(det_labels)),
+                "scores": torch.tensor(rng.random(len(d)), dtype=torch.float32),
+            }
+        )
         targets.append({"boxes": torch.tensor(gt, dtype=torch.float32), "labels": torch.tensor(labels)})
     return preds, targets
 
@@ -91,16 +98,29 @@ def pycocotools_objects(preds, targets):
     def xywh(b):
         return [b[0], b[1], b[2] - b[0], b[3] - b[1]]
 
-    gt = {"images": [{"id": i} for i in range(len(targets))], "categories": [{"id": c} for c in range(1, 6)],
-          "annotations": []}
+    gt = {
+        "images": [{"id": i} for i in range(len(targets))],
+        "categories": [{"id": c} for c in range(1, 6)],
+        "annotations": [],
+    }
     for i, t in enumerate(targets):
         for box, c in zip(t["boxes"].tolist(), t["labels"].tolist(), strict=True):
             b = xywh(box)
-            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": i, "category_id": c,
-                                      "bbox": b, "area": b[2] * b[3], "iscrowd": 0})
-    dets = [{"image_id": i, "category_id": c, "bbox": xywh(box), "score": s} for i, p in enumerate(preds)
-            for box, s, c in zip(p["boxes"].tolist(), p["scores"].tolist(), p["labels"].tolist(),
-                                 strict=True)]
+            gt["annotations"].append(
+                {
+                    "id": len(gt["annotations"]) + 1,
+                    "image_id": i,
+                    "category_id": c,
+                    "bbox": b,
+                    "area": b[2] * b[3],
+                    "iscrowd": 0,
+                }
+            )
+    dets = [
+        {"image_id": i, "category_id": c, "bbox": xywh(box), "score": s}
+        for i, p in enumerate(preds)
+        for box, s, c in zip(p["boxes"].tolist(), p["scores"].tolist(), p["labels"].tolist(), strict=True)
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = gt
@@ -128,43 +148,72 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
     r = args.repeats
-    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {args.threads} thread(s), "
-          f"median of {r}")
+    print(
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, {args.threads} thread(s), "
+        f"median of {r}"
+    )
 
     b1, b2 = random_boxes(1000, g), random_boxes(1000, g)
-    report("box_iou 1000 x 1000", median_time(partial(det.box_iou, b1, b2), r),
-           median_time(partial(torchvision.ops.box_iou, b1, b2), r), 1.5)
-    report("generalized_box_iou 1000 x 1000", median_time(partial(det.generalized_box_iou, b1, b2), r),
-           median_time(partial(torchvision.ops.generalized_box_iou, b1, b2), r))
+    report(
+        "box_iou 1000 x 1000",
+        median_time(partial(det.box_iou, b1, b2), r),
+        median_time(partial(torchvision.ops.box_iou, b1, b2), r),
+        1.5,
+    )
+    report(
+        "generalized_box_iou 1000 x 1000",
+        median_time(partial(det.generalized_box_iou, b1, b2), r),
+        median_time(partial(torchvision.ops.generalized_box_iou, b1, b2), r),
+    )
 
     boxes, scores = detector_candidates(2000, g)
     assert torch.equal(det.nms(boxes, scores, 0.5), torchvision.ops.nms(boxes, scores, 0.5))
-    report("nms 2000 detector candidates (50 objects)", median_time(partial(det.nms, boxes, scores, 0.5), r),
-           median_time(partial(torchvision.ops.nms, boxes, scores, 0.5), r), 3)
+    report(
+        "nms 2000 detector candidates (50 objects)",
+        median_time(partial(det.nms, boxes, scores, 0.5), r),
+        median_time(partial(torchvision.ops.nms, boxes, scores, 0.5), r),
+        3,
+    )
     uniform, s2 = random_boxes(2000, g, 3000.0), torch.rand(2000, generator=g)
-    report("nms 2000 uniform boxes (most kept)", median_time(partial(det.nms, uniform, s2, 0.5), r),
-           median_time(partial(torchvision.ops.nms, uniform, s2, 0.5), r))
+    report(
+        "nms 2000 uniform boxes (most kept)",
+        median_time(partial(det.nms, uniform, s2, 0.5), r),
+        median_time(partial(torchvision.ops.nms, uniform, s2, 0.5), r),
+    )
     idxs = torch.randint(0, 10, (2000,), generator=g)
-    report("batched_nms 2000 candidates, 10 classes",
-           median_time(partial(det.batched_nms, boxes, scores, idxs, 0.5), r),
-           median_time(partial(torchvision.ops.batched_nms, boxes, scores, idxs, 0.5), r))
+    report(
+        "batched_nms 2000 candidates, 10 classes",
+        median_time(partial(det.batched_nms, boxes, scores, idxs, 0.5), r),
+        median_time(partial(torchvision.ops.batched_nms, boxes, scores, idxs, 0.5), r),
+    )
 
     features = torch.randn(2, 256, 50, 50, generator=g)  # a stride-16 map of an 800 x 800 image
     rois = torch.cat([torch.randint(0, 2, (256, 1), generator=g).float(), random_boxes(256, g, 600.0)], 1)
     for sr in (2, -1):
-        report(f"roi_align 256 RoIs 7 x 7, C=256, sampling {sr}",
-               median_time(partial(det.roi_align, features, rois, 7, 1 / 16, sr), r),
-               median_time(partial(torchvision.ops.roi_align, features, rois, 7, 1 / 16, sr), r), 5)
-    report("roi_pool 256 RoIs 7 x 7, C=256", median_time(partial(det.roi_pool, features, rois, 7, 1 / 16), r),
-           median_time(partial(torchvision.ops.roi_pool, features, rois, 7, 1 / 16), r))
+        report(
+            f"roi_align 256 RoIs 7 x 7, C=256, sampling {sr}",
+            median_time(partial(det.roi_align, features, rois, 7, 1 / 16, sr), r),
+            median_time(partial(torchvision.ops.roi_align, features, rois, 7, 1 / 16, sr), r),
+            5,
+        )
+    report(
+        "roi_pool 256 RoIs 7 x 7, C=256",
+        median_time(partial(det.roi_pool, features, rois, 7, 1 / 16), r),
+        median_time(partial(torchvision.ops.roi_pool, features, rois, 7, 1 / 16), r),
+    )
 
     logits, targets = torch.randn(8, 20000, generator=g), (torch.rand(8, 20000, generator=g) < 0.01).float()
-    report("sigmoid_focal_loss 8 x 20000", median_time(partial(det.sigmoid_focal_loss, logits, targets), r),
-           median_time(partial(torchvision.ops.sigmoid_focal_loss, logits, targets), r))
+    report(
+        "sigmoid_focal_loss 8 x 20000",
+        median_time(partial(det.sigmoid_focal_loss, logits, targets), r),
+        median_time(partial(torchvision.ops.sigmoid_focal_loss, logits, targets), r),
+    )
     cost = np.random.default_rng(0).random((100, 30))
-    report("linear_sum_assignment 100 x 30 (DETR size)",
-           median_time(partial(det.linear_sum_assignment, cost), r),
-           median_time(partial(scipy_lsa, cost), r))
+    report(
+        "linear_sum_assignment 100 x 30 (DETR size)",
+        median_time(partial(det.linear_sum_assignment, cost), r),
+        median_time(partial(scipy_lsa, cost), r),
+    )
 
     preds, targs = coco_data(500)
     coco_gt, coco_dt = pycocotools_objects(preds, targs)
@@ -177,8 +226,10 @@ def main() -> None:
     t_build = median_time(partial(pycocotools_objects, preds, targs), rc)
     report("coco_map 500 images vs COCOeval", t_ours, t_eval, 1.0)
     report("coco_map 500 images vs json + COCOeval", t_ours, t_eval + t_build)
-    print(f"  (mAP {ours['map']:.4f} = pycocotools {stats[0]:.4f}; {sum(len(p['labels']) for p in preds)} "
-          f"detections, {sum(len(t['labels']) for t in targs)} ground truths)")
+    print(
+        f"  (mAP {ours['map']:.4f} = pycocotools {stats[0]:.4f}; {sum(len(p['labels']) for p in preds)} "
+        f"detections, {sum(len(t['labels']) for t in targs)} ground truths)"
+    )
 
 
 if __name__ == "__main__":

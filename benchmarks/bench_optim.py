@@ -78,9 +78,7 @@ def main() -> None:
         f"(target <= 100 ms of Python time)"
     )
 
-    params = [
-        torch.randn(s, dtype=torch.float32) for s in ((64, 3, 7, 7), (64,), (512, 512), (1000, 512))
-    ]
+    params = [torch.randn(s, dtype=torch.float32) for s in ((64, 3, 7, 7), (64,), (512, 512), (1000, 512))]
     for name, kwargs in (
         ("SGD", dict(lr=0.1, momentum=0.9)),
         ("Adagrad", {}),

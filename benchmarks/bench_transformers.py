@@ -37,9 +37,7 @@ def median_time(fn, repeats: int, warmup: int = 2) -> float:
 
 
 def report(name: str, ours: float, ref: float) -> None:
-    print(
-        f"{name:48s} ours {ours * 1e3:9.2f} ms   authority {ref * 1e3:9.2f} ms   ratio {ours / ref:5.2f}"
-    )
+    print(f"{name:48s} ours {ours * 1e3:9.2f} ms   authority {ref * 1e3:9.2f} ms   ratio {ours / ref:5.2f}")
 
 
 def main() -> None:
@@ -55,10 +53,12 @@ def main() -> None:
         q, k, v = (torch.randn(B, h, L, d) for _ in range(3))
         for causal in (False, True):
             with torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
-                ours = median_time(partial(scaled_dot_product_attention, q, k, v, is_causal=causal),
-                                   args.repeats)
-                ref = median_time(partial(F.scaled_dot_product_attention, q, k, v, is_causal=causal),
-                                  args.repeats)
+                ours = median_time(
+                    partial(scaled_dot_product_attention, q, k, v, is_causal=causal), args.repeats
+                )
+                ref = median_time(
+                    partial(F.scaled_dot_product_attention, q, k, v, is_causal=causal), args.repeats
+                )
             report(f"attention B={B} h={h} L={L} d={d} causal={causal}", ours, ref)
 
     ours_model, ref_model = vit_b_16().eval(), tv_vit_b_16().eval()

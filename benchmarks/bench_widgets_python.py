@@ -42,8 +42,10 @@ def _widgets() -> list[tuple[str, Callable]]:
 
     return [
         ("00 filter explorer", filter_explorer),
-        ("01 trajectory explorer",
-         lambda: trajectory_explorer("canyon", names=("SGD", "Momentum", "Nesterov", "Adam"))),
+        (
+            "01 trajectory explorer",
+            lambda: trajectory_explorer("canyon", names=("SGD", "Momentum", "Nesterov", "Adam")),
+        ),
         ("02 compound scaling", compound_scaling_explorer),
         ("02 architecture explorer", architecture_explorer),
         ("03 attention viewer", lambda: attention_viewer(load_shapes_vit()[0])),
@@ -65,8 +67,8 @@ def _moves(control) -> tuple[str, Callable[[int], object]]:
     if isinstance(value, bool):
         return "value", lambda i: not value if i % 2 == 0 else value
     if hasattr(control, "base"):  # FloatLogSlider: min, max and step are exponents
-        moved = value * control.base ** control.step
-        moved = moved if moved <= control.base ** control.max else value / control.base ** control.step
+        moved = value * control.base**control.step
+        moved = moved if moved <= control.base**control.max else value / control.base**control.step
     else:
         moved = value + control.step if value + control.step <= control.max else value - control.step
     return "value", lambda i: moved if i % 2 == 0 else value
@@ -101,8 +103,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
-    print(f"load average (1, 5, 15 min): {', '.join(f'{v:.1f}' for v in os.getloadavg())}, "
-          f"{len(os.sched_getaffinity(0))} CPU(s) for this process")
+    print(
+        f"load average (1, 5, 15 min): {', '.join(f'{v:.1f}' for v in os.getloadavg())}, "
+        f"{len(os.sched_getaffinity(0))} CPU(s) for this process"
+    )
     header = f"{'widget':<26} {'control':<12} {'update ms':>9} {'full render ms':>14} {'ratio':>6}"
     print(header)
     print("-" * len(header))

@@ -93,11 +93,11 @@ def run_chapter(path: Path) -> dict:
             exec(compile(cell, f"{path.name}[cell {index}]", "exec"), namespace)
         except BaseException as err:  # noqa: BLE001 - a failing cell ends the chapter, reported
             report["error"] = f"cell {index} ({first!r}): {type(err).__name__}: {err}"
-            report["cells"].append({"index": index, "first_line": first,
-                                    "seconds": time.perf_counter() - began, "failed": True})
+            report["cells"].append(
+                {"index": index, "first_line": first, "seconds": time.perf_counter() - began, "failed": True}
+            )
             break
-        report["cells"].append({"index": index, "first_line": first,
-                                "seconds": time.perf_counter() - began})
+        report["cells"].append({"index": index, "first_line": first, "seconds": time.perf_counter() - began})
         import matplotlib.pyplot as plt
 
         plt.close("all")  # inline figures would be shown and closed by the kernel
@@ -136,29 +136,42 @@ def _format_results(results) -> str:
 
 
 def print_table(reports: list[dict]) -> None:
-    print(f"\n{'chapter':<28} {'cells':>5} {'total s':>9} {'slowest cell':>34} {'peak MiB':>9} "
-          f"{'CUDA MiB':>9}")
+    print(
+        f"\n{'chapter':<28} {'cells':>5} {'total s':>9} {'slowest cell':>34} {'peak MiB':>9} {'CUDA MiB':>9}"
+    )
     for rep in reports:
         slowest = max(rep["cells"], key=lambda c: c["seconds"], default=None)
-        slow = f"{slowest['seconds']:.1f} s #{slowest['index']} {slowest['first_line'][:18]}" \
-            if slowest else "-"
+        slow = (
+            f"{slowest['seconds']:.1f} s #{slowest['index']} {slowest['first_line'][:18]}" if slowest else "-"
+        )
         cuda = rep.get("peak_cuda_memory_mib")
-        print(f"{rep['chapter']:<28} {len(rep['cells']):>5} {rep['seconds']:>9.1f} {slow:>34} "
-              f"{rep['peak_memory_mib']:>9.0f} {'-' if cuda is None else f'{cuda:.0f}':>9}")
+        print(
+            f"{rep['chapter']:<28} {len(rep['cells']):>5} {rep['seconds']:>9.1f} {slow:>34} "
+            f"{rep['peak_memory_mib']:>9.0f} {'-' if cuda is None else f'{cuda:.0f}':>9}"
+        )
         print(f"    results: {_format_results(rep.get('results'))}")
         if rep.get("error"):
             print(f"    FAILED: {rep['error']}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     available = chapters_available()
-    parser.add_argument("--chapters", nargs="+", default=sorted(available),
-                        help=f"chapter numbers (default: all of {' '.join(sorted(available))})")
+    parser.add_argument(
+        "--chapters",
+        nargs="+",
+        default=sorted(available),
+        help=f"chapter numbers (default: all of {' '.join(sorted(available))})",
+    )
     parser.add_argument("--out", default="full_run_report.json", help="the JSON report to write")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
-                        help="sets CVCOURSE_DEVICE (default: the course's choice, CUDA if present)")
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default=None,
+        help="sets CVCOURSE_DEVICE (default: the course's choice, CUDA if present)",
+    )
     parser.add_argument("--fast", action="store_true", help="fast mode (a check of the report)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per chapter")
     parser.add_argument("--_child", help=argparse.SUPPRESS)
@@ -180,27 +193,50 @@ def main(argv: list[str] | None = None) -> int:
         part = logs / f"{chapter}.json"
         part.unlink(missing_ok=True)
         print(f"== {available[chapter].name} ({'fast' if args.fast else 'full'} mode) ...", flush=True)
-        command = [sys.executable, str(Path(__file__).resolve()), "--_child", str(available[chapter]),
-                   "--out", str(part)]
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--_child",
+            str(available[chapter]),
+            "--out",
+            str(part),
+        ]
         began = time.perf_counter()
         with open(logs / f"{chapter}.log", "w") as log:
             try:
-                subprocess.run(command, env=_child_env(args.device, args.fast), stdout=log,
-                               stderr=subprocess.STDOUT, timeout=args.timeout, check=False)
+                subprocess.run(
+                    command,
+                    env=_child_env(args.device, args.fast),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=args.timeout,
+                    check=False,
+                )
             except subprocess.TimeoutExpired:
                 pass
         if part.exists():
             report = json.loads(part.read_text())
         else:  # the process died (or timed out) before writing its report
-            report = {"chapter": available[chapter].stem, "cells": [], "peak_memory_mib": 0.0,
-                      "seconds": time.perf_counter() - began, "results": None,
-                      "error": f"the chapter's process ended without a report: see {log.name}"}
+            report = {
+                "chapter": available[chapter].stem,
+                "cells": [],
+                "peak_memory_mib": 0.0,
+                "seconds": time.perf_counter() - began,
+                "results": None,
+                "error": f"the chapter's process ended without a report: see {log.name}",
+            }
         reports.append(report)
-        print(f"   {report['seconds']:.1f} s" + (f"  FAILED: {report['error']}"
-                                                   if report.get("error") else ""), flush=True)
-    summary = {"mode": "fast" if args.fast else "full", "device": args.device or "default",
-               "python": sys.version.split()[0], "chapters": reports,
-               "total_seconds": sum(r["seconds"] for r in reports)}
+        print(
+            f"   {report['seconds']:.1f} s" + (f"  FAILED: {report['error']}" if report.get("error") else ""),
+            flush=True,
+        )
+    summary = {
+        "mode": "fast" if args.fast else "full",
+        "device": args.device or "default",
+        "python": sys.version.split()[0],
+        "chapters": reports,
+        "total_seconds": sum(r["seconds"] for r in reports),
+    }
     try:
         import torch
 

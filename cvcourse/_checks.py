@@ -200,8 +200,9 @@ def check_tensor(
                 ok = want == got
         if not ok:
             where = f" (with {', '.join(f'{k}={v}' for k, v in known.items())})" if known else ""
-            raise ValueError(f"{name} must have shape {_shape_text(shape)}{where}, got shape "
-                             f"{list(value.shape)}")
+            raise ValueError(
+                f"{name} must have shape {_shape_text(shape)}{where}, got shape {list(value.shape)}"
+            )
     elif ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if value.ndim not in allowed:

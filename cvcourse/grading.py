@@ -58,8 +58,12 @@ def __getattr__(name: str) -> Any:
 
         from cvcourse.optim import grading as optim_grading
 
-        warnings.warn("cvcourse.grading.torch_optimizer_trajectory moved to "
-                      "cvcourse.optim.grading.torch_optimizer_trajectory", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "cvcourse.grading.torch_optimizer_trajectory moved to "
+            "cvcourse.optim.grading.torch_optimizer_trajectory",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return optim_grading.torch_optimizer_trajectory
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -162,9 +166,7 @@ def check_shape(name: str, got: Any, expected: Sequence[int]) -> None:
         raise CheckFailed(f"{name} should have shape {tuple(expected)}, got {_shape(got)}")
 
 
-def check_close(
-    name: str, got: Any, expected: Any, *, atol: float = 1e-8, rtol: float = 1e-6
-) -> None:
+def check_close(name: str, got: Any, expected: Any, *, atol: float = 1e-8, rtol: float = 1e-6) -> None:
     """Check that ``got`` equals ``expected``: ``|got - expected| <= atol + rtol * |expected|``.
 
     Both are compared in float64 on the CPU; NaN matches NaN, infinities must match exactly.
@@ -233,12 +235,8 @@ def check_raises(
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {describe(fn)}")
     classes = exception if isinstance(exception, tuple) else (exception,)
-    if not classes or not all(
-        isinstance(c, type) and issubclass(c, BaseException) for c in classes
-    ):
-        raise TypeError(
-            f"exception must be an exception class or a tuple of them, got {exception!r}"
-        )
+    if not classes or not all(isinstance(c, type) and issubclass(c, BaseException) for c in classes):
+        raise TypeError(f"exception must be an exception class or a tuple of them, got {exception!r}")
     wanted = " or ".join(c.__name__ for c in classes)
     try:
         result = fn(*args, **kwargs)
@@ -247,9 +245,7 @@ def check_raises(
     except NotImplementedError:
         raise
     except Exception as err:  # noqa: BLE001 - any other error is the student's bug to report
-        raise CheckFailed(
-            f"{name} should raise {wanted}, but raised {type(err).__name__}: {err}"
-        ) from None
+        raise CheckFailed(f"{name} should raise {wanted}, but raised {type(err).__name__}: {err}") from None
     shown = type(result).__name__ if isinstance(result, Tensor) else repr(result)[:80]
     raise CheckFailed(f"{name} should raise {wanted}, but it returned {shown}")
 

@@ -52,20 +52,21 @@ def verified_file(name: str, path: str | os.PathLike | None = None, *, script: s
     path = Path(path) if path is not None else data_dir() / name
     remake = f"`python data/scripts/{script}`"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: it ships with the course in data/; regenerate "
-                                f"it with {remake}")
+        raise FileNotFoundError(
+            f"{path} is missing: it ships with the course in data/; regenerate it with {remake}"
+        )
     expected = expected_sha256(path.name, path.parent)
     if expected is None:
-        raise FileNotFoundError(f"no line for {path.name} in {path.parent / 'SHA256SUMS'}: cannot "
-                                f"verify it")
+        raise FileNotFoundError(f"no line for {path.name} in {path.parent / 'SHA256SUMS'}: cannot verify it")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != expected:
-        raise ValueError(f"{path} is corrupt or was replaced: its SHA-256 is {digest}, SHA256SUMS "
-                         f"says {expected}; restore it or rerun {remake}")
+        raise ValueError(
+            f"{path} is corrupt or was replaced: its SHA-256 is {digest}, SHA256SUMS "
+            f"says {expected}; restore it or rerun {remake}"
+        )
     return path
 
 
 def load_verified(name: str, path: str | os.PathLike | None = None, *, script: str) -> Any:
     """``torch.load`` (safe, ``weights_only``, on the CPU) of a file checked by ``verified_file``."""
-    return torch.load(verified_file(name, path, script=script), map_location="cpu",
-                      weights_only=True)
+    return torch.load(verified_file(name, path, script=script), map_location="cpu", weights_only=True)

@@ -47,14 +47,24 @@ def main() -> None:
     model = small.residual_cnn(args.depth, num_classes=len(train_set.classes))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     start = time.perf_counter()
-    history = fit(model, train_loader, nn.functional.cross_entropy, optimizer, epochs=args.epochs,
-                  val_loader=val_loader, metrics={"accuracy": accuracy}, device=args.device,
-                  checkpoint=args.checkpoint)
+    history = fit(
+        model,
+        train_loader,
+        nn.functional.cross_entropy,
+        optimizer,
+        epochs=args.epochs,
+        val_loader=val_loader,
+        metrics={"accuracy": accuracy},
+        device=args.device,
+        checkpoint=args.checkpoint,
+    )
     if is_main_process():
         world = int(os.environ.get("WORLD_SIZE", "1"))
-        print(f"{world} process(es), global batch {world * args.batch_size}: "
-              f"{time.perf_counter() - start:.1f} s, val accuracy {history['val_accuracy'][-1]:.3f}, "
-              f"train loss {history['train_loss'][-1]:.4f}")
+        print(
+            f"{world} process(es), global batch {world * args.batch_size}: "
+            f"{time.perf_counter() - start:.1f} s, val accuracy {history['val_accuracy'][-1]:.3f}, "
+            f"train loss {history['train_loss'][-1]:.4f}"
+        )
 
 
 if __name__ == "__main__":

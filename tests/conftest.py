@@ -28,7 +28,8 @@ def same_as_full_draw() -> Callable:
         full = _pixels(fig)
         mismatch = np.argwhere((updated != full).any(-1))
         assert mismatch.size == 0, (
-            f"{len(mismatch)} pixels differ from a full redraw, first at (row, col) {mismatch[0]}")
+            f"{len(mismatch)} pixels differ from a full redraw, first at (row, col) {mismatch[0]}"
+        )
         return int((updated != before).any(-1).sum())
 
     return check

@@ -22,7 +22,9 @@ def _shipped():
     return sorted(
         p.relative_to(DATA).as_posix()
         for p in DATA.rglob("*")
-        if p.is_file() and p.name not in NOT_DATA and "scripts" not in p.relative_to(DATA).parts
+        if p.is_file()
+        and p.name not in NOT_DATA
+        and "scripts" not in p.relative_to(DATA).parts
         and "__pycache__" not in p.parts
     )
 

@@ -46,8 +46,14 @@ def test_binder_start_uses_the_course_lab_settings(tmp_path):
     import subprocess
 
     env = {"PATH": "/usr/bin:/bin", "JUPYTER_CONFIG_PATH": "/elsewhere"}
-    done = subprocess.run(["bash", str(ROOT / "binder" / "start"), "printenv", "JUPYTER_CONFIG_PATH"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["bash", str(ROOT / "binder" / "start"), "printenv", "JUPYTER_CONFIG_PATH"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     first, rest = done.stdout.strip().split(":", 1)
     assert Path(first) == ROOT / ".jupyter" and rest == "/elsewhere"
     assert (ROOT / ".jupyter" / "labconfig" / "page_config.json").is_file()

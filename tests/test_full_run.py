@@ -12,11 +12,29 @@ import full_run  # noqa: E402
 
 
 def test_code_cells_skip_markdown_and_the_header():
-    source = "\n".join([
-        "# ---", "# jupyter: {}", "# ---", "", "# %% [markdown]", "# # Title", "",
-        "# %%", "x = 1", "", "# %% tags=[\"parameters\"]", "n = 2", "# %% [markdown]", "# text",
-        "# %%", "", "# %%", "y = x + n", "print(y)",
-    ])
+    source = "\n".join(
+        [
+            "# ---",
+            "# jupyter: {}",
+            "# ---",
+            "",
+            "# %% [markdown]",
+            "# # Title",
+            "",
+            "# %%",
+            "x = 1",
+            "",
+            '# %% tags=["parameters"]',
+            "n = 2",
+            "# %% [markdown]",
+            "# text",
+            "# %%",
+            "",
+            "# %%",
+            "y = x + n",
+            "print(y)",
+        ]
+    )
     assert full_run.code_cells(source) == ["x = 1", "n = 2", "y = x + n\nprint(y)"]
 
 
@@ -28,9 +46,20 @@ def test_every_chapter_is_found():
 
 def test_chapter_00_report_has_seconds_for_every_cell(tmp_path):
     out = tmp_path / "report.json"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "full_run.py"), "--chapters",
-                           "00", "--fast", "--out", str(out)], capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "full_run.py"),
+            "--chapters",
+            "00",
+            "--fast",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     report = json.loads(out.read_text())
     (chapter,) = report["chapters"]

@@ -73,8 +73,13 @@ def test_exercise_lets_other_errors_and_success_through():
 
 @pytest.mark.parametrize(
     "number, name, error",
-    [(0, "f", ValueError), (True, "f", TypeError), (1.0, "f", TypeError), (1, "not a name", ValueError),
-     (1, None, TypeError)],
+    [
+        (0, "f", ValueError),
+        (True, "f", TypeError),
+        (1.0, "f", TypeError),
+        (1, "not a name", ValueError),
+        (1, None, TypeError),
+    ],
 )
 def test_exercise_rejects_bad_arguments(number, name, error):
     with pytest.raises(error, match="number" if name == "f" else "name"):
@@ -114,10 +119,7 @@ def test_check_close_names_the_largest_difference():
     message = str(info.value)
     assert message.startswith("theta after step 3 is not close to the expected value")
     assert "2 of 12 entries differ" in message
-    assert (
-        f"at index (1, 2): got {got[1, 2].item():.6g}, expected {expected[1, 2].item():.6g}"
-        in message
-    )
+    assert f"at index (1, 2): got {got[1, 2].item():.6g}, expected {expected[1, 2].item():.6g}" in message
 
 
 def test_check_close_degenerate_inputs():
@@ -203,9 +205,7 @@ def test_check_raises_fails_when_nothing_or_something_else_is_raised():
         check_raises("pool of a 4-d tensor", _needs_4d, torch.zeros(1, 1, 2, 2))
     with pytest.raises(CheckFailed, match="should raise ValueError, but it returned 3"):
         check_raises("len", len, "abc")
-    with pytest.raises(
-        CheckFailed, match="should raise ValueError or TypeError, but raised IndexError: "
-    ):
+    with pytest.raises(CheckFailed, match="should raise ValueError or TypeError, but raised IndexError: "):
         check_raises(
             "mean",
             lambda x: x.mean(dim=(2, 3)),
@@ -306,9 +306,7 @@ def test_check_written_here_catches_the_reference(imports, body):
 
 
 def test_check_written_here_rejects_bad_arguments():
-    with pytest.raises(
-        TypeError, match="fn must be a Python function, got builtin_function_or_method"
-    ):
+    with pytest.raises(TypeError, match="fn must be a Python function, got builtin_function_or_method"):
         check_written_here(len)
     with pytest.raises(TypeError, match="avoid must be a sequence of module names"):
         check_written_here(test_check_written_here_rejects_bad_arguments, avoid="cvcourse.optim")

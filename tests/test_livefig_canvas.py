@@ -50,8 +50,9 @@ def test_frames_are_whole_and_decode_to_the_same_pixels_as_matplotlibs_encoder()
     np.testing.assert_array_equal(_decode(ours), _decode(theirs))
     np.testing.assert_array_equal(_decode(ours), np.asarray(canvas.buffer_rgba()))
     # what ipympl mirrors into the notebook before a browser view exists is this frame too
-    np.testing.assert_array_equal(canvas._last_buff.view(np.uint8).reshape(_decode(ours).shape),
-                                  _decode(ours))
+    np.testing.assert_array_equal(
+        canvas._last_buff.view(np.uint8).reshape(_decode(ours).shape), _decode(ours)
+    )
     canvas._png_is_old = False
     assert canvas.get_diff_image() is None  # nothing new to send
 
@@ -155,12 +156,14 @@ def _browser_view(canvas):
     """Record what the canvas sends: "draw" requests and binary frames (decoded)."""
     sent = []
     canvas.send = lambda content, buffers=None: sent.append(
-        _decode(bytes(buffers[0])) if buffers else content["data"])
+        _decode(bytes(buffers[0])) if buffers else content["data"]
+    )
     return sent
 
 
 def test_without_the_canvas_internals_frames_are_requested_with_draw_idle(
-        monkeypatch, fresh_process, same_as_full_draw):
+    monkeypatch, fresh_process, same_as_full_draw
+):
     monkeypatch.setattr(_private, "CANVAS_INTERNALS", (*_private.CANVAS_INTERNALS, "_renamed_frame_flag"))
     with pytest.warns(livefig.LiveFigureWarning, match="_renamed_frame_flag.*draw_idle") as record:
         fig, ax, line, x = _line_figure()  # warns here, while the widget is built

@@ -18,11 +18,11 @@ def _colorbar_pair(heat, orientation):
         ax = fig.subplots()
         figures.append((fig, ax, ax.imshow(heat, cmap="inferno")))
     (fig, ax, shown), (ref_fig, ref_ax, ref_shown) = figures
-    bar = livefig.LiveColorbar(shown, ax, ticks=5, fmt="{:.3f}", label="weight",
-                               orientation=orientation)
+    bar = livefig.LiveColorbar(shown, ax, ticks=5, fmt="{:.3f}", label="weight", orientation=orientation)
     low, high = ref_shown.get_clim()
-    ref = ref_fig.colorbar(ref_shown, ax=ref_ax, orientation=orientation,
-                           ticks=np.linspace(low, high, 5), format="%.3f")
+    ref = ref_fig.colorbar(
+        ref_shown, ax=ref_ax, orientation=orientation, ticks=np.linspace(low, high, 5), format="%.3f"
+    )
     ref.set_label("weight")
     return fig, shown, bar, ref_fig
 
@@ -31,12 +31,12 @@ def _colorbar_pair(heat, orientation):
 def test_live_colorbar_looks_like_matplotlibs_colorbar(orientation):
     heat = np.random.default_rng(0).random((8, 8)) * 0.3
     fig, shown, bar, ref_fig = _colorbar_pair(heat, orientation)
-    assert [t.get_text() for t in bar.labels] == [
-        f"{v:.3f}" for v in np.linspace(heat.min(), heat.max(), 5)]
+    assert [t.get_text() for t in bar.labels] == [f"{v:.3f}" for v in np.linspace(heat.min(), heat.max(), 5)]
     fig.canvas.draw()
     ref_fig.canvas.draw()
-    np.testing.assert_array_equal(np.asarray(fig.canvas.buffer_rgba()),
-                                  np.asarray(ref_fig.canvas.buffer_rgba()))
+    np.testing.assert_array_equal(
+        np.asarray(fig.canvas.buffer_rgba()), np.asarray(ref_fig.canvas.buffer_rgba())
+    )
 
 
 def test_live_colorbar_follows_the_range_with_only_its_labels_redrawn(same_as_full_draw):
@@ -58,10 +58,12 @@ def test_live_colorbar_follows_the_range_with_only_its_labels_redrawn(same_as_fu
 
     assert same_as_full_draw(fig, change) > 0
     assert [t.get_text() for t in bar.labels] == [
-        f"{v:.2f}" for v in (new.min(), (new.min() + new.max()) / 2, new.max())]
+        f"{v:.2f}" for v in (new.min(), (new.min() + new.max()) / 2, new.max())
+    ]
     # the bar itself (its colours and ticks) was not drawn again: same pixels inside its axes
-    np.testing.assert_array_equal(np.asarray(bar_pixels),
-                                  np.asarray(fig.canvas.copy_from_bbox(bar.colorbar.ax.bbox)))
+    np.testing.assert_array_equal(
+        np.asarray(bar_pixels), np.asarray(fig.canvas.copy_from_bbox(bar.colorbar.ax.bbox))
+    )
     # a constant map (vmin == vmax): every label reads the one value, nothing is NaN
     shown.set_data(np.full((6, 6), 0.25))
     shown.set_clim(0.25, 0.25)

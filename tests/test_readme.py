@@ -50,12 +50,24 @@ def test_launch_command_serves_the_notebooks(tmp_path):
         assignments[name] = value
     assert Path(args[0]).name == "jupyter"
     port, token = _free_port(), secrets.token_hex(16)
-    cmd = [sys.executable, "-m", "jupyter", *args[1:], "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={port}", f"--IdentityProvider.token={token}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        *args[1:],
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        f"--IdentityProvider.token={token}",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # containers and CI run as root; JupyterLab refuses without it
-    env = {**os.environ, **assignments, "JUPYTER_RUNTIME_DIR": str(tmp_path),
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
+    env = {
+        **os.environ,
+        **assignments,
+        "JUPYTER_RUNTIME_DIR": str(tmp_path),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+    }
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         url = f"http://127.0.0.1:{port}/api/contents?token={token}"
@@ -78,7 +90,8 @@ def test_launch_command_serves_the_notebooks(tmp_path):
         # tests/e2e/test_e2e_launch.py checks the page itself)
         disabled = re.search(r'"disabledExtensions": \[([^\]]*)\]', page)
         assert disabled and "@jupyterlab/apputils-extension:announcements" in disabled.group(1), (
-            "the launch command's JupyterLab does not disable the news prompt")
+            "the launch command's JupyterLab does not disable the news prompt"
+        )
     finally:
         server.terminate()
         try:

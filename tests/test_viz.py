@@ -70,10 +70,15 @@ def test_interactive_figure_grid_and_subplot_kw():
     assert ax.name == "polar"
 
 
-@pytest.mark.parametrize("kwargs, error, word", [
-    ({"figsize": (0, 3)}, ValueError, "figsize"), ({"figsize": 4}, TypeError, "figsize"),
-    ({"nrows": 0}, ValueError, "nrows"), ({"ncols": 1.5}, TypeError, "ncols"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, word",
+    [
+        ({"figsize": (0, 3)}, ValueError, "figsize"),
+        ({"figsize": 4}, TypeError, "figsize"),
+        ({"nrows": 0}, ValueError, "nrows"),
+        ({"ncols": 1.5}, TypeError, "ncols"),
+    ],
+)
 def test_interactive_figure_rejects_bad_arguments(kwargs, error, word):
     with pytest.raises(error, match=word):
         viz.interactive_figure(**kwargs)
@@ -97,9 +102,14 @@ def test_to_image_layouts():
     assert viz.to_image(torch.full((3, 2, 2), 2.0)).max() == 1.0
 
 
-@pytest.mark.parametrize("bad, error", [
-    (torch.rand(5, 5, 5), ValueError), (torch.rand(2, 3, 4, 4), ValueError), ([[0.0]], TypeError),
-])
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        (torch.rand(5, 5, 5), ValueError),
+        (torch.rand(2, 3, 4, 4), ValueError),
+        ([[0.0]], TypeError),
+    ],
+)
 def test_to_image_rejects_bad_images(bad, error):
     with pytest.raises(error, match="image"):
         viz.to_image(bad)
@@ -131,13 +141,16 @@ def test_show_images_accepts_a_batch():
     assert len(fig.axes) == 3 and all(len(ax.images) == 1 for ax in fig.axes)
 
 
-@pytest.mark.parametrize("kwargs, error, word", [
-    ({"images": []}, ValueError, "images"),
-    ({"images": "cat.png"}, TypeError, "images"),
-    ({"images": torch.rand(8, 8)}, ValueError, "images"),
-    ({"images": [torch.rand(3, 4, 4)], "titles": ["a", "b"]}, ValueError, "titles"),
-    ({"images": [torch.rand(3, 4, 4)], "ncols": 0}, ValueError, "ncols"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, word",
+    [
+        ({"images": []}, ValueError, "images"),
+        ({"images": "cat.png"}, TypeError, "images"),
+        ({"images": torch.rand(8, 8)}, ValueError, "images"),
+        ({"images": [torch.rand(3, 4, 4)], "titles": ["a", "b"]}, ValueError, "titles"),
+        ({"images": [torch.rand(3, 4, 4)], "ncols": 0}, ValueError, "ncols"),
+    ],
+)
 def test_show_images_rejects_bad_arguments(kwargs, error, word):
     with pytest.raises(error, match=word):
         viz.show_images(**kwargs)
@@ -172,9 +185,13 @@ def test_palette():
 
 def test_draw_boxes_one_rectangle_per_box(ax):
     boxes = torch.tensor([[1.0, 2.0, 5.0, 9.0], [0.0, 0.0, 3.0, 3.0], [2.0, 2.0, 2.0, 2.0]])
-    patches = viz.draw_boxes(ax, boxes, labels=torch.tensor([1, 2, 1]),
-                             scores=torch.tensor([0.9, 0.25, 0.5]),
-                             class_names=("background", "circle", "square"))
+    patches = viz.draw_boxes(
+        ax,
+        boxes,
+        labels=torch.tensor([1, 2, 1]),
+        scores=torch.tensor([0.9, 0.25, 0.5]),
+        class_names=("background", "circle", "square"),
+    )
     rects = [p for p in ax.patches if isinstance(p, Rectangle)]
     assert len(patches) == len(rects) == 3
     for rect, (x1, y1, x2, y2) in zip(patches, boxes.tolist(), strict=True):
@@ -207,13 +224,16 @@ def test_draw_boxes_empty_and_single_colour(ax):
     assert len(ax.texts) == 0  # no labels, no scores: no tags
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"boxes": torch.zeros(2, 3)}, "boxes"),
-    ({"boxes": torch.tensor([[5.0, 0.0, 1.0, 1.0]])}, "x1 <= x2"),
-    ({"boxes": torch.zeros(2, 4), "labels": torch.tensor([1])}, "labels"),
-    ({"boxes": torch.zeros(2, 4), "scores": [0.5]}, "scores"),
-    ({"boxes": torch.zeros(1, 4), "labels": [3], "class_names": ("bg", "a")}, "class_names"),
-])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"boxes": torch.zeros(2, 3)}, "boxes"),
+        ({"boxes": torch.tensor([[5.0, 0.0, 1.0, 1.0]])}, "x1 <= x2"),
+        ({"boxes": torch.zeros(2, 4), "labels": torch.tensor([1])}, "labels"),
+        ({"boxes": torch.zeros(2, 4), "scores": [0.5]}, "scores"),
+        ({"boxes": torch.zeros(1, 4), "labels": [3], "class_names": ("bg", "a")}, "class_names"),
+    ],
+)
 def test_draw_boxes_rejects_bad_arguments(ax, kwargs, word):
     with pytest.raises(ValueError, match=word):
         viz.draw_boxes(ax, **kwargs)
@@ -252,12 +272,15 @@ def test_overlay_instance_masks(ax):
     assert (empty[..., 3] == 0).all()
 
 
-@pytest.mark.parametrize("image, mask, word", [
-    (torch.rand(3, 5, 5), np.zeros((4, 4), int), "cover"),
-    (None, np.zeros(4), "mask"),
-    (None, np.full((2, 2), 0.5), "0 and 1"),
-    (None, np.full((2, 2), -1), ">= 0"),
-])
+@pytest.mark.parametrize(
+    "image, mask, word",
+    [
+        (torch.rand(3, 5, 5), np.zeros((4, 4), int), "cover"),
+        (None, np.zeros(4), "mask"),
+        (None, np.full((2, 2), 0.5), "0 and 1"),
+        (None, np.full((2, 2), -1), ">= 0"),
+    ],
+)
 def test_overlay_mask_rejects_bad_arguments(ax, image, mask, word):
     with pytest.raises(ValueError, match=word):
         viz.overlay_mask(ax, image, mask)
@@ -290,7 +313,14 @@ def test_show_heatmap_over_image(ax):
 
 def test_nice_ceil_rounds_up_to_round_multiples():
     assert [viz.nice_ceil(v) for v in (0.3, 1.0, 1.2, 2.4, 3, 7.9, 10.01)] == [
-        0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0]
+        0.5,
+        1.0,
+        2.0,
+        2.5,
+        5.0,
+        10.0,
+        20.0,
+    ]
     steps = (1, 1.5, 2, 3, 4, 5, 6, 8, 10)
     assert [viz.nice_ceil(n, steps) for n in (7, 150, 151, 999)] == [8.0, 150.0, 200.0, 1000.0]
     for bad in (0, -1.0, float("nan"), float("inf")):

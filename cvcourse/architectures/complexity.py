@@ -66,9 +66,7 @@ def _on_meta(model: nn.Module, meta: bool) -> nn.Module:
     return copy.deepcopy(model).to("meta") if meta else model
 
 
-def count_flops(
-    model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224), meta: bool = True
-) -> int:
+def count_flops(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224), meta: bool = True) -> int:
     """FLOPs (2 per multiply-add) of one forward pass in eval mode, via ``FlopCounterMode``.
 
     Args:
@@ -203,9 +201,7 @@ def _stage_rows(
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             modules[n](*inp)
         rows.append(
-            StageRow(
-                n, tuple(out.shape), count_parameters(modules[n]), int(counter.get_total_flops())
-            )
+            StageRow(n, tuple(out.shape), count_parameters(modules[n]), int(counter.get_total_flops()))
         )
     return rows
 
@@ -214,12 +210,8 @@ def format_rows(rows: Sequence[StageRow]) -> str:
     """A plain-text table of stage rows with a total line, for printing in a notebook."""
     lines = [f"{'stage':<14}{'output shape':<22}{'parameters':>14}{'MFLOPs':>12}"]
     for r in rows:
-        lines.append(
-            f"{r.name:<14}{str(list(r.output_shape)):<22}{r.params:>14,}{r.flops / 1e6:>12,.1f}"
-        )
-    lines.append(
-        f"{'total':<36}{sum(r.params for r in rows):>14,}{sum(r.flops for r in rows) / 1e6:>12,.1f}"
-    )
+        lines.append(f"{r.name:<14}{str(list(r.output_shape)):<22}{r.params:>14,}{r.flops / 1e6:>12,.1f}")
+    lines.append(f"{'total':<36}{sum(r.params for r in rows):>14,}{sum(r.flops for r in rows) / 1e6:>12,.1f}")
     return "\n".join(lines)
 
 

@@ -124,9 +124,7 @@ class MBConv(nn.Module):
         expanded = make_divisible(cnf.input_channels * cnf.expand_ratio)
         layers: list[nn.Module] = []
         if expanded != cnf.input_channels:
-            layers.append(
-                ConvNormActivation(cnf.input_channels, expanded, 1, activation_layer=nn.SiLU)
-            )
+            layers.append(ConvNormActivation(cnf.input_channels, expanded, 1, activation_layer=nn.SiLU))
         layers.append(
             ConvNormActivation(
                 expanded,
@@ -138,9 +136,7 @@ class MBConv(nn.Module):
             )
         )
         squeeze = max(1, cnf.input_channels // 4)  # SE ratio 1/4 of the block's *input* channels
-        layers.append(
-            SqueezeExcitation(expanded, squeeze, activation=partial(nn.SiLU, inplace=True))
-        )
+        layers.append(SqueezeExcitation(expanded, squeeze, activation=partial(nn.SiLU, inplace=True)))
         layers.append(ConvNormActivation(expanded, cnf.out_channels, 1, activation_layer=None))
         self.block = nn.Sequential(*layers)
         self.stochastic_depth = StochasticDepth(stochastic_depth_prob)
@@ -263,9 +259,7 @@ def scaled_efficientnet(
     stochastic_depth_prob: float = 0.2,
 ) -> EfficientNet:
     """B0 scaled in width and depth: (1.0, 1.1) is B1, (1.1, 1.2) B2, (1.2, 1.4) B3, ..."""
-    return EfficientNet(
-        scaled_setting(width_mult, depth_mult), dropout, stochastic_depth_prob, num_classes
-    )
+    return EfficientNet(scaled_setting(width_mult, depth_mult), dropout, stochastic_depth_prob, num_classes)
 
 
 def compound_scaling(

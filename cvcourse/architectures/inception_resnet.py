@@ -29,9 +29,7 @@ __all__ = ["ConvBNReLU", "InceptionResNetA", "InceptionResNetB"]
 class ConvBNReLU(nn.Sequential):
     """Conv (no bias) -> BatchNorm -> ReLU with "same" padding for odd (kh, kw) kernels."""
 
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int] = 1
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int] = 1) -> None:
         kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
         super().__init__(
             nn.Conv2d(in_channels, out_channels, (kh, kw), padding=(kh // 2, kw // 2), bias=False),

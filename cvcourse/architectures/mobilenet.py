@@ -119,9 +119,7 @@ class InvertedResidual(nn.Module):
         if expand_ratio != 1:
             layers.append(ConvNormActivation(inp, hidden_dim, kernel_size=1))  # expand
         layers += [
-            ConvNormActivation(
-                hidden_dim, hidden_dim, stride=stride, groups=hidden_dim
-            ),  # depth-wise
+            ConvNormActivation(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim),  # depth-wise
             nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False),  # point-wise projection ...
             nn.BatchNorm2d(oup),  # ... with no activation: the linear bottleneck
         ]
@@ -143,9 +141,7 @@ class MobileNetV2(nn.Module):
         dropout: dropout probability before the classifier.
     """
 
-    def __init__(
-        self, num_classes: int = 1000, width_mult: float = 1.0, dropout: float = 0.2
-    ) -> None:
+    def __init__(self, num_classes: int = 1000, width_mult: float = 1.0, dropout: float = 0.2) -> None:
         super().__init__()
         check_int("num_classes", num_classes, low=1)
         check_float("width_mult", width_mult, low=0.0, low_inclusive=False)
@@ -157,16 +153,12 @@ class MobileNetV2(nn.Module):
             output_channel = make_divisible(c * width_mult)
             for i in range(n):
                 # only the first block of a stage strides (notes: stride on the middle 3x3)
-                features.append(
-                    InvertedResidual(input_channel, output_channel, s if i == 0 else 1, t)
-                )
+                features.append(InvertedResidual(input_channel, output_channel, s if i == 0 else 1, t))
                 input_channel = output_channel
         # few channels in the body, so expand before the classifier (notes, 2.5)
         features.append(ConvNormActivation(input_channel, self.last_channel, kernel_size=1))
         self.features = nn.Sequential(*features)
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes)
-        )
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
 
         for m in self.modules():  # same initialisation as torchvision
             if isinstance(m, nn.Conv2d):

@@ -53,8 +53,13 @@ class XBlock(nn.Module):
 
     def __init__(self, in_channels: int, width: int, stride: int, groups: int, bottleneck: int):
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("width", width), ("stride", stride),
-                            ("groups", groups), ("bottleneck", bottleneck)):
+        for name, value in (
+            ("in_channels", in_channels),
+            ("width", width),
+            ("stride", stride),
+            ("groups", groups),
+            ("bottleneck", bottleneck),
+        ):
             check_int(name, value, low=1)
         inner = width // bottleneck
         self.conv1 = nn.Sequential(

@@ -57,8 +57,13 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
 
 
 def _check_block(inplanes, planes, stride, downsample, groups, base_width) -> None:
-    for name, value in (("inplanes", inplanes), ("planes", planes), ("stride", stride),
-                        ("groups", groups), ("base_width", base_width)):
+    for name, value in (
+        ("inplanes", inplanes),
+        ("planes", planes),
+        ("stride", stride),
+        ("groups", groups),
+        ("base_width", base_width),
+    ):
         check_int(name, value, low=1)
     if downsample is not None:
         check_type("downsample", downsample, nn.Module, "an nn.Module or None")
@@ -226,9 +231,7 @@ class ResNet(nn.Module):
         layers = [block(self.inplanes, planes, stride, downsample, self.groups, self.base_width)]
         self.inplanes = planes * block.expansion
         for _ in range(1, blocks):
-            layers.append(
-                block(self.inplanes, planes, groups=self.groups, base_width=self.base_width)
-            )
+            layers.append(block(self.inplanes, planes, groups=self.groups, base_width=self.base_width))
         return nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -242,25 +245,19 @@ class ResNet(nn.Module):
         return self.fc(x)  # [B, num_classes]
 
 
-def resnet18(
-    *, weights: None = None, num_classes: int = 1000, zero_init_residual: bool = False
-) -> ResNet:
+def resnet18(*, weights: None = None, num_classes: int = 1000, zero_init_residual: bool = False) -> ResNet:
     """ResNet-18: basic blocks, [2, 2, 2, 2] per stage (same as ``torchvision.models.resnet18``)."""
     check_no_weights(weights, "resnet18")
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, zero_init_residual)
 
 
-def resnet34(
-    *, weights: None = None, num_classes: int = 1000, zero_init_residual: bool = False
-) -> ResNet:
+def resnet34(*, weights: None = None, num_classes: int = 1000, zero_init_residual: bool = False) -> ResNet:
     """ResNet-34: basic blocks, [3, 4, 6, 3] per stage."""
     check_no_weights(weights, "resnet34")
     return ResNet(BasicBlock, [3, 4, 6, 3], num_classes, zero_init_residual)
 
 
-def resnet50(
-    *, weights: None = None, num_classes: int = 1000, zero_init_residual: bool = False
-) -> ResNet:
+def resnet50(*, weights: None = None, num_classes: int = 1000, zero_init_residual: bool = False) -> ResNet:
     """ResNet-50: bottleneck blocks, [3, 4, 6, 3] per stage."""
     check_no_weights(weights, "resnet50")
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, zero_init_residual)

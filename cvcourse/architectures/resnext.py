@@ -92,9 +92,7 @@ class ResNeXtGroupedBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))  # [B, G*d, H, W]
-        out = self.relu(
-            self.bn2(self.conv2(out))
-        )  # [B, G*d, H, W], group g sees channels g*d:(g+1)*d
+        out = self.relu(self.bn2(self.conv2(out)))  # [B, G*d, H, W], group g sees channels g*d:(g+1)*d
         out = self.bn3(self.conv3(out))  # [B, C, H, W]
         return self.relu(out + x)
 

@@ -44,9 +44,7 @@ class PreActBlock(nn.Module):
     When the shape changes (stride 2 or new width) the skip is a strided 1x1 convolution.
     """
 
-    def __init__(
-        self, in_channels: int, out_channels: int, stride: int = 1, residual: bool = True
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, residual: bool = True) -> None:
         super().__init__()
         check_int("in_channels", in_channels, low=1)
         check_int("out_channels", out_channels, low=1)
@@ -131,9 +129,7 @@ def plain_cnn(depth: int, width: int = 16, num_classes: int = 10, in_channels: i
     return DeepCNN(_blocks_for(depth), False, width, num_classes, in_channels)
 
 
-def residual_cnn(
-    depth: int, width: int = 16, num_classes: int = 10, in_channels: int = 3
-) -> DeepCNN:
+def residual_cnn(depth: int, width: int = 16, num_classes: int = 10, in_channels: int = 3) -> DeepCNN:
     """A pre-activation ResNet with ``depth = 6n + 2`` weighted layers (ResNet-20, -56, ...)."""
     return DeepCNN(_blocks_for(depth), True, width, num_classes, in_channels)
 

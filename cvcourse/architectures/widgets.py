@@ -64,8 +64,17 @@ def _shape_only(x: torch.Tensor) -> torch.Tensor:
 
 
 # Shape-preserving modules with no FLOPs under FlopCounterMode.
-_ELEMENTWISE = (nn.modules.batchnorm._BatchNorm, nn.ReLU, nn.ReLU6, nn.SiLU, nn.Hardswish,
-                nn.Hardsigmoid, nn.Sigmoid, nn.Dropout, nn.GELU)
+_ELEMENTWISE = (
+    nn.modules.batchnorm._BatchNorm,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.SiLU,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Sigmoid,
+    nn.Dropout,
+    nn.GELU,
+)
 
 
 @functools.cache
@@ -261,8 +270,11 @@ def compound_scaling_explorer(
         "beta": widgets.FloatSlider(value=beta, min=1.0, max=1.6, step=0.05, description="β width"),
         "gamma": widgets.FloatSlider(value=gamma, min=1.0, max=1.6, step=0.05, description="γ res."),
     }
-    measure = widgets.Button(description="measure FLOPs", icon="calculator",
-                             tooltip="build B0 scaled by these values and count its FLOPs (~0.5 s)")
+    measure = widgets.Button(
+        description="measure FLOPs",
+        icon="calculator",
+        tooltip="build B0 scaled by these values and count its FLOPs (~0.5 s)",
+    )
     fig, ax, canvas = interactive_figure(figsize=(6, 4))
     (pred_line,) = ax.plot([], [], label="predicted (αβ²γ²)^φ")
     (two_line,) = ax.plot([], [], "k--", label="2^φ")
@@ -288,8 +300,9 @@ def compound_scaling_explorer(
         two_line.set_data(curves["phi"], curves["two_to_phi"])
         ratio = measured.get(v)
         point.set_data([v[0]] if ratio else [], [ratio] if ratio else [])
-        top = 2.0 ** np.ceil(np.log2(max(curves["predicted"].max(), curves["two_to_phi"].max(),
-                                          ratio or 0.0) * 1.05))
+        top = 2.0 ** np.ceil(
+            np.log2(max(curves["predicted"].max(), curves["two_to_phi"].max(), ratio or 0.0) * 1.05)
+        )
         full = ax.get_ylim() != (1.0 / 1.05, top)
         if full:
             ax.set_ylim(1.0 / 1.05, top)

@@ -231,8 +231,9 @@ def collate_detection(
     for i, item in enumerate(batch):
         check_type(f"batch[{i}]", item, (list, tuple), "an (image, target) pair")
         if len(item) != 2:
-            raise ValueError(f"batch[{i}] must be an (image, target) pair, got {len(item)} items: "
-                             f"{describe(item)}")
+            raise ValueError(
+                f"batch[{i}] must be an (image, target) pair, got {len(item)} items: {describe(item)}"
+            )
     images = tuple(item[0] for item in batch)
     targets = tuple(item[1] for item in batch)
     return images, targets

@@ -50,9 +50,7 @@ def shape_mask(
         # half-spike: gamma = 0 at an inner corner I = (0.45, 0), gamma = pi/5 at the tip O. Inside
         # means on the origin's side of the edge I -> O.
         rho = np.hypot(p, q)
-        beta = np.mod(
-            np.arctan2(q, p) + np.pi / 2, 2 * np.pi / 5
-        )  # a tip at angle -90 degrees (up)
+        beta = np.mod(np.arctan2(q, p) + np.pi / 2, 2 * np.pi / 5)  # a tip at angle -90 degrees (up)
         gamma = np.abs(beta - np.pi / 5)
         px, py = rho * np.cos(gamma), rho * np.sin(gamma)
         ox, oy, ix = np.cos(np.pi / 5), np.sin(np.pi / 5), 0.45

@@ -185,12 +185,8 @@ def real_dataset(
         return getattr(torchvision.datasets, cls_name)(root=str(root), download=download, **kwargs)
     except (ValueError, TypeError):
         raise  # a wrong argument is the caller's bug: keep torchvision's message
-    except (
-        Exception
-    ) as err:  # missing files, no network (URLError, socket blocked), corrupt archive
-        how = (
-            "the download failed (offline?)" if download else "it is not on disk and download=False"
-        )
+    except Exception as err:  # missing files, no network (URLError, socket blocked), corrupt archive
+        how = "the download failed (offline?)" if download else "it is not on disk and download=False"
         raise DatasetUnavailableError(
             f"{name} is not available under {root}: {how} ({type(err).__name__}: {err}). "
             f"Use the synthetic data set instead: cvcourse.data.{alternative}, or run once with "

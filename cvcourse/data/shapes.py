@@ -164,9 +164,7 @@ def _random_colours(rng: np.random.Generator, count: int) -> np.ndarray:
     return v[:, None] - (v * s)[:, None] * np.minimum(np.maximum(np.minimum(k, 4 - k), 0), 1)
 
 
-def _contrasting_colour(
-    rng: np.random.Generator, background: np.ndarray, candidates: int = 4
-) -> np.ndarray:
+def _contrasting_colour(rng: np.random.Generator, background: np.ndarray, candidates: int = 4) -> np.ndarray:
     """Of a few random colours, the one farthest (worst case) from the background colours [M, 3]."""
     colours = _random_colours(rng, candidates)  # [C, 3]
     distance = ((colours[:, None] - background[None]) ** 2).sum(axis=-1).min(axis=1)  # [C] squared
@@ -210,8 +208,7 @@ def sample_layout(
         water=rng.uniform(0.65, 0.9) * size if rng.uniform() < 0.5 else None,
         wave=(rng.uniform(0.5, 2.0), rng.uniform(0.1, 0.4) * 32 / size, rng.uniform(0, 2 * np.pi)),
         colours={
-            k: np.clip(np.array(v) + rng.normal(0, 0.08, (2, 3)), 0, 1)
-            for k, v in _STUFF_COLOURS.items()
+            k: np.clip(np.array(v) + rng.normal(0, 0.08, (2, 3)), 0, 1) for k, v in _STUFF_COLOURS.items()
         },
         noise=rng.uniform(-1, 1, (6, 18)),
     )
@@ -231,9 +228,7 @@ def sample_layout(
                 angle=rng.uniform(0, 2 * np.pi),
                 colour=np.zeros(3),
             )
-            rows, cols, mask = rasterise(
-                spec.label, spec.cx, spec.cy, spec.radius, spec.angle, size
-            )
+            rows, cols, mask = rasterise(spec.label, spec.cx, spec.cy, spec.radius, spec.angle, size)
             hidden = [np.count_nonzero(v[rows, cols] & mask) for v in visible]
             if mask.any() and all(h <= max_hidden * a for h, a in zip(hidden, areas, strict=True)):
                 break

@@ -108,8 +108,7 @@ def render_stereo(
     d0 = check_float("background_disparity", background_disparity, low=0.0)
     if disparities.shape != (len(layout.shapes),):
         raise ValueError(
-            f"disparities must have shape ({len(layout.shapes)},), one per shape, "
-            f"got {disparities.shape}"
+            f"disparities must have shape ({len(layout.shapes)},), one per shape, got {disparities.shape}"
         )
     if np.any(np.diff(disparities) < 0) or np.any(disparities < d0):
         raise ValueError(
@@ -345,9 +344,7 @@ class StereoShapes(Dataset):
         layout, _ = sample_layout(rng, self.size, count)
         d_max = self.max_disparity
         d0 = rng.uniform(0.1, 0.3) * d_max
-        d = np.sort(
-            rng.uniform(d0 + 0.2 * d_max, d_max, len(layout.shapes))
-        )  # nearer = painted later
+        d = np.sort(rng.uniform(d0 + 0.2 * d_max, d_max, len(layout.shapes)))  # nearer = painted later
         if not self.subpixel:
             d0, d = max(1.0, round(d0)), np.maximum(1.0, np.round(d))
         return self._tensors(render_stereo(layout, d0, d), rng)
@@ -357,9 +354,7 @@ class StereoShapes(Dataset):
             if self.noise_std > 0:
                 noisy = out[view] + rng.normal(0, self.noise_std, out[view].shape)
                 out[view] = (np.round(np.clip(noisy, 0, 1) * 255) / 255).astype(np.float32)
-            out[view] = torch.from_numpy(
-                np.ascontiguousarray(out[view].transpose(2, 0, 1))
-            )  # [3, H, W]
+            out[view] = torch.from_numpy(np.ascontiguousarray(out[view].transpose(2, 0, 1)))  # [3, H, W]
         out["disparity"] = torch.from_numpy(out["disparity"])
         out["valid"] = torch.from_numpy(out["valid"])
         out["masks"] = torch.from_numpy(out["masks"])

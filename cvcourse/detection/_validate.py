@@ -11,8 +11,15 @@ from cvcourse._checks import check_float, check_tensor
 __all__ = ["check_boxes", "check_scores", "check_threshold"]
 
 
-def check_boxes(name: str, boxes: Any, *, sizes: dict | None = None, size_name: str = "N",
-                fmt: str = "xyxy", dtype: str | None = None) -> torch.Tensor:
+def check_boxes(
+    name: str,
+    boxes: Any,
+    *,
+    sizes: dict | None = None,
+    size_name: str = "N",
+    fmt: str = "xyxy",
+    dtype: str | None = None,
+) -> torch.Tensor:
     """``boxes`` must be a real ``Tensor[N, 4]`` of finite numbers; in ``xyxy`` with x1 <= x2 and
     y1 <= y2, in ``xywh`` / ``cxcywh`` with w, h >= 0 (a zero-area box is allowed, a negative one not)."""
     boxes = check_tensor(name, boxes, shape=(size_name, 4), sizes=sizes, dtype=dtype)

@@ -74,8 +74,9 @@ def _sorted_cumulative(x: Tensor, order: Tensor, y: Tensor, w: Tensor):
     return pos_left, neg_left, valid, thresholds
 
 
-def fit_stump(x: Tensor, y: Tensor, w: Tensor, *, criterion: str = "error", order: Tensor | None = None
-              ) -> tuple[Stump, float]:
+def fit_stump(
+    x: Tensor, y: Tensor, w: Tensor, *, criterion: str = "error", order: Tensor | None = None
+) -> tuple[Stump, float]:
     r"""The best stump on weighted data, searched over every feature and threshold at once.
 
     For a split after the k smallest values of feature d, let :math:`P_L, N_L` be the weight of the
@@ -215,12 +216,12 @@ def spam_example() -> tuple[Tensor, Tensor]:
     """
     table = [  # x1 URLs, x2 capitalised words, spam?
         (1, 18, -1),
-        (2, 53, -1),   # x2 > 20 calls it spam, wrongly (round 3)
-        (5, 17, -1),   # x1 > 3 calls it spam, wrongly (round 1)
-        (9, 50, -1),   # x1 > 3 wrong (round 1), x2 > 20 wrong (round 3)
-        (4, 57, 1),    # x1 > 10 misses it (round 2)
-        (8, 22, 1),    # x1 > 10 misses it (round 2)
-        (11, 6, 1),    # x2 > 20 misses it (round 3)
+        (2, 53, -1),  # x2 > 20 calls it spam, wrongly (round 3)
+        (5, 17, -1),  # x1 > 3 calls it spam, wrongly (round 1)
+        (9, 50, -1),  # x1 > 3 wrong (round 1), x2 > 20 wrong (round 3)
+        (4, 57, 1),  # x1 > 10 misses it (round 2)
+        (8, 22, 1),  # x1 > 10 misses it (round 2)
+        (11, 6, 1),  # x2 > 20 misses it (round 3)
         (14, 29, 1),
     ]
     data = torch.tensor(table, dtype=torch.float64)

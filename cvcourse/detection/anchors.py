@@ -23,8 +23,15 @@ from cvcourse._checks import check_bool, check_float, check_int, check_tensor, c
 from ._validate import check_boxes, check_threshold
 from .boxes import box_iou
 
-__all__ = ["base_anchors", "anchor_grid", "label_anchors", "sample_anchors", "POSITIVE", "NEGATIVE",
-           "IGNORED"]
+__all__ = [
+    "base_anchors",
+    "anchor_grid",
+    "label_anchors",
+    "sample_anchors",
+    "POSITIVE",
+    "NEGATIVE",
+    "IGNORED",
+]
 
 POSITIVE, NEGATIVE, IGNORED = 1, 0, -1
 BELOW_LOW_THRESHOLD, BETWEEN_THRESHOLDS = -1, -2  # torchvision Matcher's codes
@@ -37,8 +44,11 @@ def _positive_numbers(name: str, values: Sequence[float]) -> list[float]:
     return [check_float(f"{name}[{i}]", v, low=0.0, low_inclusive=False) for i, v in enumerate(values)]
 
 
-def base_anchors(sizes: Sequence[float] = (32, 64, 128), aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
-                 dtype: torch.dtype = torch.float32) -> Tensor:
+def base_anchors(
+    sizes: Sequence[float] = (32, 64, 128),
+    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
     r"""The k anchors around the origin: for aspect ratio :math:`r = h / w` and size :math:`s`,
     :math:`w = s / \sqrt{r}`, :math:`h = s \sqrt{r}` (area :math:`s^2`), rounded to whole pixels as
     torchvision rounds them.
@@ -55,9 +65,13 @@ def base_anchors(sizes: Sequence[float] = (32, 64, 128), aspect_ratios: Sequence
     return (torch.stack([-ws, -hs, ws, hs], dim=1) / 2).round()
 
 
-def anchor_grid(grid_size: tuple[int, int], stride: int | tuple[int, int],
-                sizes: Sequence[float] = (32, 64, 128), aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
-                dtype: torch.dtype = torch.float32) -> Tensor:
+def anchor_grid(
+    grid_size: tuple[int, int],
+    stride: int | tuple[int, int],
+    sizes: Sequence[float] = (32, 64, 128),
+    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
     """All anchors of one feature map: ``base_anchors`` shifted to every location ``(x, y) =
     (j * stride_w, i * stride_h)`` (torchvision places them at the top-left corner of each cell).
 
@@ -88,8 +102,13 @@ def anchor_grid(grid_size: tuple[int, int], stride: int | tuple[int, int],
     return (shifts.view(-1, 1, 4) + base.view(1, -1, 4)).reshape(-1, 4)  # [H * W * k, 4]
 
 
-def label_anchors(anchors: Tensor, gt_boxes: Tensor, fg_iou: float = 0.7, bg_iou: float = 0.3,
-                  allow_low_quality: bool = True) -> tuple[Tensor, Tensor]:
+def label_anchors(
+    anchors: Tensor,
+    gt_boxes: Tensor,
+    fg_iou: float = 0.7,
+    bg_iou: float = 0.3,
+    allow_low_quality: bool = True,
+) -> tuple[Tensor, Tensor]:
     """RPN training labels: 1 positive, 0 negative, -1 ignored, and each anchor's ground truth.
 
     * IoU with its best ground truth >= ``fg_iou``: positive;
@@ -132,8 +151,12 @@ def label_anchors(anchors: Tensor, gt_boxes: Tensor, fg_iou: float = 0.7, bg_iou
     return labels, matches
 
 
-def sample_anchors(labels: Tensor, batch_size_per_image: int = 256, positive_fraction: float = 0.5,
-                   generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def sample_anchors(
+    labels: Tensor,
+    batch_size_per_image: int = 256,
+    positive_fraction: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
     """The RPN mini-batch of one image: at most ``batch_size_per_image * positive_fraction``
     positives drawn at random, then negatives up to ``batch_size_per_image``.
 

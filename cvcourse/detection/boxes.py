@@ -152,8 +152,7 @@ def _check_weights(weights) -> tuple[float, float, float, float]:
     check_type("weights", weights, (tuple, list), "a tuple of 4 positive numbers (wx, wy, ww, wh)")
     if len(weights) != 4:
         raise ValueError(f"weights must have 4 entries (wx, wy, ww, wh), got {len(weights)}")
-    return tuple(check_float(f"weights[{i}]", w, low=0.0, low_inclusive=False)
-                 for i, w in enumerate(weights))
+    return tuple(check_float(f"weights[{i}]", w, low=0.0, low_inclusive=False) for i, w in enumerate(weights))
 
 
 def _centres_sizes(boxes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -162,8 +161,11 @@ def _centres_sizes(boxes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return boxes[:, 0] + 0.5 * widths, boxes[:, 1] + 0.5 * heights, widths, heights
 
 
-def encode_boxes(reference_boxes: Tensor, proposals: Tensor,
-                 weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)) -> Tensor:
+def encode_boxes(
+    reference_boxes: Tensor,
+    proposals: Tensor,
+    weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0),
+) -> Tensor:
     r"""The regression target that turns each proposal into its ground-truth box (R-CNN).
 
     With the proposal's centre and size :math:`(x_{SS}, y_{SS}, w_{SS}, h_{SS})` and the ground
@@ -199,9 +201,12 @@ def encode_boxes(reference_boxes: Tensor, proposals: Tensor,
     return torch.stack((dx, dy, dw, dh), dim=1)
 
 
-def decode_boxes(rel_codes: Tensor, boxes: Tensor,
-                 weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0),
-                 bbox_xform_clip: float = BBOX_XFORM_CLIP) -> Tensor:
+def decode_boxes(
+    rel_codes: Tensor,
+    boxes: Tensor,
+    weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0),
+    bbox_xform_clip: float = BBOX_XFORM_CLIP,
+) -> Tensor:
     r"""Apply predicted corrections to boxes: the inverse of :func:`encode_boxes` (notes, 4.3.2).
 
     .. math::
@@ -240,6 +245,7 @@ def decode_boxes(rel_codes: Tensor, boxes: Tensor,
     # half sizes, as torchvision computes them (a tensor 0.5, so the dtype is the codes')
     half_w = torch.tensor(0.5, dtype=pred_ctr_y.dtype, device=pred_w.device) * pred_w
     half_h = torch.tensor(0.5, dtype=pred_ctr_y.dtype, device=pred_h.device) * pred_h
-    corners = torch.stack((pred_ctr_x - half_w, pred_ctr_y - half_h,
-                           pred_ctr_x + half_w, pred_ctr_y + half_h), dim=2)  # [N, k, 4]
+    corners = torch.stack(
+        (pred_ctr_x - half_w, pred_ctr_y - half_h, pred_ctr_x + half_w, pred_ctr_y + half_h), dim=2
+    )  # [N, k, 4]
     return corners.flatten(1)

@@ -27,8 +27,15 @@ from cvcourse._checks import check_float, check_int, check_tensor, check_type
 from .adaboost import AdaBoost
 from .haar import HaarFeatures
 
-__all__ = ["face_patches", "nonface_patches", "feature_matrix", "patch_features", "Cascade", "train_cascade",
-           "cascade_rates"]
+__all__ = [
+    "face_patches",
+    "nonface_patches",
+    "feature_matrix",
+    "patch_features",
+    "Cascade",
+    "train_cascade",
+    "cascade_rates",
+]
 
 NEGATIVE_PHOTOS = ("camera", "coffee", "chelsea", "rocket", "coins")
 
@@ -136,16 +143,25 @@ class Cascade:
 
     def stage_passes(self, x: Tensor) -> Tensor:
         """Bool Tensor[N, S]: which samples (bank features ``x``, [N, F]) stage i accepts, on its own."""
-        return torch.stack([stage.decision_function(x) >= t for stage, t in
-                            zip(self.stages, self.thresholds, strict=True)], dim=1)
+        return torch.stack(
+            [stage.decision_function(x) >= t for stage, t in zip(self.stages, self.thresholds, strict=True)],
+            dim=1,
+        )
 
     def predict(self, x: Tensor) -> Tensor:
         """Bool Tensor[N]: accepted by every stage."""
         return self.stage_passes(x).all(1)
 
 
-def train_cascade(faces: Tensor, negatives: Tensor, features: HaarFeatures, stage_sizes=(1, 3, 6, 10), *,
-                  min_detection: float = 0.99, max_negatives: int = 1000) -> Cascade:
+def train_cascade(
+    faces: Tensor,
+    negatives: Tensor,
+    features: HaarFeatures,
+    stage_sizes=(1, 3, 6, 10),
+    *,
+    min_detection: float = 0.99,
+    max_negatives: int = 1000,
+) -> Cascade:
     """Train a cascade stage by stage, each on the faces and the negatives all earlier stages let through.
 
     Args:
@@ -175,8 +191,12 @@ def train_cascade(faces: Tensor, negatives: Tensor, features: HaarFeatures, stag
         threshold = float(face_scores.sort(descending=True).values[keep - 1])
         cascade.stages.append(stage)
         cascade.thresholds.append(threshold)
-        cascade.train_rates.append((float((face_scores >= threshold).double().mean()),
-                                    float((stage.decision_function(neg) >= threshold).double().mean())))
+        cascade.train_rates.append(
+            (
+                float((face_scores >= threshold).double().mean()),
+                float((stage.decision_function(neg) >= threshold).double().mean()),
+            )
+        )
         alive &= stage.decision_function(negatives) >= threshold
     return cascade
 

@@ -23,8 +23,12 @@ __all__ = ["coco_map", "COCO_IOU_THRESHOLDS", "COCO_RECALL_LEVELS", "AREA_RANGES
 # Exactly as COCOeval builds them (np.linspace), so lookups like iou == 0.75 behave the same.
 COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1)
 COCO_RECALL_LEVELS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1)
-AREA_RANGES = {"all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2),
-               "large": (96.0**2, 1e5**2)}
+AREA_RANGES = {
+    "all": (0.0, 1e5**2),
+    "small": (0.0, 32.0**2),
+    "medium": (32.0**2, 96.0**2),
+    "large": (96.0**2, 1e5**2),
+}
 
 
 # ------------------------------------------------------------------------------ COCO mAP, fast
@@ -33,10 +37,12 @@ def _coco_iou(det: np.ndarray, gt: np.ndarray) -> np.ndarray:
     union ``area_d + area_g - inter``, 0 when the boxes do not overlap (also for zero-area boxes)."""
     dx, dy, dw, dh = _xywh(det)
     gx, gy, gw, gh = _xywh(gt)
-    w = np.minimum((dw + dx)[..., :, None], (gw + gx)[..., None, :]) - np.maximum(dx[..., :, None],
-                                                                                  gx[..., None, :])
-    h = np.minimum((dh + dy)[..., :, None], (gh + gy)[..., None, :]) - np.maximum(dy[..., :, None],
-                                                                                  gy[..., None, :])
+    w = np.minimum((dw + dx)[..., :, None], (gw + gx)[..., None, :]) - np.maximum(
+        dx[..., :, None], gx[..., None, :]
+    )
+    h = np.minimum((dh + dy)[..., :, None], (gh + gy)[..., None, :]) - np.maximum(
+        dy[..., :, None], gy[..., None, :]
+    )
     inter = w * h
     union = (dw * dh)[..., :, None] + (gw * gh)[..., None, :] - inter
     overlap = (w > 0) & (h > 0)
@@ -66,11 +72,19 @@ def _check_list(name: str, items: Any, keys: tuple[str, ...]) -> list[dict]:
 def _flatten(items: list[dict], with_scores: bool) -> dict[str, np.ndarray]:
     """All boxes of all images in one set of arrays: image index, label, box, score, input order."""
     counts = [len(item["labels"]) for item in items]
+
     def cat(key, dt):
-        return (np.concatenate([item[key].detach().cpu().numpy().astype(dt) for item in items])
-               if items else np.zeros(0, dt))
-    flat = {"image": np.repeat(np.arange(len(items)), counts), "label": cat("labels", np.int64),
-            "box": cat("boxes", np.float64).reshape(-1, 4)}
+        return (
+            np.concatenate([item[key].detach().cpu().numpy().astype(dt) for item in items])
+            if items
+            else np.zeros(0, dt)
+        )
+
+    flat = {
+        "image": np.repeat(np.arange(len(items)), counts),
+        "label": cat("labels", np.int64),
+        "box": cat("boxes", np.float64).reshape(-1, 4),
+    }
     flat["score"] = cat("scores", np.float64) if with_scores else np.zeros(len(flat["label"]))
     return flat
 
@@ -86,8 +100,13 @@ def _rank_in_group(group: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.n
     return order, rank
 
 
-def _match_all(iou: np.ndarray, det_valid: np.ndarray, gt_valid: np.ndarray, gt_ignored: np.ndarray,
-               thresholds: np.ndarray) -> np.ndarray:
+def _match_all(
+    iou: np.ndarray,
+    det_valid: np.ndarray,
+    gt_valid: np.ndarray,
+    gt_ignored: np.ndarray,
+    thresholds: np.ndarray,
+) -> np.ndarray:
     """COCO's greedy matching for every (image, class) pair and threshold at once.
 
     Args:
@@ -143,15 +162,25 @@ def _layout(dt: dict, gt: dict, classes: np.ndarray, max_det: int) -> dict[str, 
     gt_box, gt_valid = np.zeros((P, G, 4)), np.zeros((P, G), bool)
     gp = row_of[np.searchsorted(sorted_ids, gt_group)]
     gt_box[gp, gt_rank], gt_valid[gp, gt_rank] = gt["box"], True
-    return {"iou": _coco_iou(det_box, gt_box), "det_valid": det_valid, "gt_valid": gt_valid,
-            "det_score": det_score, "image_of": groups // k, "class_of": groups % k,
-            # areas as COCO has them: w * h (loadRes computes a detection's from its bbox)
-            "det_area": (det_box[..., 2] - det_box[..., 0]) * (det_box[..., 3] - det_box[..., 1]),
-            "gt_area": (gt_box[..., 2] - gt_box[..., 0]) * (gt_box[..., 3] - gt_box[..., 1])}
+    return {
+        "iou": _coco_iou(det_box, gt_box),
+        "det_valid": det_valid,
+        "gt_valid": gt_valid,
+        "det_score": det_score,
+        "image_of": groups // k,
+        "class_of": groups % k,
+        # areas as COCO has them: w * h (loadRes computes a detection's from its bbox)
+        "det_area": (det_box[..., 2] - det_box[..., 0]) * (det_box[..., 3] - det_box[..., 1]),
+        "gt_area": (gt_box[..., 2] - gt_box[..., 0]) * (gt_box[..., 3] - gt_box[..., 1]),
+    }
 
 
-def coco_map(preds: Sequence[dict], targets: Sequence[dict], iou_thresholds: Sequence[float] | None = None,
-             max_detections: Sequence[int] = (1, 10, 100)) -> dict[str, Any]:
+def coco_map(
+    preds: Sequence[dict],
+    targets: Sequence[dict],
+    iou_thresholds: Sequence[float] | None = None,
+    max_detections: Sequence[int] = (1, 10, 100),
+) -> dict[str, Any]:
     """COCO mean average precision, equal to pycocotools' ``COCOeval(..., "bbox")`` on the same data.
 
     Args:
@@ -174,14 +203,17 @@ def coco_map(preds: Sequence[dict], targets: Sequence[dict], iou_thresholds: Seq
     preds = _check_list("preds", preds, ("boxes", "scores", "labels"))
     targets = _check_list("targets", targets, ("boxes", "labels"))
     if len(preds) != len(targets):
-        raise ValueError(f"preds and targets must have one entry per image, got {len(preds)} preds and "
-                         f"{len(targets)} targets")
+        raise ValueError(
+            f"preds and targets must have one entry per image, got {len(preds)} preds and "
+            f"{len(targets)} targets"
+        )
     if iou_thresholds is None:
         thresholds = COCO_IOU_THRESHOLDS
     else:
         check_type("iou_thresholds", iou_thresholds, (list, tuple, np.ndarray), "a sequence of floats")
-        thresholds = np.array([check_threshold(f"iou_thresholds[{i}]", t)
-                               for i, t in enumerate(iou_thresholds)])
+        thresholds = np.array(
+            [check_threshold(f"iou_thresholds[{i}]", t) for i, t in enumerate(iou_thresholds)]
+        )
         if thresholds.size == 0:
             raise ValueError("iou_thresholds must not be empty")
     check_type("max_detections", max_detections, (list, tuple), "a sequence of ints")
@@ -207,12 +239,16 @@ def coco_map(preds: Sequence[dict], targets: Sequence[dict], iou_thresholds: Seq
         matched = matches >= 0
         # a detection matched to an ignored ground truth is ignored, and so is an unmatched one
         # outside the area range
-        hit_ignored = (gt_ignored[np.arange(P)[:, None, None], np.maximum(matches, 0)] if G
-                       else np.zeros(matches.shape, bool))
+        hit_ignored = (
+            gt_ignored[np.arange(P)[:, None, None], np.maximum(matches, 0)]
+            if G
+            else np.zeros(matches.shape, bool)
+        )
         det_ignored = np.where(matched, hit_ignored, ((det_area < lo) | (det_area > hi))[:, None, :])
         for m in max_dets if area_name == "all" else max_dets[-1:]:
-            precision, recall = _accumulate(matched, det_ignored, det_valid, det_score, gt_valid, gt_ignored,
-                                            image_of, class_of, K, m)
+            precision, recall = _accumulate(
+                matched, det_ignored, det_valid, det_score, gt_valid, gt_ignored, image_of, class_of, K, m
+            )
             if m == max_dets[-1]:
                 summary[("ap", area_name)] = precision
                 if area_name == "all":
@@ -239,8 +275,9 @@ def coco_map(preds: Sequence[dict], targets: Sequence[dict], iou_thresholds: Seq
     return results
 
 
-def _accumulate(matched, det_ignored, det_valid, det_score, gt_valid, gt_ignored, image_of, class_of,
-                K: int, max_det: int) -> tuple[np.ndarray, np.ndarray]:
+def _accumulate(
+    matched, det_ignored, det_valid, det_score, gt_valid, gt_ignored, image_of, class_of, K: int, max_det: int
+) -> tuple[np.ndarray, np.ndarray]:
     """COCOeval.accumulate for one area range and one detection limit.
 
     Returns:

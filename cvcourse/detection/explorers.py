@@ -16,14 +16,31 @@ from .boxes import box_iou
 from .metrics import average_precision, match_detections, precision_recall
 from .nms import nms_steps
 
-__all__ = ["detection_scenes", "synthetic_detections", "anchor_view", "nms_view", "pr_view",
-           "CLOSE_OBJECTS", "SIZE"]
+__all__ = [
+    "detection_scenes",
+    "synthetic_detections",
+    "anchor_view",
+    "nms_view",
+    "pr_view",
+    "CLOSE_OBJECTS",
+    "SIZE",
+]
 
 SIZE = 128
 CLOSE_OBJECTS = "close objects (NMS merges them)"
-COLORS = {"positive": "#2ca02c", "negative": "#9e9e9e", "ignored": "#ff9f1c", "kept": "#2ca02c",
-          "current": "#1f77b4", "suppressed": "#d62728", "gone": "#bdbdbd", "unchecked": "#ffd54f",
-          "gt": "#00e5ff", "tp": "#2ca02c", "fp": "#d62728"}
+COLORS = {
+    "positive": "#2ca02c",
+    "negative": "#9e9e9e",
+    "ignored": "#ff9f1c",
+    "kept": "#2ca02c",
+    "current": "#1f77b4",
+    "suppressed": "#d62728",
+    "gone": "#bdbdbd",
+    "unchecked": "#ffd54f",
+    "gt": "#00e5ff",
+    "tp": "#2ca02c",
+    "fp": "#d62728",
+}
 RATIOS = {"1": (1.0,), "0.5, 1, 2": (0.5, 1.0, 2.0), "0.25, 0.5, 1, 2, 4": (0.25, 0.5, 1.0, 2.0, 4.0)}
 STYLE = {"description_width": "110px"}
 
@@ -39,8 +56,11 @@ def detection_scenes(n: int = 4, seed: int = 3, close_objects: bool = True) -> d
     scenes = {}
     for i in range(n):
         image, target = data[i]
-        scenes[f"scene {i + 1}"] = {"image": image.permute(1, 2, 0).numpy(),
-                                    "boxes": target["boxes"].double(), "labels": target["labels"]}
+        scenes[f"scene {i + 1}"] = {
+            "image": image.permute(1, 2, 0).numpy(),
+            "boxes": target["boxes"].double(),
+            "labels": target["labels"],
+        }
     if close_objects:
         boxes = torch.tensor([[30.0, 40, 80, 100], [42, 44, 92, 104]], dtype=torch.float64)
         image = np.full((SIZE, SIZE, 3), 0.85)
@@ -50,8 +70,14 @@ def detection_scenes(n: int = 4, seed: int = 3, close_objects: bool = True) -> d
     return scenes
 
 
-def synthetic_detections(gt_boxes: Tensor, gt_labels: Tensor, seed: int = 0, per_object: int = 5,
-                         false_positives: int = 4, size: int = SIZE) -> tuple[Tensor, Tensor, Tensor]:
+def synthetic_detections(
+    gt_boxes: Tensor,
+    gt_labels: Tensor,
+    seed: int = 0,
+    per_object: int = 5,
+    false_positives: int = 4,
+    size: int = SIZE,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Scored candidates as a detector gives them before NMS: ``per_object`` jittered copies of each
     ground-truth box (jitter 4-20 % of its size; the closer the copy, the higher its score, plus
     noise) and ``false_positives`` random boxes with lower scores. Deterministic from ``seed``.
@@ -76,8 +102,15 @@ def synthetic_detections(gt_boxes: Tensor, gt_labels: Tensor, seed: int = 0, per
 
 
 # ------------------------------------------------------------------------------ pure functions
-def anchor_view(gt_boxes: Tensor, scale: int, ratios: tuple[float, ...], stride: int,
-                image_size: int = SIZE, gt_index: int | None = None, top: int = 3) -> dict:
+def anchor_view(
+    gt_boxes: Tensor,
+    scale: int,
+    ratios: tuple[float, ...],
+    stride: int,
+    image_size: int = SIZE,
+    gt_index: int | None = None,
+    top: int = 3,
+) -> dict:
     """What the anchor explorer shows: the anchors of a ``stride`` grid over the image with sizes
     (scale, 2 scale) and ``ratios``, labelled as the RPN labels them (``label_anchors``), their
     counts, and for ground truth ``gt_index`` its ``top`` best anchors and their IoU."""
@@ -85,8 +118,10 @@ def anchor_view(gt_boxes: Tensor, scale: int, ratios: tuple[float, ...], stride:
     anchors = anchor_grid((grid, grid), stride, (scale, 2 * scale), ratios, dtype=torch.float64)
     anchors = anchors + stride / 2  # centred on the cells (torchvision puts them on the corners)
     labels, _ = label_anchors(anchors, gt_boxes)
-    counts = {name: int((labels == value).sum()) for name, value in
-              (("positive", 1), ("negative", 0), ("ignored", -1))}
+    counts = {
+        name: int((labels == value).sum())
+        for name, value in (("positive", 1), ("negative", 0), ("ignored", -1))
+    }
     view = {"anchors": anchors, "labels": labels, "counts": counts, "best": [], "best_iou": []}
     if gt_index is not None and len(gt_boxes):
         iou = box_iou(gt_boxes[gt_index : gt_index + 1], anchors)[0]
@@ -95,8 +130,9 @@ def anchor_view(gt_boxes: Tensor, scale: int, ratios: tuple[float, ...], stride:
     return view
 
 
-def nms_view(boxes: Tensor, scores: Tensor, iou_threshold: float, score_threshold: float,
-             step: int | None = None) -> dict:
+def nms_view(
+    boxes: Tensor, scores: Tensor, iou_threshold: float, score_threshold: float, step: int | None = None
+) -> dict:
     """Greedy NMS after ``step`` steps (None: all) on the candidates scoring >= ``score_threshold``.
 
     Returns:
@@ -105,21 +141,36 @@ def nms_view(boxes: Tensor, scores: Tensor, iou_threshold: float, score_threshol
         (eliminated by earlier steps), ``unchecked``; and ``n_steps``, ``step``, ``steps``.
     """
     candidates = torch.nonzero(scores >= score_threshold).flatten()
-    steps = [(int(candidates[k]), [int(candidates[j]) for j in gone])
-             for k, gone in nms_steps(boxes[candidates], scores[candidates], iou_threshold)]
+    steps = [
+        (int(candidates[k]), [int(candidates[j]) for j in gone])
+        for k, gone in nms_steps(boxes[candidates], scores[candidates], iou_threshold)
+    ]
     step = len(steps) if step is None else max(0, min(step, len(steps)))
     done = steps[:step]
     current, current_suppressed = (done[-1][0], done[-1][1]) if done else (None, [])
     seen = {k for k, _ in done} | {j for _, gone in done for j in gone}
-    return {"candidates": candidates.tolist(), "kept": [k for k, _ in done], "current": current,
-            "current_suppressed": current_suppressed,
-            "suppressed": [j for _, gone in done[:-1] for j in gone],
-            "unchecked": [i for i in candidates.tolist() if i not in seen],
-            "n_steps": len(steps), "step": step, "steps": steps}
+    return {
+        "candidates": candidates.tolist(),
+        "kept": [k for k, _ in done],
+        "current": current,
+        "current_suppressed": current_suppressed,
+        "suppressed": [j for _, gone in done[:-1] for j in gone],
+        "unchecked": [i for i in candidates.tolist() if i not in seen],
+        "n_steps": len(steps),
+        "step": step,
+        "steps": steps,
+    }
 
 
-def pr_view(boxes: Tensor, scores: Tensor, labels: Tensor, gt_boxes: Tensor, gt_labels: Tensor,
-            iou_threshold: float, confidence: float) -> dict:
+def pr_view(
+    boxes: Tensor,
+    scores: Tensor,
+    labels: Tensor,
+    gt_boxes: Tensor,
+    gt_labels: Tensor,
+    iou_threshold: float,
+    confidence: float,
+) -> dict:
     """The precision-recall curve of one scene's detections (each matched within its class,
     ``match_detections``) and the point at confidence threshold ``confidence``.
 
@@ -135,11 +186,17 @@ def pr_view(boxes: Tensor, scores: Tensor, labels: Tensor, gt_boxes: Tensor, gt_
     precision, recall, thresholds = precision_recall(scores, tp, len(gt_boxes))
     envelope = torch.flip(torch.cummax(torch.flip(precision, [0]), 0).values, [0])
     k = int((thresholds >= confidence).sum())
-    return {"tp": tp, "precision": precision, "recall": recall, "thresholds": thresholds,
-            "envelope": envelope, "ap_all_points": average_precision(recall, precision, "all_points"),
-            "ap_coco101": average_precision(recall, precision, "coco101"),
-            "shown": torch.nonzero(scores >= confidence).flatten().tolist(),
-            "point": (float(recall[k - 1]), float(precision[k - 1])) if k else None}
+    return {
+        "tp": tp,
+        "precision": precision,
+        "recall": recall,
+        "thresholds": thresholds,
+        "envelope": envelope,
+        "ap_all_points": average_precision(recall, precision, "all_points"),
+        "ap_coco101": average_precision(recall, precision, "coco101"),
+        "shown": torch.nonzero(scores >= confidence).flatten().tolist(),
+        "point": (float(recall[k - 1]), float(precision[k - 1])) if k else None,
+    }
 
 
 # ----------------------------------------------------------------------------------- drawing

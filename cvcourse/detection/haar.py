@@ -29,8 +29,14 @@ from cvcourse._checks import check_choice, check_float, check_int, check_tensor,
 
 from .integral import integral_image, rectangle_sum
 
-__all__ = ["KINDS", "HaarFeatures", "haar_feature_grid", "haar_features", "normalized_haar_features",
-           "haar_mask"]
+__all__ = [
+    "KINDS",
+    "HaarFeatures",
+    "haar_feature_grid",
+    "haar_features",
+    "normalized_haar_features",
+    "haar_mask",
+]
 
 # kind -> (rows, columns) of unit rectangles, and the order of the rectangles (grid row, grid column)
 KINDS = {
@@ -66,8 +72,13 @@ class HaarFeatures:
 
     def __getitem__(self, index) -> HaarFeatures:
         index = torch.as_tensor(index).reshape(-1)
-        return HaarFeatures([self.kinds[i] for i in index.tolist()], self.rects[index], self.signs[index],
-                            self.height, self.width)
+        return HaarFeatures(
+            [self.kinds[i] for i in index.tolist()],
+            self.rects[index],
+            self.signs[index],
+            self.height,
+            self.width,
+        )
 
 
 def haar_feature_grid(height: int, width: int, kinds=tuple(KINDS), *, step: int = 1) -> HaarFeatures:
@@ -87,15 +98,20 @@ def haar_feature_grid(height: int, width: int, kinds=tuple(KINDS), *, step: int 
     """
     height, width = check_int("height", height, low=1), check_int("width", width, low=1)
     step = check_int("step", step, low=1)
-    kinds = [check_choice("kinds", kind, KINDS) for kind in check_type("kinds", kinds, (list, tuple),
-                                                                          "a list of kind names")]
+    kinds = [
+        check_choice("kinds", kind, KINDS)
+        for kind in check_type("kinds", kinds, (list, tuple), "a list of kind names")
+    ]
     names, rects, signs = [], [], []
     for kind in kinds:
         (ny, nx), order = KINDS[kind]
         for h in range(step, height // ny + 1, step):  # unit rectangle height
             for w in range(step, width // nx + 1, step):
-                r, c = torch.meshgrid(torch.arange(0, height - ny * h + 1, step),
-                                      torch.arange(0, width - nx * w + 1, step), indexing="ij")
+                r, c = torch.meshgrid(
+                    torch.arange(0, height - ny * h + 1, step),
+                    torch.arange(0, width - nx * w + 1, step),
+                    indexing="ij",
+                )
                 r, c = r.reshape(-1), c.reshape(-1)  # [P] top-left corners of the whole feature
                 block = torch.zeros(len(r), 4, 4, dtype=torch.int64)
                 for k, (gy, gx) in enumerate(order):
@@ -112,8 +128,9 @@ def haar_feature_grid(height: int, width: int, kinds=tuple(KINDS), *, step: int 
     return HaarFeatures(names, torch.cat(rects), torch.cat(signs), height, width)
 
 
-def haar_features(ii: Tensor, features: HaarFeatures, top: Tensor | int = 0,
-                  left: Tensor | int = 0) -> Tensor:
+def haar_features(
+    ii: Tensor, features: HaarFeatures, top: Tensor | int = 0, left: Tensor | int = 0
+) -> Tensor:
     r"""Values :math:`f = \sum_k s_k \, \mathrm{sum}(R_k)` of every feature in every window, vectorised.
 
     Args:
@@ -136,8 +153,9 @@ def haar_features(ii: Tensor, features: HaarFeatures, top: Tensor | int = 0,
     return (sums * features.signs).sum(-1)
 
 
-def normalized_haar_features(ii: Tensor, ii_sq: Tensor, features: HaarFeatures, top: Tensor, left: Tensor,
-                             scale: float = 1.0) -> Tensor:
+def normalized_haar_features(
+    ii: Tensor, ii_sq: Tensor, features: HaarFeatures, top: Tensor, left: Tensor, scale: float = 1.0
+) -> Tensor:
     r"""Feature values of windows scaled by ``scale``, on the window normalised to zero mean, unit variance.
 
     Viola-Jones scan windows of every size by scaling the rectangles, not the image (the notes'

@@ -86,11 +86,15 @@ def rectangle_sum(ii: Tensor, top: Tensor, left: Tensor, bottom: Tensor, right: 
     top, left, bottom, right = torch.broadcast_tensors(*corners.values())
     h, w = ii.shape[-2:]
     if top.numel() and (bool((top < 0).any()) or bool((bottom >= h).any()) or bool((top > bottom).any())):
-        raise ValueError(f"rows must satisfy 0 <= top <= bottom < H = {h}, got top {top.min().item()}.."
-                         f"{top.max().item()}, bottom {bottom.min().item()}..{bottom.max().item()}")
+        raise ValueError(
+            f"rows must satisfy 0 <= top <= bottom < H = {h}, got top {top.min().item()}.."
+            f"{top.max().item()}, bottom {bottom.min().item()}..{bottom.max().item()}"
+        )
     if left.numel() and (bool((left < 0).any()) or bool((right >= w).any()) or bool((left > right).any())):
-        raise ValueError(f"columns must satisfy 0 <= left <= right < W = {w}, got left {left.min().item()}.."
-                         f"{left.max().item()}, right {right.min().item()}..{right.max().item()}")
+        raise ValueError(
+            f"columns must satisfy 0 <= left <= right < W = {w}, got left {left.min().item()}.."
+            f"{left.max().item()}, right {right.min().item()}..{right.max().item()}"
+        )
     padded = F.pad(ii, (1, 0, 1, 0))  # padded[r + 1, c + 1] = II(r, c); padded[0, .] = padded[., 0] = 0
     a = padded[..., bottom + 1, right + 1]
     b = padded[..., top, right + 1]

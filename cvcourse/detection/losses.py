@@ -22,8 +22,9 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss if reduction == "none" else loss.mean() if reduction == "mean" else loss.sum()
 
 
-def sigmoid_focal_loss(inputs: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2,
-                       reduction: str = "none") -> Tensor:
+def sigmoid_focal_loss(
+    inputs: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2, reduction: str = "none"
+) -> Tensor:
     r"""The focal loss: cross-entropy down-weighted on examples that are already well classified.
 
     .. math::
@@ -44,8 +45,9 @@ def sigmoid_focal_loss(inputs: Tensor, targets: Tensor, alpha: float = 0.25, gam
     inputs = check_tensor("inputs", inputs, dtype="float")
     targets = check_tensor("targets", targets, dtype="float")
     if targets.shape != inputs.shape:
-        raise ValueError(f"targets must have the shape of inputs {list(inputs.shape)}, got shape "
-                         f"{list(targets.shape)}")
+        raise ValueError(
+            f"targets must have the shape of inputs {list(inputs.shape)}, got shape {list(targets.shape)}"
+        )
     alpha = check_float("alpha", alpha, high=1.0)
     gamma = check_float("gamma", gamma, low=0.0)
     check_choice("reduction", reduction, REDUCTIONS)
@@ -77,8 +79,9 @@ def smooth_l1(input: Tensor, target: Tensor, beta: float = 1.0, reduction: str =
     input = check_tensor("input", input, dtype="float")
     target = check_tensor("target", target, dtype="float")
     if target.shape != input.shape:
-        raise ValueError(f"target must have the shape of input {list(input.shape)}, got shape "
-                         f"{list(target.shape)}")
+        raise ValueError(
+            f"target must have the shape of input {list(input.shape)}, got shape {list(target.shape)}"
+        )
     beta = check_float("beta", beta, low=0.0)
     check_choice("reduction", reduction, REDUCTIONS)
     a = (input - target).abs()

@@ -40,8 +40,10 @@ def _as_matrix(cost) -> np.ndarray:
         raise ValueError(f"cost must be a 2-D matrix [n, m], got shape {list(matrix.shape)}")
     matrix = matrix.astype(np.float64)
     if not np.isfinite(matrix).all():
-        raise ValueError("cost must hold only finite numbers, got NaN or inf (forbid a pair with a large "
-                         "finite cost instead)")
+        raise ValueError(
+            "cost must hold only finite numbers, got NaN or inf (forbid a pair with a large "
+            "finite cost instead)"
+        )
     return matrix
 
 
@@ -110,5 +112,3 @@ def linear_sum_assignment(cost, maximize: bool = False) -> tuple[np.ndarray, np.
     cols_of_rows = _hungarian(matrix.T)  # more rows than columns: assign the columns instead
     order = np.argsort(cols_of_rows)
     return cols_of_rows[order], np.arange(m)[order]
-
-

@@ -44,10 +44,10 @@ __all__ = [
 ]
 
 
-
 # ------------------------------------------------------------------ one image, one class, readable
-def match_detections(boxes: Tensor, scores: Tensor, gt_boxes: Tensor,
-                     iou_threshold: float = 0.5) -> tuple[Tensor, Tensor]:
+def match_detections(
+    boxes: Tensor, scores: Tensor, gt_boxes: Tensor, iou_threshold: float = 0.5
+) -> tuple[Tensor, Tensor]:
     """Which detections are true positives, greedily by decreasing score (COCO's rule).
 
     Each detection, highest score first (ties in input order), takes the not yet matched ground truth

@@ -132,8 +132,10 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     """
     boxes, scores, iou_threshold = _check(boxes, scores, iou_threshold)
     idxs = check_tensor("idxs", idxs, shape=(boxes.shape[0],), dtype="int")
-    keep = [members[_greedy(boxes[members], scores[members], iou_threshold)]
-            for members in (torch.nonzero(idxs == c).flatten() for c in torch.unique(idxs))]
+    keep = [
+        members[_greedy(boxes[members], scores[members], iou_threshold)]
+        for members in (torch.nonzero(idxs == c).flatten() for c in torch.unique(idxs))
+    ]
     if not keep:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
     keep = torch.sort(torch.cat(keep)).values  # input order, so that the stable sort breaks ties by it
@@ -166,8 +168,9 @@ def nms_loop(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
         survivors = []
         for j in unchecked:  # b) eliminate the boxes that overlap it more than the threshold
             a1, b1, a2, b2 = boxes[j]
-            inter = (torch.clamp(torch.min(x2, a2) - torch.max(x1, a1), min=0)
-                     * torch.clamp(torch.min(y2, b2) - torch.max(y1, b1), min=0))
+            inter = torch.clamp(torch.min(x2, a2) - torch.max(x1, a1), min=0) * torch.clamp(
+                torch.min(y2, b2) - torch.max(y1, b1), min=0
+            )
             union = (x2 - x1) * (y2 - y1) + (a2 - a1) * (b2 - b1) - inter
             if not inter / union > iou_threshold:
                 survivors.append(j)

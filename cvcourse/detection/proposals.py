@@ -112,20 +112,30 @@ def region_features(image: np.ndarray, labels: Tensor) -> dict[str, Tensor]:
     np.maximum.at(box[:, 2], flat, cols.reshape(-1) + 1)
     np.maximum.at(box[:, 3], flat, rows.reshape(-1) + 1)
     colour_bin = (image.astype(np.int64) * COLOUR_BINS // 256).reshape(-1, 3) + np.arange(3) * COLOUR_BINS
-    colour = np.bincount((flat[:, None] * 3 * COLOUR_BINS + colour_bin).reshape(-1),
-                         minlength=n * 3 * COLOUR_BINS).reshape(n, -1).astype(np.float64)
+    colour = (
+        np.bincount((flat[:, None] * 3 * COLOUR_BINS + colour_bin).reshape(-1), minlength=n * 3 * COLOUR_BINS)
+        .reshape(n, -1)
+        .astype(np.float64)
+    )
     slots = 3 * ORIENTATIONS * TEXTURE_BINS
     texture_bin = _texture_bins(image).reshape(len(flat), -1)
-    texture = np.bincount((flat[:, None] * slots + texture_bin).reshape(-1),
-                          minlength=n * slots).reshape(n, -1).astype(np.float64)
-    return {"size": torch.from_numpy(size), "box": torch.from_numpy(box),
-            # an unused label (no pixel) keeps an all-zero histogram
-            "colour": torch.from_numpy(colour / np.maximum(colour.sum(1, keepdims=True), 1)),
-            "texture": torch.from_numpy(texture / np.maximum(texture.sum(1, keepdims=True), 1))}
+    texture = (
+        np.bincount((flat[:, None] * slots + texture_bin).reshape(-1), minlength=n * slots)
+        .reshape(n, -1)
+        .astype(np.float64)
+    )
+    return {
+        "size": torch.from_numpy(size),
+        "box": torch.from_numpy(box),
+        # an unused label (no pixel) keeps an all-zero histogram
+        "colour": torch.from_numpy(colour / np.maximum(colour.sum(1, keepdims=True), 1)),
+        "texture": torch.from_numpy(texture / np.maximum(texture.sum(1, keepdims=True), 1)),
+    }
 
 
-def similarity(feats: dict[str, Tensor], i: Tensor, j: Tensor, image_size: int,
-               weights=(1.0, 1.0, 1.0, 1.0)) -> Tensor:
+def similarity(
+    feats: dict[str, Tensor], i: Tensor, j: Tensor, image_size: int, weights=(1.0, 1.0, 1.0, 1.0)
+) -> Tensor:
     """The similarity of region pairs ``(i[e], j[e])`` (Tensor[E]), all pairs at once (module docstring)."""
     a_c, a_t, a_s, a_f = (check_float("weights", w, low=0.0) for w in weights)
     colour = torch.minimum(feats["colour"][i], feats["colour"][j]).sum(-1)
@@ -140,14 +150,24 @@ def similarity(feats: dict[str, Tensor], i: Tensor, j: Tensor, image_size: int,
 
 def _adjacent_pairs(labels: Tensor) -> Tensor:
     """Pairs (i < j) of labels that touch horizontally or vertically: Tensor[E, 2]."""
-    pairs = torch.cat([torch.stack([labels[:, :-1].reshape(-1), labels[:, 1:].reshape(-1)], 1),
-                       torch.stack([labels[:-1].reshape(-1), labels[1:].reshape(-1)], 1)])
+    pairs = torch.cat(
+        [
+            torch.stack([labels[:, :-1].reshape(-1), labels[:, 1:].reshape(-1)], 1),
+            torch.stack([labels[:-1].reshape(-1), labels[1:].reshape(-1)], 1),
+        ]
+    )
     pairs = pairs[pairs[:, 0] != pairs[:, 1]].sort(1).values
     return torch.unique(pairs, dim=0)
 
 
-def selective_search(image: np.ndarray, *, scale: float = 100.0, sigma: float = 0.8, min_size: int = 50,
-                     weights=(1.0, 1.0, 1.0, 1.0)) -> SelectiveSearch:
+def selective_search(
+    image: np.ndarray,
+    *,
+    scale: float = 100.0,
+    sigma: float = 0.8,
+    min_size: int = 50,
+    weights=(1.0, 1.0, 1.0, 1.0),
+) -> SelectiveSearch:
     """Selective search on an RGB image (uint8 ndarray [H, W, 3]); see the module docstring.
 
     Args:
@@ -157,8 +177,12 @@ def selective_search(image: np.ndarray, *, scale: float = 100.0, sigma: float = 
     """
     check_type("image", image, np.ndarray, "a uint8 ndarray [H, W, 3]")
     check_int("min_size", min_size, low=1)
-    labels = superpixels(image, check_float("scale", scale, low=0.0, low_inclusive=False),
-                         check_float("sigma", sigma, low=0.0), min_size)
+    labels = superpixels(
+        image,
+        check_float("scale", scale, low=0.0, low_inclusive=False),
+        check_float("sigma", sigma, low=0.0),
+        min_size,
+    )
     base = region_features(image, labels)
     n, image_size = len(base["size"]), labels.numel()
     # room for all 2n - 1 regions; region n + k is made by merge k
@@ -168,8 +192,13 @@ def selective_search(image: np.ndarray, *, scale: float = 100.0, sigma: float = 
     for a, b in pairs.tolist():
         neighbours[a].add(b)
         neighbours[b].add(a)
-    sims = dict(zip(map(tuple, pairs.tolist()), similarity(feats, pairs[:, 0], pairs[:, 1], image_size,
-                                                            weights).tolist(), strict=True))
+    sims = dict(
+        zip(
+            map(tuple, pairs.tolist()),
+            similarity(feats, pairs[:, 0], pairs[:, 1], image_size, weights).tolist(),
+            strict=True,
+        )
+    )
     merges = []
     for new in range(n, 2 * n - 1):
         if not sims:  # disconnected pieces (cannot happen on one image): merge the two largest-numbered
@@ -182,8 +211,12 @@ def selective_search(image: np.ndarray, *, scale: float = 100.0, sigma: float = 
         feats["size"][new] = si + sj
         for key in ("colour", "texture"):  # the union's histogram, exactly
             feats[key][new] = (si * feats[key][i] + sj * feats[key][j]) / (si + sj)
-        feats["box"][new] = torch.cat([torch.minimum(feats["box"][i, :2], feats["box"][j, :2]),
-                                       torch.maximum(feats["box"][i, 2:], feats["box"][j, 2:])])
+        feats["box"][new] = torch.cat(
+            [
+                torch.minimum(feats["box"][i, :2], feats["box"][j, :2]),
+                torch.maximum(feats["box"][i, 2:], feats["box"][j, 2:]),
+            ]
+        )
         neighbours[new] = (neighbours[i] | neighbours[j]) - {i, j}
         for r in (i, j):
             for other in neighbours[r]:
@@ -196,5 +229,6 @@ def selective_search(image: np.ndarray, *, scale: float = 100.0, sigma: float = 
             for other, value in zip(others.tolist(), values.tolist(), strict=True):
                 sims[(other, new)] = value
                 neighbours[other].add(new)
-    return SelectiveSearch(labels, feats["box"], torch.tensor(merges, dtype=torch.int64).reshape(-1, 2),
-                           feats["size"])
+    return SelectiveSearch(
+        labels, feats["box"], torch.tensor(merges, dtype=torch.int64).reshape(-1, 2), feats["size"]
+    )

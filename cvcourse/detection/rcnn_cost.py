@@ -92,8 +92,9 @@ def count_flops(model: nn.Module, height: int, width: int) -> dict[str, int]:
     return counts
 
 
-def rcnn_table(n: int, model: nn.Module | None = None, crop: int = 227, image: tuple[int, int] = (605, 605)
-               ) -> dict[str, dict[str, int]]:
+def rcnn_table(
+    n: int, model: nn.Module | None = None, crop: int = 227, image: tuple[int, int] = (605, 605)
+) -> dict[str, dict[str, int]]:
     """Table 4.1 for ``n`` proposals: R-CNN runs the whole CNN on every warped crop; Fast R-CNN runs the
     convolutions once on the image and only the FF layers on every RoI (RoIPool gives each 256 x 6 x 6).
 
@@ -104,12 +105,15 @@ def rcnn_table(n: int, model: nn.Module | None = None, crop: int = 227, image: t
     model = alexnet_2012() if model is None else model
     per_crop = count_flops(model, crop, crop)
     shared = count_flops(model.features, *image)["conv"]
-    return {"R-CNN": {"conv": n * per_crop["conv"], "ff": n * per_crop["ff"]},
-            "Fast R-CNN": {"conv": shared, "ff": n * per_crop["ff"]}}
+    return {
+        "R-CNN": {"conv": n * per_crop["conv"], "ff": n * per_crop["ff"]},
+        "Fast R-CNN": {"conv": shared, "ff": n * per_crop["ff"]},
+    }
 
 
-def shared_pass_size(target_flops: float = 16_310e6, model: nn.Module | None = None,
-                     sizes=range(500, 701)) -> tuple[int, int]:
+def shared_pass_size(
+    target_flops: float = 16_310e6, model: nn.Module | None = None, sizes=range(500, 701)
+) -> tuple[int, int]:
     """The square image side whose shared convolutional pass costs closest to ``target_flops``.
 
     Returns:

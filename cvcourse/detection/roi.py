@@ -42,12 +42,14 @@ def _rois(boxes, input: Tensor) -> Tensor:
         for i, b in enumerate(boxes):
             check_tensor(f"boxes[{i}]", b, shape=(None, 4), dtype="float")
         if len(boxes) > input.shape[0]:
-            raise ValueError(f"boxes must have one tensor per image of input ({input.shape[0]}), "
-                             f"got {len(boxes)}")
+            raise ValueError(
+                f"boxes must have one tensor per image of input ({input.shape[0]}), got {len(boxes)}"
+            )
         if not boxes:
             return input.new_zeros(0, 5)
-        index = torch.cat([torch.full((len(b), 1), i, dtype=b.dtype, device=b.device)
-                           for i, b in enumerate(boxes)])
+        index = torch.cat(
+            [torch.full((len(b), 1), i, dtype=b.dtype, device=b.device) for i, b in enumerate(boxes)]
+        )
         return torch.cat([index, torch.cat(list(boxes))], dim=1)
     check_type("boxes", boxes, Tensor, "a Tensor[K, 5] or a list of Tensor[L, 4]")
     rois = check_tensor("boxes", boxes, shape=(None, 5), dtype="float")
@@ -73,8 +75,9 @@ def _c_round(x: Tensor) -> Tensor:
     return torch.sign(x) * torch.floor(x.abs() + 0.5)
 
 
-def roi_pool_bins(rois: Tensor, output_size, spatial_scale: float, height: int, width: int
-                  ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def roi_pool_bins(
+    rois: Tensor, output_size, spatial_scale: float, height: int, width: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The bins RoIPool max-pools: rows ``[hstart, hend)`` and columns ``[wstart, wend)``.
 
     Args:
@@ -138,20 +141,22 @@ def roi_pool(input: Tensor, boxes, output_size, spatial_scale: float = 1.0) -> T
         cols = wstart[sel, :, None] + torch.arange(sw)  # [k, pw, sw]
         row_ok, col_ok = rows < hend[sel, :, None], cols < wend[sel, :, None]
         image = rois[sel, 0].long()[:, None, None, None, None]
-        windows = input[image, :, rows.clamp(max=H - 1)[:, :, :, None, None],
-                        cols.clamp(max=W - 1)[:, None, None, :, :]]  # [k, ph, sh, pw, sw, C]
+        windows = input[
+            image, :, rows.clamp(max=H - 1)[:, :, :, None, None], cols.clamp(max=W - 1)[:, None, None, :, :]
+        ]  # [k, ph, sh, pw, sw, C]
         ok = (row_ok[:, :, :, None, None] & col_ok[:, None, None, :, :])[..., None]
         windows = windows.masked_fill(~ok, float("-inf"))
         windows = windows.permute(0, 5, 1, 3, 2, 4).flatten(4)  # [k, C, ph, pw, sh * sw] row-major
         best = windows.max(dim=-1).values  # torch.max takes the first maximum, as the C++ loop does
-        bin_empty = ((hend[sel] <= hstart[sel])[:, :, None] | (wend[sel] <= wstart[sel])[:, None, :])
+        bin_empty = (hend[sel] <= hstart[sel])[:, :, None] | (wend[sel] <= wstart[sel])[:, None, :]
         out[sel] = best.masked_fill(bin_empty[:, None], 0.0)
     return out
 
 
 # ------------------------------------------------------------------------------------ RoIAlign
-def roi_align_samples(rois: Tensor, output_size, spatial_scale: float = 1.0, sampling_ratio: int = -1,
-                      aligned: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def roi_align_samples(
+    rois: Tensor, output_size, spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Where RoIAlign samples: per RoI, the y of each bin row's samples and the x of each bin
     column's samples (the sample points of bin (i, j) are all pairs of ``y[k, i]`` and ``x[k, j]``).
 
@@ -205,8 +210,14 @@ def _interpolation_matrix(coords: Tensor, grid_n: Tensor, size: int) -> Tensor:
     return matrix
 
 
-def roi_align(input: Tensor, boxes, output_size, spatial_scale: float = 1.0, sampling_ratio: int = -1,
-              aligned: bool = False) -> Tensor:
+def roi_align(
+    input: Tensor,
+    boxes,
+    output_size,
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
+    aligned: bool = False,
+) -> Tensor:
     """RoIAlign, equal to ``torchvision.ops.roi_align`` in value and gradient.
 
     Args:

@@ -24,8 +24,9 @@ from .haar import _integral_pair, normalized_haar_features
 __all__ = ["window_grid", "sliding_window_detect", "face_scene"]
 
 
-def window_grid(height: int, width: int, window: int, scale: float,
-                step: float) -> tuple[Tensor, Tensor, int]:
+def window_grid(
+    height: int, width: int, window: int, scale: float, step: float
+) -> tuple[Tensor, Tensor, int]:
     """Top-left corners of every ``round(window * scale)``-pixel window of an image, ``step * scale`` apart.
 
     Returns:
@@ -35,13 +36,15 @@ def window_grid(height: int, width: int, window: int, scale: float,
     stride = max(1, int(round(check_float("step", step, low=0.0, low_inclusive=False) * scale)))
     if side > min(height, width):
         return torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), side
-    top, left = torch.meshgrid(torch.arange(0, height - side + 1, stride),
-                               torch.arange(0, width - side + 1, stride), indexing="ij")
+    top, left = torch.meshgrid(
+        torch.arange(0, height - side + 1, stride), torch.arange(0, width - side + 1, stride), indexing="ij"
+    )
     return top.reshape(-1), left.reshape(-1), side
 
 
-def sliding_window_detect(image: Tensor, cascade: Cascade, scales=(1.0, 1.5, 2.0, 3.0), step: float = 2.0
-                          ) -> tuple[Tensor, Tensor, dict]:
+def sliding_window_detect(
+    image: Tensor, cascade: Cascade, scales=(1.0, 1.5, 2.0, 3.0), step: float = 2.0
+) -> tuple[Tensor, Tensor, dict]:
     """Run the cascade on every window of a grey image at every scale.
 
     Args:
@@ -78,8 +81,13 @@ def sliding_window_detect(image: Tensor, cascade: Cascade, scales=(1.0, 1.5, 2.0
             idx = alive.nonzero()[:, 0]  # the attentional cascade: only survivors are evaluated
             evaluated[i] += len(idx)
             feats = values[idx]  # [P_alive, used]
-            votes = torch.stack([torch.where(feats[:, column[s.feature]] > s.threshold, float(s.right),
-                                             float(s.left)) for s in stage.stumps_], dim=1)  # [P_alive, M]
+            votes = torch.stack(
+                [
+                    torch.where(feats[:, column[s.feature]] > s.threshold, float(s.right), float(s.left))
+                    for s in stage.stumps_
+                ],
+                dim=1,
+            )  # [P_alive, M]
             votes = votes.double()
             score = votes @ stage.estimator_weights_
             margin[idx] = score - threshold
@@ -92,8 +100,9 @@ def sliding_window_detect(image: Tensor, cascade: Cascade, scales=(1.0, 1.5, 2.0
     return boxes, scores, {"windows": windows, "evaluated": evaluated}
 
 
-def face_scene(size: int = 128, sizes=(16, 24, 32, 40), seed: int = 0, photo: str = "brick"
-               ) -> tuple[Tensor, Tensor]:
+def face_scene(
+    size: int = 128, sizes=(16, 24, 32, 40), seed: int = 0, photo: str = "brick"
+) -> tuple[Tensor, Tensor]:
     """A grey scene: a crop of a scikit-image photo with one synthetic face per entry of ``sizes``.
 
     Returns:

@@ -49,5 +49,13 @@ from cvcourse.livefig.canvas import interactive_figure, redraw, relayout
 from cvcourse.livefig.colorbar import LiveColorbar
 from cvcourse.livefig.png import PNG_COMPRESS_LEVEL, encode_png
 
-__all__ = ["PNG_COMPRESS_LEVEL", "LiveArtists", "LiveColorbar", "LiveFigureWarning", "encode_png",
-           "interactive_figure", "redraw", "relayout"]
+__all__ = [
+    "PNG_COMPRESS_LEVEL",
+    "LiveArtists",
+    "LiveColorbar",
+    "LiveFigureWarning",
+    "encode_png",
+    "interactive_figure",
+    "redraw",
+    "relayout",
+]

@@ -53,5 +53,8 @@ def available(obj: Any, names: Iterable[str], what: str) -> bool:
             f"cvcourse.livefig: {type(obj).__name__} has no {', '.join(missing)} (private to "
             f"matplotlib/ipympl, changed in this release), so {what} is off: widgets use the "
             f"public, slower path (canvas.draw_idle()) and still show the right picture. "
-            f"This warning is shown once.", LiveFigureWarning, stacklevel=3)
+            f"This warning is shown once.",
+            LiveFigureWarning,
+            stacklevel=3,
+        )
     return False

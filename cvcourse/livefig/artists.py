@@ -45,8 +45,9 @@ class LiveArtists:
     def __init__(self, fig: Figure, artists: Iterable[Artist]):
         check_type("fig", fig, Figure, "a matplotlib Figure")
         if not hasattr(fig.canvas, "copy_from_bbox"):
-            raise ValueError(f"fig's canvas must be Agg-based (interactive_figure's is), "
-                             f"got {type(fig.canvas).__name__}")
+            raise ValueError(
+                f"fig's canvas must be Agg-based (interactive_figure's is), got {type(fig.canvas).__name__}"
+            )
         self.fig = fig
         self._artists: list[Artist] = []
         self._background = None

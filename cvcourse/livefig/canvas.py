@@ -104,13 +104,16 @@ def _check_whole_pixels(figsize: tuple[float, float], dpi: float) -> None:
         if pixels != round(pixels):
             good = [round(inches * 10 + k) / 10 for k in (-1, 0, 1)]
             good = [g for g in good if g * dpi == round(g * dpi) and g * dpi * 2 == round(g * dpi * 2)]
-            raise ValueError(f"figsize[{i // 2}] must be a whole number of pixels at {dpi:g} dpi (and "
-                             f"at twice that, a HiDPI screen), got {inches!r} in = {pixels!r} px; try "
-                             f"{' or '.join(map(str, good)) or 'another size'}")
+            raise ValueError(
+                f"figsize[{i // 2}] must be a whole number of pixels at {dpi:g} dpi (and "
+                f"at twice that, a HiDPI screen), got {inches!r} in = {pixels!r} px; try "
+                f"{' or '.join(map(str, good)) or 'another size'}"
+            )
 
 
-def interactive_figure(figsize: tuple[float, float] = (6, 4), nrows: int = 1, ncols: int = 1,
-                       **subplot_kw: Any) -> tuple[Figure, Any, Any]:
+def interactive_figure(
+    figsize: tuple[float, float] = (6, 4), nrows: int = 1, ncols: int = 1, **subplot_kw: Any
+) -> tuple[Figure, Any, Any]:
     """A figure drawn on an ipympl canvas widget, to place inside an ipywidgets layout.
 
     Works whatever the notebook's backend (inline or widget) and headless (pytest, no kernel). The
@@ -138,8 +141,9 @@ def interactive_figure(figsize: tuple[float, float] = (6, 4), nrows: int = 1, nc
     check_type("figsize", figsize, (tuple, list), "(width, height) in inches")
     if len(figsize) != 2:
         raise ValueError(f"figsize must be (width, height) in inches, got {len(figsize)} values")
-    figsize = tuple(check_float(f"figsize[{i}]", v, low=0, low_inclusive=False)
-                    for i, v in enumerate(figsize))
+    figsize = tuple(
+        check_float(f"figsize[{i}]", v, low=0, low_inclusive=False) for i, v in enumerate(figsize)
+    )
     nrows, ncols = check_int("nrows", nrows, low=1), check_int("ncols", ncols, low=1)
     _, FigureManager = _ipympl_classes()
     fig = Figure(figsize=figsize, layout="constrained")

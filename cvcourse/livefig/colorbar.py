@@ -45,8 +45,15 @@ class LiveColorbar:
         **colorbar_kw: passed to ``Figure.colorbar`` (``fraction``, ``pad``, ...).
     """
 
-    def __init__(self, image: ScalarMappable, ax: Axes, ticks: int = 5, fmt: str = "{:.3f}",
-                 label: str | None = None, **colorbar_kw: Any):
+    def __init__(
+        self,
+        image: ScalarMappable,
+        ax: Axes,
+        ticks: int = 5,
+        fmt: str = "{:.3f}",
+        label: str | None = None,
+        **colorbar_kw: Any,
+    ):
         check_type("image", image, ScalarMappable, "a matplotlib ScalarMappable (e.g. from imshow)")
         check_type("ax", ax, Axes, "a matplotlib Axes")
         ticks = check_int("ticks", ticks, low=2)
@@ -54,8 +61,9 @@ class LiveColorbar:
         try:
             fmt.format(0.5)
         except (IndexError, KeyError, ValueError) as err:
-            raise ValueError(f"fmt must be a str.format pattern of one number, e.g. '{{:.3f}}', "
-                             f"got {fmt!r} ({err})") from None
+            raise ValueError(
+                f"fmt must be a str.format pattern of one number, e.g. '{{:.3f}}', got {fmt!r} ({err})"
+            ) from None
         self.image, self.fmt = image, fmt
         self._fractions = np.linspace(0.0, 1.0, ticks)
         # The bar's own colours: the image's colour map over [0, 1], not linked to the image, so a
@@ -76,14 +84,22 @@ class LiveColorbar:
         tick = "ytick" if axis is bar_ax.yaxis else "xtick"
         pad = matplotlib.rcParams[f"{tick}.major.pad"] + matplotlib.rcParams[f"{tick}.major.size"]
         transform, va, ha = {
-            "right": bar_ax.get_yaxis_text2_transform, "left": bar_ax.get_yaxis_text1_transform,
-            "top": bar_ax.get_xaxis_text2_transform, "bottom": bar_ax.get_xaxis_text1_transform,
+            "right": bar_ax.get_yaxis_text2_transform,
+            "left": bar_ax.get_yaxis_text1_transform,
+            "top": bar_ax.get_xaxis_text2_transform,
+            "bottom": bar_ax.get_xaxis_text1_transform,
         }[side](pad)
         edge = 1.0 if side in ("right", "top") else 0.0
         font = axis.get_ticklabels()[0].get_fontproperties()
         self.labels: list[Text] = [
-            bar_ax.text(*((edge, f) if axis is bar_ax.yaxis else (f, edge)), "",
-                        transform=transform, va=va, ha=ha, fontproperties=font)
+            bar_ax.text(
+                *((edge, f) if axis is bar_ax.yaxis else (f, edge)),
+                "",
+                transform=transform,
+                va=va,
+                ha=ha,
+                fontproperties=font,
+            )
             for f in self._fractions
         ]
         self.update()

@@ -39,8 +39,9 @@ def encode_png(pixels: np.ndarray, level: int = PNG_COMPRESS_LEVEL) -> bytes:
     if pixels.dtype != np.uint8:
         raise TypeError(f"pixels must be a uint8 ndarray of shape [H, W, 4], got dtype {pixels.dtype}")
     if pixels.ndim != 3 or pixels.shape[2] != 4 or pixels.shape[0] == 0 or pixels.shape[1] == 0:
-        raise ValueError(f"pixels must be a uint8 ndarray of shape [H, W, 4] with H, W >= 1, "
-                         f"got shape {pixels.shape}")
+        raise ValueError(
+            f"pixels must be a uint8 ndarray of shape [H, W, 4] with H, W >= 1, got shape {pixels.shape}"
+        )
     level = check_int("level", level, low=0, high=9)
     height, width, _ = pixels.shape
     flat = pixels.reshape(height, width * 4)
@@ -50,9 +51,12 @@ def encode_png(pixels: np.ndarray, level: int = PNG_COMPRESS_LEVEL) -> bytes:
     np.subtract(flat[1:], flat[:-1], out=rows[1:, 1:])  # uint8: wraps mod 256, as PNG wants
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA, not interlaced
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), level)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), level))
+        + chunk(b"IEND", b"")
+    )

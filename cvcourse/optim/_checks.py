@@ -76,9 +76,7 @@ def check_number(
     expected = f"{name} must be >= {low}{upper}"
     too_high = high is not None and (number > high if high_inclusive else number >= high)
     if math.isnan(number) or number < low or too_high:
-        raise ValueError(
-            f"Invalid {_TORCH_PHRASE.get(name, name + ' value')}: {expected}, got {value!r}"
-        )
+        raise ValueError(f"Invalid {_TORCH_PHRASE.get(name, name + ' value')}: {expected}, got {value!r}")
     return value
 
 

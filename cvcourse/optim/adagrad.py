@@ -96,8 +96,9 @@ class Adagrad(Optimizer):
     def __setstate__(self, state: dict) -> None:
         """A state dict of an older release (an option missing) loads, the option at its default."""
         super().__setstate__(state)
-        fill_missing_options(self, dict(foreach=None, maximize=False, differentiable=False, fused=None),
-                             step_to_tensor=True)
+        fill_missing_options(
+            self, dict(foreach=None, maximize=False, differentiable=False, fused=None), step_to_tensor=True
+        )
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None):

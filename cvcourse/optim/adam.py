@@ -82,9 +82,7 @@ class Adam(Optimizer):
         check_number("eps", eps)
         betas = check_betas(betas)
         check_number("weight_decay", weight_decay)
-        check_plain_loop(
-            foreach=foreach, capturable=capturable, differentiable=differentiable, fused=fused
-        )
+        check_plain_loop(foreach=foreach, capturable=capturable, differentiable=differentiable, fused=fused)
         defaults = dict(
             lr=lr,
             betas=betas,
@@ -103,9 +101,19 @@ class Adam(Optimizer):
     def __setstate__(self, state: dict) -> None:
         """A state dict of an older release (an option missing) loads, the option at its default."""
         super().__setstate__(state)
-        fill_missing_options(self, dict(amsgrad=False, maximize=False, foreach=None, capturable=False,
-                                 differentiable=False, decoupled_weight_decay=False, fused=None),
-                             step_to_tensor=True)
+        fill_missing_options(
+            self,
+            dict(
+                amsgrad=False,
+                maximize=False,
+                foreach=None,
+                capturable=False,
+                differentiable=False,
+                decoupled_weight_decay=False,
+                fused=None,
+            ),
+            step_to_tensor=True,
+        )
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None):
@@ -128,9 +136,7 @@ class Adam(Optimizer):
                     state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = torch.zeros_like(
-                            p, memory_format=torch.preserve_format
-                        )
+                        state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 grad = -p.grad if group["maximize"] else p.grad
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
                 state["step"] += 1
@@ -140,9 +146,7 @@ class Adam(Optimizer):
                     else:
                         grad = grad.add(p, alpha=lam)  # L2: the decay enters the averages
                 exp_avg.lerp_(grad, 1 - beta1)  # g = beta1 g + (1 - beta1) grad
-                exp_avg_sq.mul_(beta2).addcmul_(
-                    grad, grad, value=1 - beta2
-                )  # s = b2 s + (1-b2) grad^2
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # s = b2 s + (1-b2) grad^2
 
                 step = state["step"].item()
                 bias_correction1 = 1 - beta1**step
@@ -153,9 +157,7 @@ class Adam(Optimizer):
                     torch.maximum(max_sq, exp_avg_sq, out=max_sq)
                     denom = (max_sq.sqrt() / bias_correction2**0.5).add_(eps)
                 else:
-                    denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(
-                        eps
-                    )  # sqrt(s_hat) + eps
+                    denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)  # sqrt(s_hat) + eps
                 p.addcdiv_(exp_avg, denom, value=-step_size)
         return loss
 
@@ -178,8 +180,9 @@ def adam_moments(grads: Tensor, beta1: float = 0.9, beta2: float = 0.999) -> dic
     """
     check_tensor("grads", grads, dtype="float")
     if grads.ndim < 1:
-        raise ValueError(f"grads must have shape [T, ...] (one gradient per step), got shape "
-                         f"{list(grads.shape)}")
+        raise ValueError(
+            f"grads must have shape [T, ...] (one gradient per step), got shape {list(grads.shape)}"
+        )
     beta1, beta2 = check_betas((beta1, beta2))
     g, s = torch.zeros_like(grads[0]), torch.zeros_like(grads[0])
     out: dict[str, list] = {k: [] for k in ("g", "s", "g_hat", "s_hat", "step", "step_uncorrected")}

@@ -172,9 +172,7 @@ def draw_paths(surface: Surface, traj: Trajectories, ax_contour, ax_loss, title:
             label=_legend_label(label, traj, i),
         )
         if traj.diverged_at[i] >= 0:
-            ax_contour.plot(
-                *_last_point(surface, traj.paths[i]), "x", color=color, markersize=12, mew=3
-            )
+            ax_contour.plot(*_last_point(surface, traj.paths[i]), "x", color=color, markersize=12, mew=3)
         ax_loss.semilogy(_gap(surface, traj.losses[i]), color=color, label=label)
     xmin, xmax, ymin, ymax = surface.extent
     ax_contour.set(xlim=(xmin, xmax), ylim=(ymin, ymax))
@@ -182,5 +180,3 @@ def draw_paths(surface: Surface, traj: Trajectories, ax_contour, ax_loss, title:
     ax_contour.set(xlabel="$w_1$", ylabel="$w_2$")
     ax_contour.legend(fontsize=8, loc="best")
     ax_loss.set(title="Loss minus its minimum", xlabel="step", ylabel="$f(w) - f^*$ (log scale)")
-
-

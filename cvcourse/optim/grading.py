@@ -42,9 +42,7 @@ def torch_optimizer_trajectory(
         optimizer's state under torch's keys (``"momentum_buffer"``, ``"exp_avg"``,
         ``"exp_avg_sq"``...).
     """
-    if not (
-        isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)
-    ):
+    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
         raise TypeError(
             f"optimizer_class must be a torch.optim.Optimizer class, got {describe(optimizer_class)}"
         )
@@ -59,8 +57,6 @@ def torch_optimizer_trajectory(
         p.grad = grad.detach().to(p.dtype).clone()
         optimizer.step()
         record = {"param": p.detach().clone()}
-        record.update(
-            {k: v.detach().clone() for k, v in optimizer.state[p].items() if isinstance(v, Tensor)}
-        )
+        record.update({k: v.detach().clone() for k, v in optimizer.state[p].items() if isinstance(v, Tensor)})
         trajectory.append(record)
     return trajectory

@@ -54,9 +54,7 @@ def newton_step(grad: Tensor, hessian: Tensor, lr: float = 1.0) -> Tensor:
     return -lr * torch.linalg.solve(hessian, grad)  # H^{-1} grad, without forming H^{-1}
 
 
-def newton_method(
-    f: Callable[[Tensor], Tensor], x0: Tensor, steps: int = 1, lr: float = 1.0
-) -> Tensor:
+def newton_method(f: Callable[[Tensor], Tensor], x0: Tensor, steps: int = 1, lr: float = 1.0) -> Tensor:
     """Iterate Newton steps on a scalar function f of x[k], with exact derivatives from autograd.
 
     Args:

@@ -85,9 +85,18 @@ class RMSprop(Optimizer):
     def __setstate__(self, state: dict) -> None:
         """A state dict of an older release (an option missing) loads, the option at its default."""
         super().__setstate__(state)
-        fill_missing_options(self, dict(momentum=0, centered=False, foreach=None, maximize=False,
-                                 differentiable=False, capturable=False),
-                             step_to_tensor=True)
+        fill_missing_options(
+            self,
+            dict(
+                momentum=0,
+                centered=False,
+                foreach=None,
+                maximize=False,
+                differentiable=False,
+                capturable=False,
+            ),
+            step_to_tensor=True,
+        )
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None):
@@ -109,9 +118,7 @@ class RMSprop(Optimizer):
                     state["step"] = torch.zeros((), dtype=scalar_dtype())
                     state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     if mu > 0:
-                        state["momentum_buffer"] = torch.zeros_like(
-                            p, memory_format=torch.preserve_format
-                        )
+                        state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     if group["centered"]:
                         state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 grad = -p.grad if group["maximize"] else p.grad

@@ -104,8 +104,11 @@ class SGD(Optimizer):
     def __setstate__(self, state: dict) -> None:
         """A state dict of an older release (an option missing) loads, the option at its default."""
         super().__setstate__(state)
-        fill_missing_options(self, dict(nesterov=False, maximize=False, foreach=None,
-                                        differentiable=False, fused=False), step_to_tensor=False)
+        fill_missing_options(
+            self,
+            dict(nesterov=False, maximize=False, foreach=None, differentiable=False, fused=False),
+            step_to_tensor=False,
+        )
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None):
@@ -175,9 +178,7 @@ def nesterov_lookahead(
     return torch.stack(points)  # [steps + 1, k]
 
 
-def minibatches(
-    n: int, batch_size: int, generator: torch.Generator | None = None
-) -> Iterator[Tensor]:
+def minibatches(n: int, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Tensor]:
     """One epoch of the notes' loop: shuffle the N indices, then yield U = ceil(N / B) mini-batches.
 
     The last batch holds the N - (U - 1) B left-over samples (the notes index batches u = 0..U-1).

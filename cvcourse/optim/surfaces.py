@@ -157,11 +157,10 @@ class LocalMinima(Surface):
 def local_minima(tilt: float = 0.2) -> LocalMinima:
     """The double well with a local minimum and a saddle (needs 0 < tilt < 0.3849)."""
     # x^3 - x + tilt has three real roots for 0 < tilt < 2 / (3 sqrt 3) = 0.3849
-    tilt = check_float("tilt", tilt, low=0.0, high=2 / (3 * math.sqrt(3)), low_inclusive=False,
-                       high_inclusive=False)
-    surface = LocalMinima(
-        "local minima", extent=(-2.0, 2.0, -1.5, 1.5), start=(1.8, 1.2), tilt=tilt
+    tilt = check_float(
+        "tilt", tilt, low=0.0, high=2 / (3 * math.sqrt(3)), low_inclusive=False, high_inclusive=False
     )
+    surface = LocalMinima("local minima", extent=(-2.0, 2.0, -1.5, 1.5), start=(1.8, 1.2), tilt=tilt)
     surface.minimum = (float(surface.critical_x[0]), 0.0)
     return surface
 
@@ -179,9 +178,7 @@ class Rosenbrock(Surface):
 
     def grad(self, xy: np.ndarray) -> np.ndarray:
         x, y = xy[..., 0], xy[..., 1]
-        return np.stack(
-            [-2 * (self.a - x) - 4 * self.b * x * (y - x**2), 2 * self.b * (y - x**2)], -1
-        )
+        return np.stack([-2 * (self.a - x) - 4 * self.b * x * (y - x**2), 2 * self.b * (y - x**2)], -1)
 
     def hessian(self, xy: np.ndarray) -> np.ndarray:
         x, y = np.asarray(xy)[..., 0], np.asarray(xy)[..., 1]

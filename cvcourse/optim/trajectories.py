@@ -67,9 +67,7 @@ def _groups(optimizers: Mapping) -> list[tuple[str, str, dict]]:
         cls, kwargs = spec
         name = getattr(cls, "__name__", None)
         if name not in _CLASSES:
-            raise ValueError(
-                f"optimizers[{label!r}] must use one of {sorted(_CLASSES)}, got {cls!r}"
-            )
+            raise ValueError(f"optimizers[{label!r}] must use one of {sorted(_CLASSES)}, got {cls!r}")
         dummy = torch.zeros(2, dtype=torch.float64, requires_grad=True)
         group = _CLASSES[name]([dummy], **kwargs).param_groups[0]  # validates, fills in defaults
         family = {"SGD": "sgd", "Adagrad": "adagrad", "RMSprop": "rmsprop"}.get(name, "adam")
@@ -82,9 +80,7 @@ def _batch_schedule(surface: Surface, batch_size: int | None, steps: int, seed: 
     if batch_size is None:
         return [None] * steps
     if not isinstance(surface, LeastSquares):
-        raise ValueError(
-            f"batch_size needs a data set surface (least squares), got {surface.name!r}"
-        )
+        raise ValueError(f"batch_size needs a data set surface (least squares), got {surface.name!r}")
     generator = torch.Generator().manual_seed(seed)
     schedule: list = []
     while len(schedule) < steps:  # as many epochs as it takes

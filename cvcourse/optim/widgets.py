@@ -153,9 +153,7 @@ def trajectory_explorer(
     # rendered once (contours, axes, legend). A new surface, new loss-panel limits or a new legend
     # (another optimizer shown, or one diverging) render the whole figure again, or restore its
     # background if that state was rendered before: every surface's is rendered while building.
-    live = LiveArtists(
-        fig, [*lines.values(), *crosses.values(), start_dot, *loss_lines.values()]
-    )
+    live = LiveArtists(fig, [*lines.values(), *crosses.values(), start_dot, *loss_lines.values()])
 
     def set_surface(name: str) -> None:
         nonlocal surf
@@ -185,9 +183,7 @@ def trajectory_explorer(
             )
         status["contours"][name].set_visible(True)
         min_star.set_data([surf.minimum[0]], [surf.minimum[1]])
-        ax_c.set(
-            xlim=(xmin, xmax), ylim=(ymin, ymax), title=f"Trajectories on the {surf.name} surface"
-        )
+        ax_c.set(xlim=(xmin, xmax), ylim=(ymin, ymax), title=f"Trajectories on the {surf.name} surface")
 
     def update(*_) -> Trajectories | None:
         if status["hold"]:

@@ -30,8 +30,10 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     check_tensor("logits", logits)
     check_tensor("targets", targets)
     if logits.ndim != targets.ndim + 1 or logits.shape[:1] + logits.shape[2:] != targets.shape:
-        raise ValueError(f"logits must be [N, C, ...] and targets [N, ...] (same N and ...), got "
-                         f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)}")
+        raise ValueError(
+            f"logits must be [N, C, ...] and targets [N, ...] (same N and ...), got "
+            f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)}"
+        )
     if targets.numel() == 0:
         raise ValueError("accuracy of an empty batch is undefined: targets has no elements")
     if targets.is_floating_point():

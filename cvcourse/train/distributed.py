@@ -43,8 +43,15 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler, Sampler
 
-__all__ = ["DistributedContext", "all_reduce_sums", "context", "device_for", "is_main_process",
-           "shard_loader", "wrap_model"]
+__all__ = [
+    "DistributedContext",
+    "all_reduce_sums",
+    "context",
+    "device_for",
+    "is_main_process",
+    "shard_loader",
+    "wrap_model",
+]
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,9 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError as err:
-        raise ValueError(f"the environment variable {name} must be an int (torchrun sets it), "
-                         f"got {value!r}") from err
+        raise ValueError(
+            f"the environment variable {name} must be an int (torchrun sets it), got {value!r}"
+        ) from err
 
 
 def context(device_type: str | None = None) -> DistributedContext:
@@ -86,14 +94,17 @@ def context(device_type: str | None = None) -> DistributedContext:
         ``DistributedContext(rank, world_size, local_rank)``; world size 1 outside torchrun.
     """
     if dist.is_available() and dist.is_initialized():
-        return DistributedContext(dist.get_rank(), dist.get_world_size(),
-                                  _env_int("LOCAL_RANK", dist.get_rank()))
+        return DistributedContext(
+            dist.get_rank(), dist.get_world_size(), _env_int("LOCAL_RANK", dist.get_rank())
+        )
     world_size = _env_int("WORLD_SIZE", 1)
     if world_size <= 1:
         return DistributedContext()
     if not dist.is_available():
-        raise RuntimeError(f"WORLD_SIZE={world_size} asks for distributed training, but this "
-                           f"PyTorch build has no torch.distributed")
+        raise RuntimeError(
+            f"WORLD_SIZE={world_size} asks for distributed training, but this "
+            f"PyTorch build has no torch.distributed"
+        )
     local_rank = _env_int("LOCAL_RANK", 0)
     if device_type is None:
         device_type = "cuda" if torch.cuda.is_available() else "cpu"
@@ -147,8 +158,17 @@ class _StridedSampler(Sampler[int]):
         return len(self.indices)
 
 
-_LOADER_OPTIONS = ("num_workers", "collate_fn", "pin_memory", "drop_last", "timeout",
-                   "worker_init_fn", "prefetch_factor", "persistent_workers", "generator")
+_LOADER_OPTIONS = (
+    "num_workers",
+    "collate_fn",
+    "pin_memory",
+    "drop_last",
+    "timeout",
+    "worker_init_fn",
+    "prefetch_factor",
+    "persistent_workers",
+    "generator",
+)
 
 
 def shard_loader(loader: Any, ctx: DistributedContext, *, train: bool, name: str) -> Any:
@@ -159,14 +179,20 @@ def shard_loader(loader: Any, ctx: DistributedContext, *, train: bool, name: str
     else (an iterable dataset, a custom sampler, a plain iterable) cannot be split from here: it
     is used as it is, every rank then sees all of it, with one warning.
     """
-    shardable = (isinstance(loader, DataLoader) and not isinstance(loader.dataset, IterableDataset)
-                 and loader.batch_size is not None
-                 and type(loader.sampler).__name__ in ("RandomSampler", "SequentialSampler"))
+    shardable = (
+        isinstance(loader, DataLoader)
+        and not isinstance(loader.dataset, IterableDataset)
+        and loader.batch_size is not None
+        and type(loader.sampler).__name__ in ("RandomSampler", "SequentialSampler")
+    )
     if not shardable:
-        warnings.warn(f"{name} is not a DataLoader over a map-style dataset with default batching, "
-                      f"so it cannot be sharded over the {ctx.world_size} processes: every process "
-                      f"uses all of it. Shard it yourself (e.g. a DistributedSampler) to divide the "
-                      f"work.", stacklevel=3)
+        warnings.warn(
+            f"{name} is not a DataLoader over a map-style dataset with default batching, "
+            f"so it cannot be sharded over the {ctx.world_size} processes: every process "
+            f"uses all of it. Shard it yourself (e.g. a DistributedSampler) to divide the "
+            f"work.",
+            stacklevel=3,
+        )
         return loader
     options = {key: getattr(loader, key) for key in _LOADER_OPTIONS if hasattr(loader, key)}
     if options.get("num_workers", 0) == 0:
@@ -179,9 +205,14 @@ def shard_loader(loader: Any, ctx: DistributedContext, *, train: bool, name: str
         # The same seed on every rank: each rank must cut the *same* permutation into shares.
         seed_tensor = torch.tensor([seed], device=_comm_device())
         dist.broadcast(seed_tensor, src=0)
-        sampler = DistributedSampler(loader.dataset, num_replicas=ctx.world_size, rank=ctx.rank,
-                                     shuffle=shuffle, seed=int(seed_tensor.item()),
-                                     drop_last=loader.drop_last)
+        sampler = DistributedSampler(
+            loader.dataset,
+            num_replicas=ctx.world_size,
+            rank=ctx.rank,
+            shuffle=shuffle,
+            seed=int(seed_tensor.item()),
+            drop_last=loader.drop_last,
+        )
     else:
         sampler = _StridedSampler(len(loader.dataset), ctx.rank, ctx.world_size)
     return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler, **options)
@@ -197,8 +228,9 @@ def _comm_device() -> torch.device:
 def all_reduce_sums(totals: dict[str, float], samples: int) -> tuple[dict[str, float], int]:
     """Sum ``totals`` and ``samples`` over all ranks (one all-reduce), in float64."""
     keys = sorted(totals)
-    values = torch.tensor([totals[k] for k in keys] + [float(samples)], dtype=torch.float64,
-                          device=_comm_device())
+    values = torch.tensor(
+        [totals[k] for k in keys] + [float(samples)], dtype=torch.float64, device=_comm_device()
+    )
     dist.all_reduce(values)
     values = values.tolist()
     return dict(zip(keys, values[:-1], strict=True)), int(round(values[-1]))

@@ -36,8 +36,9 @@ class History(dict):
         if axes is None:
             import matplotlib.pyplot as plt
 
-            _, axes = plt.subplots(1, 2 if metric_keys(self) else 1, figsize=(10, 3.5),
-                                   squeeze=False, layout="constrained")
+            _, axes = plt.subplots(
+                1, 2 if metric_keys(self) else 1, figsize=(10, 3.5), squeeze=False, layout="constrained"
+            )
             axes = axes.ravel()
         draw_history(self, axes)
         return axes[0].figure
@@ -58,12 +59,19 @@ def draw_history(history: History, axes: Any) -> None:
     ax = axes[0]
     ax.clear()
     if history.steps["train_loss"]:
-        ax.plot(history.steps["epoch"], history.steps["train_loss"], color="C0", alpha=0.3,
-                linewidth=1, label="train loss (step)")
+        ax.plot(
+            history.steps["epoch"],
+            history.steps["train_loss"],
+            color="C0",
+            alpha=0.3,
+            linewidth=1,
+            label="train loss (step)",
+        )
     for key, color in (("train_loss", "C0"), ("val_loss", "C1")):
         if history.get(key):
-            ax.plot(range(1, len(history[key]) + 1), history[key], "o-", color=color,
-                    label=key.replace("_", " "))
+            ax.plot(
+                range(1, len(history[key]) + 1), history[key], "o-", color=color, label=key.replace("_", " ")
+            )
     style_axes(ax, "Loss", "epoch", "loss", grid=True)
     if ax.lines:
         ax.legend(loc="upper right")
@@ -71,8 +79,7 @@ def draw_history(history: History, axes: Any) -> None:
         ax = axes[1]
         ax.clear()
         for key in metric_keys(history):
-            ax.plot(range(1, len(history[key]) + 1), history[key], "o-",
-                    label=key.replace("_", " "))
+            ax.plot(range(1, len(history[key]) + 1), history[key], "o-", label=key.replace("_", " "))
         style_axes(ax, "Metrics", "epoch", "value", grid=True)
         if ax.lines:
             ax.legend(loc="lower right")

@@ -35,8 +35,9 @@ class LivePlot:
         FigureCanvasAgg(self.fig)
         self.axes = self.fig.subplots(1, 2 if with_metrics else 1, squeeze=False).ravel()
         # Fixed margins: a layout engine would double the cost of every redraw.
-        self.fig.subplots_adjust(left=0.1 if with_metrics else 0.15, right=0.97, bottom=0.15,
-                                 top=0.9, wspace=0.25)
+        self.fig.subplots_adjust(
+            left=0.1 if with_metrics else 0.15, right=0.97, bottom=0.15, top=0.9, wspace=0.25
+        )
         self.history, self.min_interval = history, min_interval
         # The first picture after min_interval: a training that short gets just the final one.
         self.handle, self.next_time = None, time.monotonic() + min_interval

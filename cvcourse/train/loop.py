@@ -54,8 +54,10 @@ def _default_step(loss_fn: Callable | None) -> StepFn:
             got = type(batch).__name__
             if isinstance(batch, (list, tuple)):
                 got += f" of length {len(batch)}"
-            raise ValueError(f"batches must be (inputs, targets) pairs, got a {got}; for other "
-                             f"layouts pass step_fn(model, batch, device)")
+            raise ValueError(
+                f"batches must be (inputs, targets) pairs, got a {got}; for other "
+                f"layouts pass step_fn(model, batch, device)"
+            )
         inputs, targets = batch
         outputs = model(inputs)
         return loss_fn(outputs, targets), outputs, targets
@@ -75,8 +77,10 @@ def _amp_settings(device: torch.device, amp: bool | None) -> _Precision:
     float16 needs loss scaling (small gradients underflow to 0); bfloat16 has float32's range.
     """
     if amp and device.type != "cuda":
-        raise ValueError(f"amp=True needs a CUDA device, got device {device}; leave amp=None "
-                         f"to use mixed precision on CUDA only")
+        raise ValueError(
+            f"amp=True needs a CUDA device, got device {device}; leave amp=None "
+            f"to use mixed precision on CUDA only"
+        )
     if not (amp if amp is not None else device.type == "cuda"):
         return _Precision(False, torch.float32, False)
     if torch.cuda.is_bf16_supported():
@@ -92,9 +96,20 @@ def _mean_over_ranks(value: float, n: int, ctx: distributed.DistributedContext) 
     return sums["v"] / count
 
 
-def _run_epoch(model, loader, step, device, metrics, precision, optimizer=None, scaler=None,
-               on_step=None, max_batches=None, channels_last=False,
-               ctx=_ONE_PROCESS) -> dict[str, float]:
+def _run_epoch(
+    model,
+    loader,
+    step,
+    device,
+    metrics,
+    precision,
+    optimizer=None,
+    scaler=None,
+    on_step=None,
+    max_batches=None,
+    channels_last=False,
+    ctx=_ONE_PROCESS,
+) -> dict[str, float]:
     """One pass over ``loader``, training when given an optimizer; returns sample-weighted means."""
     totals: dict[str, float] = {}
     samples = 0
@@ -107,12 +122,16 @@ def _run_epoch(model, loader, step, device, metrics, precision, optimizer=None, 
             loss, outputs, targets = step(model, batch, device)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             got = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss)
-            raise ValueError(f"the loss must be a one-element tensor (the mean over the batch), "
-                             f"got {got}; use reduction='mean'")
+            raise ValueError(
+                f"the loss must be a one-element tensor (the mean over the batch), "
+                f"got {got}; use reduction='mean'"
+            )
         loss_value = loss.item()
         if not math.isfinite(loss_value):
-            raise FloatingPointError(f"the loss is {loss_value} after {samples} samples of this "
-                                     f"epoch: lower the learning rate or check the data")
+            raise FloatingPointError(
+                f"the loss is {loss_value} after {samples} samples of this "
+                f"epoch: lower the learning rate or check the data"
+            )
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()  # under DDP the gradients are averaged over ranks here
@@ -133,9 +152,16 @@ def _run_epoch(model, loader, step, device, metrics, precision, optimizer=None, 
     return {name: total / samples for name, total in totals.items()}
 
 
-def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None = None, *,
-             metrics: Mapping[str, Metric] | None = None, device: torch.device | str | None = None,
-             step_fn: StepFn | None = None, amp: bool | None = None) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    loss_fn: Callable | None = None,
+    *,
+    metrics: Mapping[str, Metric] | None = None,
+    device: torch.device | str | None = None,
+    step_fn: StepFn | None = None,
+    amp: bool | None = None,
+) -> dict[str, float]:
     """Mean loss and metrics of ``model`` over ``loader``, in eval mode and without gradients.
 
     The model's train/eval mode is restored afterwards. Under ``torchrun`` each process evaluates
@@ -173,8 +199,7 @@ def _evaluate(model, loader, loss_fn, metrics, device, step_fn, amp, ctx) -> dic
     model.to(device).eval()
     try:
         with torch.no_grad():
-            result = _run_epoch(model, loader, step, device, metrics, _amp_settings(device, amp),
-                                ctx=ctx)
+            result = _run_epoch(model, loader, step, device, metrics, _amp_settings(device, amp), ctx=ctx)
     finally:
         model.train(was_training)
     if loss_fn is None and step_fn is None:
@@ -188,13 +213,26 @@ def _resolve_device(device, ctx: distributed.DistributedContext) -> torch.device
     return distributed.device_for(ctx, chosen) if ctx.enabled else chosen
 
 
-def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
-        optimizer: torch.optim.Optimizer, *, epochs: int = 1, val_loader: Iterable | None = None,
-        metrics: Mapping[str, Metric] | None = None, device: torch.device | str | None = None,
-        scheduler: Any = None, live_plot: bool = True, progress: bool = True,
-        checkpoint: str | os.PathLike | None = None, amp: bool | None = None,
-        channels_last: bool | None = None, max_steps: int | None = None,
-        step_fn: StepFn | None = None, checkpoint_monitor: str | None = None) -> History:
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    loss_fn: Callable | None,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int = 1,
+    val_loader: Iterable | None = None,
+    metrics: Mapping[str, Metric] | None = None,
+    device: torch.device | str | None = None,
+    scheduler: Any = None,
+    live_plot: bool = True,
+    progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    amp: bool | None = None,
+    channels_last: bool | None = None,
+    max_steps: int | None = None,
+    step_fn: StepFn | None = None,
+    checkpoint_monitor: str | None = None,
+) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader``; returns the History.
 
     Each step: ``loss = loss_fn(model(inputs), targets)``, ``loss.backward()``,
@@ -244,8 +282,9 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
         the History: ``history["train_loss"]``, ``history["val_accuracy"]``, ... one per epoch.
         ``model`` itself holds the trained weights (on every rank under torchrun).
     """
-    check_fit_arguments(model, train_loader, loss_fn, optimizer, epochs, val_loader, scheduler,
-                        max_steps, step_fn)
+    check_fit_arguments(
+        model, train_loader, loss_fn, optimizer, epochs, val_loader, scheduler, max_steps, step_fn
+    )
     metrics = check_metrics(metrics)
     ctx = distributed.context()
     device = _resolve_device(device, ctx)
@@ -255,9 +294,13 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
     channels_last = device.type == "cuda" if channels_last is None else channels_last
     if checkpoint is None and checkpoint_monitor is not None:
         raise ValueError("checkpoint_monitor needs checkpoint= a file path, got checkpoint=None")
-    saver = None if checkpoint is None else Checkpointer(
-        checkpoint, checkpoint_monitor, ["train", "val"] if val_loader is not None else ["train"],
-        metrics)
+    saver = (
+        None
+        if checkpoint is None
+        else Checkpointer(
+            checkpoint, checkpoint_monitor, ["train", "val"] if val_loader is not None else ["train"], metrics
+        )
+    )
 
     model.to(device)
     if channels_last:
@@ -308,8 +351,20 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
             start = time.perf_counter()
             trained.train()
             lr = optimizer.param_groups[0]["lr"]
-            train = _run_epoch(trained, train_loader, step, device, metrics, precision, optimizer,
-                               scaler, on_step, remaining, channels_last, ctx)
+            train = _run_epoch(
+                trained,
+                train_loader,
+                step,
+                device,
+                metrics,
+                precision,
+                optimizer,
+                scaler,
+                on_step,
+                remaining,
+                channels_last,
+                ctx,
+            )
             record = {f"train_{k}": v for k, v in train.items()}
             if val_loader is not None:
                 val = _evaluate(model, val_loader, loss_fn, metrics, device, step_fn, amp, ctx)
@@ -317,8 +372,10 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
             record.update(lr=lr, epoch_time=time.perf_counter() - start)
             for key, value in record.items():  # all at once: the lists stay the same length
                 history.append(key, value)
-            bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()
-                             if k == "train_loss" or k.startswith("val_")}, refresh=True)
+            bar.set_postfix(
+                {k: f"{v:.4f}" for k, v in record.items() if k == "train_loss" or k.startswith("val_")},
+                refresh=True,
+            )
             if scheduler is not None:
                 if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                     scheduler.step(record.get("val_loss", record["train_loss"]))
@@ -330,9 +387,11 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable | None,
                 live.update()  # the last epoch is drawn for sure after the loop
     except KeyboardInterrupt:
         history.interrupted = True
-        print(f"Training stopped by hand after {len(history.steps['train_loss'])} steps "
-              f"({history.epochs} complete epochs): the model keeps its current weights and "
-              f"the history so far is returned.")
+        print(
+            f"Training stopped by hand after {len(history.steps['train_loss'])} steps "
+            f"({history.epochs} complete epochs): the model keeps its current weights and "
+            f"the history so far is returned."
+        )
     finally:
         bar.close()
     if live is not None and history.steps["train_loss"]:

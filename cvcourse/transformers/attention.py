@@ -134,9 +134,7 @@ def attention_with_weights(
     """
     _check_qkv(query, key, value, enable_gqa)
     if is_causal and attn_mask is not None:
-        raise ValueError(
-            "attn_mask must be None when is_causal=True (as in F.scaled_dot_product_attention)"
-        )
+        raise ValueError("attn_mask must be None when is_causal=True (as in F.scaled_dot_product_attention)")
     dropout_p = check_float("dropout_p", dropout_p, low=0.0, high=1.0)
     check_bool("is_causal", is_causal)
     check_bool("enable_gqa", enable_gqa)
@@ -191,7 +189,5 @@ def scaled_dot_product_attention(
     Returns:
         Tensor[..., L, Ev].
     """
-    output, _ = attention_with_weights(
-        query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa
-    )
+    output, _ = attention_with_weights(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     return output

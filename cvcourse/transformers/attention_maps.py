@@ -37,9 +37,7 @@ __all__ = [
 
 
 def _attention_modules(model: nn.Module) -> list[nn.Module]:
-    mods = [
-        m for m in model.modules() if isinstance(m, (MultiheadAttention, nn.MultiheadAttention))
-    ]
+    mods = [m for m in model.modules() if isinstance(m, (MultiheadAttention, nn.MultiheadAttention))]
     if not mods:
         raise ValueError(f"{type(model).__name__} has no MultiheadAttention module to record")
     return mods
@@ -160,9 +158,7 @@ def mean_attention_distance(maps: Tensor, patch_size: int) -> Tensor:
     patch_size = check_int("patch_size", patch_size, low=1)
     grid = round((maps.shape[-1] - 1) ** 0.5)
     if grid * grid + 1 != maps.shape[-1]:
-        raise ValueError(
-            f"expected T = 1 + G*G tokens ([CLS] + a square grid), got T = {maps.shape[-1]}"
-        )
+        raise ValueError(f"expected T = 1 + G*G tokens ([CLS] + a square grid), got T = {maps.shape[-1]}")
     a = maps[..., 1:, 1:].double()  # [L, N, h, G*G, G*G]: patches only
     a = a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
     dist = patch_distances(grid, patch_size, device=maps.device)  # [G*G, G*G]

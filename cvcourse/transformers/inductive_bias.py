@@ -53,9 +53,7 @@ class SmallResNet(nn.Module):
 
     def __init__(self, num_classes: int, width: int = 16) -> None:
         super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
-        )
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
         self.blocks = nn.Sequential(
             _basic_block(width, width, 1),
             _basic_block(width, 2 * width, 2),
@@ -115,15 +113,19 @@ class LocalViT(nn.Module):
         window: int | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("num_classes", num_classes), ("image_size", image_size),
-                            ("patch_size", patch_size), ("dim", dim), ("depth", depth), ("heads", heads)):
+        for name, value in (
+            ("num_classes", num_classes),
+            ("image_size", image_size),
+            ("patch_size", patch_size),
+            ("dim", dim),
+            ("depth", depth),
+            ("heads", heads),
+        ):
             check_int(name, value, low=1)
         if window is not None:
             check_int("window", window, low=1)
         if image_size % patch_size:
-            raise ValueError(
-                f"image_size ({image_size}) must be divisible by patch_size ({patch_size})"
-            )
+            raise ValueError(f"image_size ({image_size}) must be divisible by patch_size ({patch_size})")
         self.grid = image_size // patch_size
         self.patch_embed = nn.Conv2d(3, dim, patch_size, patch_size)  # W_E
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
@@ -142,9 +144,7 @@ class LocalViT(nn.Module):
         )
         for i in range(depth):  # shift every other layer by half a window, as Swin does
             mask = (
-                None
-                if window is None
-                else window_attention_mask(self.grid, window, (i % 2) * (window // 2))
+                None if window is None else window_attention_mask(self.grid, window, (i % 2) * (window // 2))
             )
             self.register_buffer(f"mask_{i}", mask, persistent=False)
         self.norm = nn.LayerNorm(dim)
@@ -197,9 +197,7 @@ def data_size_experiment(
     epochs, batch_size = check_int("epochs", epochs, low=0), check_int("batch_size", batch_size, low=1)
     lr = check_float("lr", lr, low=0.0, low_inclusive=False)
     if any(n < 1 or n > len(train_set) for n in sizes):
-        raise ValueError(
-            f"sizes must be in [1, {len(train_set)}] (the training set), got {list(sizes)}"
-        )
+        raise ValueError(f"sizes must be in [1, {len(train_set)}] (the training set), got {list(sizes)}")
     num_classes = len(train_set.classes)
     results: dict[str, list[float]] = {kind: [] for kind in kinds}
     val_loader = DataLoader(val_set, batch_size=256)

@@ -191,8 +191,7 @@ class TransformerDecoderLayer(nn.Module):
         else:
             x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
             x = self.norm2(
-                x
-                + self._mha_block(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal)
+                x + self._mha_block(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal)
             )
             x = self.norm3(x + self._ff_block(x))
         return x
@@ -247,15 +246,15 @@ def ffn_as_conv1d(layer: TransformerEncoderLayer | TransformerDecoderLayer) -> n
     Returns:
         ``nn.Sequential(Conv1d(E, F, 1), activation, Conv1d(F, E, 1))`` (eval-mode FFN, no dropout).
     """
-    check_type("layer", layer, (TransformerEncoderLayer, TransformerDecoderLayer),
-               "a TransformerEncoderLayer or TransformerDecoderLayer")
+    check_type(
+        "layer",
+        layer,
+        (TransformerEncoderLayer, TransformerDecoderLayer),
+        "a TransformerEncoderLayer or TransformerDecoderLayer",
+    )
     lin1, lin2 = layer.linear1, layer.linear2
-    conv1 = nn.Conv1d(
-        lin1.in_features, lin1.out_features, kernel_size=1, bias=lin1.bias is not None
-    )
-    conv2 = nn.Conv1d(
-        lin2.in_features, lin2.out_features, kernel_size=1, bias=lin2.bias is not None
-    )
+    conv1 = nn.Conv1d(lin1.in_features, lin1.out_features, kernel_size=1, bias=lin1.bias is not None)
+    conv2 = nn.Conv1d(lin2.in_features, lin2.out_features, kernel_size=1, bias=lin2.bias is not None)
     conv1 = conv1.to(lin1.weight)
     conv2 = conv2.to(lin2.weight)
     conv1.weight.data.copy_(lin1.weight.data[:, :, None])  # [F, E] -> [F, E, 1]

@@ -66,8 +66,12 @@ class MultiheadAttention(nn.Module):
         if embed_dim % num_heads != 0:
             raise ValueError(f"embed_dim must be divisible by num_heads ({num_heads}), got {embed_dim}")
         dropout = check_float("dropout", dropout, low=0.0, high=1.0)
-        for name, flag in (("bias", bias), ("add_bias_kv", add_bias_kv), ("add_zero_attn", add_zero_attn),
-                           ("batch_first", batch_first)):
+        for name, flag in (
+            ("bias", bias),
+            ("add_bias_kv", add_bias_kv),
+            ("add_zero_attn", add_zero_attn),
+            ("batch_first", batch_first),
+        ):
             check_bool(name, flag)
         kdim = None if kdim is None else check_int("kdim", kdim, low=1)
         vdim = None if vdim is None else check_int("vdim", vdim, low=1)
@@ -142,7 +146,8 @@ class MultiheadAttention(nn.Module):
             (averaged) or [N, h, L, S], or None when ``need_weights`` is False.
         """
         query, key, value, key_padding_mask, batched = self._to_batch_first(
-            query, key, value, key_padding_mask)  # [N, L, E], [N, S, kdim], [N, S, vdim]
+            query, key, value, key_padding_mask
+        )  # [N, L, E], [N, S, kdim], [N, S, vdim]
         N, L, E = query.shape
         if is_causal and attn_mask is None:
             attn_mask = ~causal_mask(L, device=query.device)[:, : key.shape[1]]
@@ -155,12 +160,24 @@ class MultiheadAttention(nn.Module):
         if extra:
             extra_kv = (torch.cat([k for k, _ in extra], 1), torch.cat([v for _, v in extra], 1))
             mask = None if mask is None else F.pad(mask, (0, len(extra)))  # 0 = may attend
-        in_proj = (self.in_proj_weight if self._qkv_same_embed_dim  # [3E, E], packed as torch keeps it
-                   else (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight))
+        in_proj = (
+            self.in_proj_weight
+            if self._qkv_same_embed_dim  # [3E, E], packed as torch keeps it
+            else (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
+        )
         out, weights = multi_head_attention(
-            query, key, value, self.num_heads, in_proj, self.in_proj_bias, self.out_proj.weight,
-            self.out_proj.bias, mask=mask, dropout_p=self.dropout if self.training else 0.0,
-            extra_kv=extra_kv if extra else None)  # [N, L, E], [N, h, L, S]
+            query,
+            key,
+            value,
+            self.num_heads,
+            in_proj,
+            self.in_proj_bias,
+            self.out_proj.weight,
+            self.out_proj.bias,
+            mask=mask,
+            dropout_p=self.dropout if self.training else 0.0,
+            extra_kv=extra_kv if extra else None,
+        )  # [N, L, E], [N, h, L, S]
         if not batched:
             out, weights = out.squeeze(0), weights.squeeze(0)
         elif not self.batch_first:
@@ -169,15 +186,16 @@ class MultiheadAttention(nn.Module):
             return out, None
         return out, (weights.mean(dim=-3) if average_attn_weights else weights)
 
-    def _to_batch_first(self, query: Tensor, key: Tensor, value: Tensor,
-                        key_padding_mask: Tensor | None):
+    def _to_batch_first(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None):
         """Check the inputs and bring them to [N, L or S, features]; also says if they were batched."""
         for name, t in (("query", query), ("key", key), ("value", value)):
             check_tensor(name, t, ndim=(2, 3), dtype="float")
             if t.dim() != query.dim():
-                raise ValueError(f"query, key and value must all be 3-D (batched) or 2-D (unbatched), "
-                                 f"got query with shape {list(query.shape)} and {name} with shape "
-                                 f"{list(t.shape)}")
+                raise ValueError(
+                    f"query, key and value must all be 3-D (batched) or 2-D (unbatched), "
+                    f"got query with shape {list(query.shape)} and {name} with shape "
+                    f"{list(t.shape)}"
+                )
         batched = query.dim() == 3
         if not batched:  # [L, E] -> [1, L, E]
             query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
@@ -230,12 +248,18 @@ class MultiheadAttention(nn.Module):
         return merged
 
 
-
 def multi_head_attention(
-    query: Tensor, key: Tensor, value: Tensor, num_heads: int,
-    in_proj_weight: Tensor | tuple[Tensor, Tensor, Tensor], in_proj_bias: Tensor | None,
-    out_proj_weight: Tensor, out_proj_bias: Tensor | None, mask: Tensor | None = None,
-    dropout_p: float = 0.0, extra_kv: tuple[Tensor, Tensor] | None = None,
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    num_heads: int,
+    in_proj_weight: Tensor | tuple[Tensor, Tensor, Tensor],
+    in_proj_bias: Tensor | None,
+    out_proj_weight: Tensor,
+    out_proj_bias: Tensor | None,
+    mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    extra_kv: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     r"""Multi-head attention: project, split into heads, attend, merge the heads, project.
 
@@ -275,12 +299,11 @@ def multi_head_attention(
     concat = heads.transpose(1, 2).reshape(N, L, E)  # [N, L, h d_V] = [A^(1) | ... | A^(h)]
     return F.linear(concat, out_proj_weight, out_proj_bias), weights  # ... W_O + b_O
 
+
 def _as_float(mask: Tensor, dtype: torch.dtype) -> Tensor:
     """Boolean "blocked" mask -> additive mask (-inf where True); float masks pass through."""
     if mask.dtype == torch.bool:
-        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
-            mask, float("-inf")
-        )
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, float("-inf"))
     if not torch.is_floating_point(mask):
         raise TypeError(f"masks must be bool or float tensors, got dtype {mask.dtype}")
     return mask.to(dtype)

@@ -62,8 +62,10 @@ class PatchEmbedding(nn.Module):
         check_type("conv", conv, nn.Conv2d, "an nn.Conv2d")
         P = conv.kernel_size[0]
         if conv.kernel_size != (P, P) or conv.stride != (P, P) or conv.padding != (0, 0):
-            raise ValueError(f"conv must have kernel = stride = P and no padding, got kernel "
-                             f"{conv.kernel_size}, stride {conv.stride}, padding {conv.padding}")
+            raise ValueError(
+                f"conv must have kernel = stride = P and no padding, got kernel "
+                f"{conv.kernel_size}, stride {conv.stride}, padding {conv.padding}"
+            )
         embed = cls(P, conv.in_channels, conv.out_channels).to(conv.weight)
         with torch.no_grad():
             embed.W_E.weight.copy_(conv.weight.reshape(conv.out_channels, -1))  # [D, C P P]

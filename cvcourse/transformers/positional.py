@@ -92,8 +92,6 @@ def permutation_gap(layer: Callable[[Tensor], Tensor], tokens: Tensor, perm: Ten
     check_tensor("tokens", tokens, ndim=3)
     check_tensor("perm", perm, ndim=1, dtype="int")
     if sorted(perm.tolist()) != list(range(tokens.shape[1])):
-        raise ValueError(
-            f"perm must be a permutation of 0..{tokens.shape[1] - 1}, got {perm.tolist()}"
-        )
+        raise ValueError(f"perm must be a permutation of 0..{tokens.shape[1] - 1}, got {perm.tolist()}")
     with torch.no_grad():
         return (layer(tokens[:, perm]) - layer(tokens)[:, perm]).abs().max().item()

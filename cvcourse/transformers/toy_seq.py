@@ -97,9 +97,7 @@ class Seq2SeqTransformer(nn.Module):
         super().__init__()
         self.src_len, self.causal = src_len, causal
         self.embed = nn.Embedding(VOCAB_SIZE, d_model)
-        self.register_buffer(
-            "pe", sinusoidal_positional_encoding(max_len, d_model), persistent=False
-        )
+        self.register_buffer("pe", sinusoidal_positional_encoding(max_len, d_model), persistent=False)
         layer_args = {
             "d_model": d_model,
             "nhead": nhead,
@@ -108,21 +106,13 @@ class Seq2SeqTransformer(nn.Module):
             "batch_first": True,
             "norm_first": norm_first,
         }
-        self.encoder = nn.ModuleList(
-            TransformerEncoderLayer(**layer_args) for _ in range(num_layers)
-        )
-        self.decoder = nn.ModuleList(
-            TransformerDecoderLayer(**layer_args) for _ in range(num_layers)
-        )
-        self.norm = (
-            nn.LayerNorm(d_model) if norm_first else nn.Identity()
-        )  # pre-norm needs a final LN
+        self.encoder = nn.ModuleList(TransformerEncoderLayer(**layer_args) for _ in range(num_layers))
+        self.decoder = nn.ModuleList(TransformerDecoderLayer(**layer_args) for _ in range(num_layers))
+        self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()  # pre-norm needs a final LN
         self.out = nn.Linear(d_model, VOCAB_SIZE)
 
     def _tokens(self, ids: Tensor) -> Tensor:
-        return (
-            self.embed(ids) * self.embed.embedding_dim**0.5 + self.pe[: ids.shape[1]]
-        )  # [N, L, D]
+        return self.embed(ids) * self.embed.embedding_dim**0.5 + self.pe[: ids.shape[1]]  # [N, L, D]
 
     def encode(self, src: Tensor) -> Tensor:
         """LongTensor[N, S] -> memory Tensor[N, S, D]."""
@@ -145,9 +135,7 @@ class Seq2SeqTransformer(nn.Module):
         -> logits Tensor[N, T, VOCAB_SIZE], all positions in one teacher-forced pass."""
         check_tensor("packed", packed, dtype="int")
         if packed.dim() != 2 or packed.shape[1] <= self.src_len:
-            raise ValueError(
-                f"expected LongTensor[N, {self.src_len} + T], got {tuple(packed.shape)}"
-            )
+            raise ValueError(f"expected LongTensor[N, {self.src_len} + T], got {tuple(packed.shape)}")
         src, tgt_in = packed[:, : self.src_len], packed[:, self.src_len :]
         return self.decode(tgt_in, self.encode(src))
 
@@ -196,9 +184,7 @@ def train_toy_transformer(
     check_bool("norm_first", norm_first)
     lr = check_float("lr", lr, low=0.0, low_inclusive=False)
     generator = seed_everything(seed)
-    model = Seq2SeqTransformer(
-        dataset.length, num_layers=num_layers, causal=causal, norm_first=norm_first
-    )
+    model = Seq2SeqTransformer(dataset.length, num_layers=num_layers, causal=causal, norm_first=norm_first)
     loader = DataLoader(dataset, batch_size=64, shuffle=True, generator=generator)
     history = fit(
         model,

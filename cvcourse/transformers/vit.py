@@ -100,9 +100,7 @@ class EncoderBlock(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         if input.dim() != 3:
-            raise ValueError(
-                f"expected tokens of shape [N, L, hidden_dim], got {tuple(input.shape)}"
-            )
+            raise ValueError(f"expected tokens of shape [N, L, hidden_dim], got {tuple(input.shape)}")
         x = self.ln_1(input)
         # need_weights=False: the attention maps are read with hooks (attention_maps.py), which
         # switch this flag on, so there is only one forward pass to maintain.
@@ -133,9 +131,7 @@ class Encoder(nn.Module):
             OrderedDict(
                 (
                     f"encoder_layer_{i}",
-                    EncoderBlock(
-                        num_heads, hidden_dim, mlp_dim, dropout, attention_dropout, norm_layer
-                    ),
+                    EncoderBlock(num_heads, hidden_dim, mlp_dim, dropout, attention_dropout, norm_layer),
                 )
                 for i in range(num_layers)
             )
@@ -144,9 +140,7 @@ class Encoder(nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         if input.dim() != 3:
-            raise ValueError(
-                f"expected tokens of shape [N, L, hidden_dim], got {tuple(input.shape)}"
-            )
+            raise ValueError(f"expected tokens of shape [N, L, hidden_dim], got {tuple(input.shape)}")
         return self.ln(self.layers(self.dropout(input + self.pos_embedding)))
 
 
@@ -180,16 +174,20 @@ class VisionTransformer(nn.Module):
         conv_stem_configs: list[ConvStemConfig] | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("image_size", image_size), ("patch_size", patch_size),
-                            ("num_layers", num_layers), ("num_heads", num_heads), ("hidden_dim", hidden_dim),
-                            ("mlp_dim", mlp_dim), ("num_classes", num_classes)):
+        for name, value in (
+            ("image_size", image_size),
+            ("patch_size", patch_size),
+            ("num_layers", num_layers),
+            ("num_heads", num_heads),
+            ("hidden_dim", hidden_dim),
+            ("mlp_dim", mlp_dim),
+            ("num_classes", num_classes),
+        ):
             check_int(name, value, low=1)
         for name, value in (("dropout", dropout), ("attention_dropout", attention_dropout)):
             check_float(name, value, low=0.0, high=1.0)
         if image_size % patch_size != 0:
-            raise ValueError(
-                f"image_size ({image_size}) must be divisible by patch_size ({patch_size})"
-            )
+            raise ValueError(f"image_size ({image_size}) must be divisible by patch_size ({patch_size})")
         self.image_size, self.patch_size = image_size, patch_size
         self.hidden_dim, self.mlp_dim = hidden_dim, mlp_dim
         self.attention_dropout, self.dropout = attention_dropout, dropout
@@ -198,9 +196,7 @@ class VisionTransformer(nn.Module):
 
         if conv_stem_configs is None:
             # W_E as a convolution: kernel P, stride P (see patchify)
-            self.conv_proj: nn.Module = nn.Conv2d(
-                3, hidden_dim, kernel_size=patch_size, stride=patch_size
-            )
+            self.conv_proj: nn.Module = nn.Conv2d(3, hidden_dim, kernel_size=patch_size, stride=patch_size)
         else:
             self.conv_proj = _conv_stem(conv_stem_configs, hidden_dim)
 
@@ -251,8 +247,7 @@ class VisionTransformer(nn.Module):
         check_tensor("images", x, dtype="float")
         if x.dim() != 4 or x.shape[1] != 3 or x.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(
-                f"expected images of shape [N, 3, {self.image_size}, {self.image_size}], "
-                f"got {tuple(x.shape)}"
+                f"expected images of shape [N, 3, {self.image_size}, {self.image_size}], got {tuple(x.shape)}"
             )
         n = x.shape[0]
         x = self.conv_proj(x)  # [N, hidden_dim, H/P, W/P]

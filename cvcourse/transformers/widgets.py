@@ -57,14 +57,9 @@ def viewer_images(size: int, num_shapes: int = 4, seed: int = 1) -> dict[str, Te
     from cvcourse.data.real import sample_image
 
     shapes = ShapesClassification(num_shapes, size=size, seed=seed)
-    images = {
-        f"shapes #{i} ({shapes.classes[label]})": img for i, (img, label) in enumerate(shapes)
-    }
+    images = {f"shapes #{i} ({shapes.classes[label]})": img for i, (img, label) in enumerate(shapes)}
     for name in PHOTOS:
-        photo = (
-            torch.from_numpy(np.ascontiguousarray(sample_image(name))).permute(2, 0, 1).float()
-            / 255
-        )
+        photo = torch.from_numpy(np.ascontiguousarray(sample_image(name))).permute(2, 0, 1).float() / 255
         images[f"photo: {name}"] = _resize(photo, size)
     return images
 
@@ -115,9 +110,7 @@ def attention_heatmap(
             raise ValueError(f"query must be a patch (row, col), got {len(query)} values")
         row, col = (check_int(f"query[{i}]", v) for i, v in enumerate(query))
         if not (0 <= row < grid and 0 <= col < grid):
-            raise ValueError(
-                f"query must be a patch (row, col) inside the {grid} x {grid} grid, got {query}"
-            )
+            raise ValueError(f"query must be a patch (row, col) inside the {grid} x {grid} grid, got {query}")
         token = 1 + row * grid + col
     return query_heatmap(maps, layer, head, token, rollout).cpu().numpy()
 
@@ -166,12 +159,12 @@ def attention_viewer(
             description="layer",
             style=style,
         ),
-        "head": widgets.Dropdown(
-            options=_head_options(model), description="head", style=style
-        ),
+        "head": widgets.Dropdown(options=_head_options(model), description="head", style=style),
         "rollout": widgets.Checkbox(value=False, description="attention rollout", style=style),
         "query": widgets.ToggleButtons(
-            options=["[CLS]", "patch"], value="[CLS]", description="query",
+            options=["[CLS]", "patch"],
+            value="[CLS]",
+            description="query",
             style={**style, "button_width": "80px"},
         ),
         "row": widgets.IntSlider(
@@ -180,9 +173,7 @@ def attention_viewer(
         "col": widgets.IntSlider(
             value=grid0 // 2, min=0, max=grid0 - 1, description="patch column", style=style
         ),
-        "pretrained": widgets.Button(
-            description="torchvision ViT-B/16 (online)", layout={"width": "240px"}
-        ),
+        "pretrained": widgets.Button(description="torchvision ViT-B/16 (online)", layout={"width": "240px"}),
     }
     # ipywidgets 8 draws ToggleButtons as a block, its label above the buttons; the class every
     # other labelled control has puts the label beside them, right-aligned like the others.
@@ -200,11 +191,7 @@ def attention_viewer(
             x = state["preprocess"](images[name])
             state["maps_cache"][name] = attention_maps(state["model"], x[None])
         maps = state["maps_cache"][name]
-        query = (
-            None
-            if controls["query"].value == "[CLS]"
-            else (controls["row"].value, controls["col"].value)
-        )
+        query = None if controls["query"].value == "[CLS]" else (controls["row"].value, controls["col"].value)
         heat = attention_heatmap(
             state["model"],
             None,
@@ -224,8 +211,7 @@ def attention_viewer(
     heat_artist = show_heatmap(ax_heat, heat, image=picture, alpha=0.6, colorbar=False)
     # The bar's range follows the map: only its tick labels are redrawn (weights are <= 1, so
     # "%.3f" labels keep one width and the layout computed on the first draw fits them all).
-    bar = LiveColorbar(heat_artist, ax_heat, fmt="{:.3f}", label="attention weight",
-                       fraction=0.046, pad=0.04)
+    bar = LiveColorbar(heat_artist, ax_heat, fmt="{:.3f}", label="attention weight", fraction=0.046, pad=0.04)
     style_axes(ax_heat, "attention of the query", "x (pixels)", "y (pixels)")
     # A control change redraws the query marker, the heatmap, its title and the bar's labels over
     # a background that holds the rest: axes, ticks, labels and the picture, one background per
@@ -344,9 +330,7 @@ def attention_viewer(
 def _attention_layers(model: nn.Module):
     from .multihead import MultiheadAttention
 
-    return (
-        m for m in model.modules() if isinstance(m, (MultiheadAttention, nn.MultiheadAttention))
-    )
+    return (m for m in model.modules() if isinstance(m, (MultiheadAttention, nn.MultiheadAttention)))
 
 
 def _head_options(model: nn.Module) -> list[tuple[str, int | str]]:

@@ -18,9 +18,15 @@ from cvcourse.viz.style import palette
 __all__ = ["draw_boxes", "overlay_mask", "overlay_panoptic"]
 
 
-def draw_boxes(ax: Axes, boxes: Any, labels: Any = None, scores: Any = None,
-               class_names: Sequence[str] | None = None, colors: Any = None,
-               linewidth: float = 2.0) -> list[Rectangle]:
+def draw_boxes(
+    ax: Axes,
+    boxes: Any,
+    labels: Any = None,
+    scores: Any = None,
+    class_names: Sequence[str] | None = None,
+    colors: Any = None,
+    linewidth: float = 2.0,
+) -> list[Rectangle]:
     """Draw boxes on ``ax``, with a "name: score" tag on each box when labels or scores are given.
 
     Boxes are in pixel-edge coordinates (COCO, torchvision, ``cvcourse.data``): pixel (row i,
@@ -46,26 +52,25 @@ def draw_boxes(ax: Axes, boxes: Any, labels: Any = None, scores: Any = None,
     if boxes.size == 0:
         boxes = boxes.reshape(0, 4)  # no detections: an empty [0, 4], however it was shaped
     if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"boxes must be [N, 4] in (x1, y1, x2, y2) format, "
-                         f"got shape {boxes.shape}")
+        raise ValueError(f"boxes must be [N, 4] in (x1, y1, x2, y2) format, got shape {boxes.shape}")
     if np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1]):
-        raise ValueError("boxes must be (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2; "
-                         "got a box with x2 < x1 or y2 < y1 "
-                         "(is it in (x, y, w, h) or (cx, cy, w, h) format?)")
+        raise ValueError(
+            "boxes must be (x1, y1, x2, y2) with x1 <= x2 and y1 <= y2; "
+            "got a box with x2 < x1 or y2 < y1 "
+            "(is it in (x, y, w, h) or (cx, cy, w, h) format?)"
+        )
     n = len(boxes)
     extras = {}
     for name, value in (("labels", labels), ("scores", scores)):
         if value is not None:
             extras[name] = _as_numpy(value, name).reshape(-1)
             if len(extras[name]) != n:
-                raise ValueError(f"{name} must have one entry per box ({n}), "
-                                 f"got {len(extras[name])}")
+                raise ValueError(f"{name} must have one entry per box ({n}), got {len(extras[name])}")
     labels, scores = extras.get("labels"), extras.get("scores")
     if labels is not None:
         labels = labels.astype(np.int64)
     if class_names is not None and labels is not None and n and labels.max() >= len(class_names):
-        raise ValueError(f"labels go up to {labels.max()} but class_names has "
-                         f"{len(class_names)} names")
+        raise ValueError(f"labels go up to {labels.max()} but class_names has {len(class_names)} names")
     keys = labels if labels is not None else np.arange(n)  # what picks the colour
     if colors is None:
         colors = palette(10)
@@ -74,8 +79,7 @@ def draw_boxes(ax: Axes, boxes: Any, labels: Any = None, scores: Any = None,
     patches = []
     for i, (x1, y1, x2, y2) in enumerate(boxes - 0.5):  # pixel edges -> imshow coordinates
         color = colors[int(keys[i]) % len(colors)]
-        rect = Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color,
-                         linewidth=linewidth)
+        rect = Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=linewidth)
         ax.add_patch(rect)
         patches.append(rect)
         parts = []
@@ -84,16 +88,22 @@ def draw_boxes(ax: Axes, boxes: Any, labels: Any = None, scores: Any = None,
         if scores is not None:
             parts.append(f"{scores[i]:.2f}")
         if parts:
-            ax.text(x1, y1, ": ".join(parts), color="white", fontsize="small", va="bottom",
-                    bbox=dict(facecolor=color, edgecolor="none", pad=1.0, alpha=0.8))
+            ax.text(
+                x1,
+                y1,
+                ": ".join(parts),
+                color="white",
+                fontsize="small",
+                va="bottom",
+                bbox=dict(facecolor=color, edgecolor="none", pad=1.0, alpha=0.8),
+            )
     return patches
 
 
 def _mask_colors(n: int, colors: Any) -> np.ndarray:
     table = np.asarray(palette(max(n, 1)) if colors is None else colors, dtype=np.float64)
     if table.ndim != 2 or table.shape[1] not in (3, 4) or len(table) < n:
-        raise ValueError(f"colors must be a sequence of at least {n} RGB colours, "
-                         f"got shape {table.shape}")
+        raise ValueError(f"colors must be a sequence of at least {n} RGB colours, got shape {table.shape}")
     return table[:, :3]
 
 
@@ -105,8 +115,9 @@ def _borders(ids: np.ndarray) -> np.ndarray:
     return border
 
 
-def overlay_mask(ax: Axes, image: Any, mask: Any, alpha: float = 0.5, colors: Any = None,
-                 background: int | None = 0) -> AxesImage:
+def overlay_mask(
+    ax: Axes, image: Any, mask: Any, alpha: float = 0.5, colors: Any = None, background: int | None = 0
+) -> AxesImage:
     """Draw ``image`` and colour ``mask`` over it.
 
     Three kinds of mask:
@@ -148,18 +159,23 @@ def overlay_mask(ax: Axes, image: Any, mask: Any, alpha: float = 0.5, colors: An
         if np.any(mask < 0):
             raise ValueError(f"mask class ids must be >= 0, got minimum {mask.min()}")
         n_classes = int(mask.max()) + 1 if mask.size else 1
-        table = _mask_colors(n_classes, colors) if colors is not None or n_classes > 2 else \
-            np.asarray([(0.0, 0.0, 0.0), palette(2)[1]])  # binary: a single colour
+        table = (
+            _mask_colors(n_classes, colors)
+            if colors is not None or n_classes > 2
+            else np.asarray([(0.0, 0.0, 0.0), palette(2)[1]])
+        )  # binary: a single colour
         rgb = table[mask]
         visible = mask != background if background is not None else np.ones(mask.shape, bool)
     else:
-        raise ValueError(f"mask must be [H, W] (binary or class ids) or [K, H, W] (instances), "
-                         f"got shape {mask.shape}")
+        raise ValueError(
+            f"mask must be [H, W] (binary or class ids) or [K, H, W] (instances), got shape {mask.shape}"
+        )
     if image is not None:
         picture = to_image(image)
         if picture.shape[:2] != mask.shape[-2:]:
-            raise ValueError(f"mask must cover the image: image is {picture.shape[:2]}, "
-                             f"mask is {mask.shape[-2:]}")
+            raise ValueError(
+                f"mask must cover the image: image is {picture.shape[:2]}, mask is {mask.shape[-2:]}"
+            )
         _show(ax, picture)
     rgba = np.concatenate([rgb, (alpha * visible)[..., None]], axis=-1)  # [H, W, 4]
     overlay = ax.imshow(rgba, interpolation="nearest")
@@ -167,8 +183,9 @@ def overlay_mask(ax: Axes, image: Any, mask: Any, alpha: float = 0.5, colors: An
     return overlay
 
 
-def overlay_panoptic(ax: Axes, image: Any, panoptic: Any, alpha: float = 0.5,
-                     colors: Any = None) -> AxesImage:
+def overlay_panoptic(
+    ax: Axes, image: Any, panoptic: Any, alpha: float = 0.5, colors: Any = None
+) -> AxesImage:
     """Colour a panoptic map over ``image``: one hue per class, one shade per instance of it.
 
     Args:
@@ -186,8 +203,7 @@ def overlay_panoptic(ax: Axes, image: Any, panoptic: Any, alpha: float = 0.5,
     panoptic = _as_numpy(panoptic, "panoptic")
     alpha = check_float("alpha", alpha, low=0.0, high=1.0)
     if panoptic.ndim != 3 or panoptic.shape[-1] != 2:
-        raise ValueError(f"panoptic must be [H, W, 2] (class id, instance id), "
-                         f"got shape {panoptic.shape}")
+        raise ValueError(f"panoptic must be [H, W, 2] (class id, instance id), got shape {panoptic.shape}")
     classes, instances = panoptic[..., 0].astype(np.int64), panoptic[..., 1].astype(np.int64)
     if classes.size and (classes.min() < 0 or instances.min() < 0):
         raise ValueError("panoptic class and instance ids must be >= 0")
@@ -202,8 +218,9 @@ def overlay_panoptic(ax: Axes, image: Any, panoptic: Any, alpha: float = 0.5,
     if image is not None:
         picture = to_image(image)
         if picture.shape[:2] != classes.shape:
-            raise ValueError(f"panoptic must cover the image: image is {picture.shape[:2]}, "
-                             f"panoptic is {classes.shape}")
+            raise ValueError(
+                f"panoptic must cover the image: image is {picture.shape[:2]}, panoptic is {classes.shape}"
+            )
         _show(ax, picture)
     visible = (classes != 0) | border
     rgba = np.concatenate([rgb, (alpha * visible)[..., None]], axis=-1)  # [H, W, 4]

@@ -42,8 +42,9 @@ def to_image(image: Any, name: str = "image") -> np.ndarray:
         channels_first = array.shape[0] in (1, 3, 4)
         channels_last = array.shape[-1] in (1, 3, 4)
         if not (channels_first or channels_last):
-            raise ValueError(f"{name} must be [C, H, W] or [H, W, C] with C in (1, 3, 4), "
-                             f"got shape {tuple(array.shape)}")
+            raise ValueError(
+                f"{name} must be [C, H, W] or [H, W, C] with C in (1, 3, 4), got shape {tuple(array.shape)}"
+            )
         if channels_first and (is_tensor or not channels_last):
             array = np.moveaxis(array, 0, -1)  # [C, H, W] -> [H, W, C]
         if array.shape[-1] == 1:
@@ -73,9 +74,14 @@ def _show(ax: Axes, picture: np.ndarray, cmap: str | None = None) -> AxesImage:
     return ax.imshow(picture, cmap=cmap or "gray", **limits)
 
 
-def show_images(images: Any, titles: Sequence[str] | None = None, ncols: int | None = None,
-                cmap: str | None = None, figsize: tuple[float, float] | None = None,
-                suptitle: str | None = None) -> Figure:
+def show_images(
+    images: Any,
+    titles: Sequence[str] | None = None,
+    ncols: int | None = None,
+    cmap: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    suptitle: str | None = None,
+) -> Figure:
     """A grid of images, one per axes, without ticks.
 
     Args:
@@ -92,8 +98,10 @@ def show_images(images: Any, titles: Sequence[str] | None = None, ncols: int | N
     """
     if isinstance(images, (torch.Tensor, np.ndarray)):
         if images.ndim not in (3, 4):
-            raise ValueError(f"images as one tensor/array must be a batch [N, C, H, W], "
-                             f"[N, H, W, C] or [N, H, W], got shape {tuple(images.shape)}")
+            raise ValueError(
+                f"images as one tensor/array must be a batch [N, C, H, W], "
+                f"[N, H, W, C] or [N, H, W], got shape {tuple(images.shape)}"
+            )
         images = list(images)
     elif not isinstance(images, Sequence) or isinstance(images, str):
         raise TypeError(f"images must be a sequence of images or a batch tensor, got {describe(images)}")
@@ -126,8 +134,15 @@ def _as_numpy(value: Any, name: str) -> np.ndarray:
     raise TypeError(f"{name} must be a torch.Tensor, ndarray or list, got {describe(value)}")
 
 
-def show_heatmap(ax: Axes, heat: Any, image: Any = None, alpha: float = 0.5, cmap: str = "inferno",
-                 colorbar: bool = True, label: str | None = None) -> AxesImage:
+def show_heatmap(
+    ax: Axes,
+    heat: Any,
+    image: Any = None,
+    alpha: float = 0.5,
+    cmap: str = "inferno",
+    colorbar: bool = True,
+    label: str | None = None,
+) -> AxesImage:
     """Draw a heatmap (attention, activation, disparity), stretched over ``image`` if given.
 
     A coarse heatmap (e.g. 14 x 14 attention over a 224 x 224 image) is stretched to the image with
@@ -156,8 +171,13 @@ def show_heatmap(ax: Axes, heat: Any, image: Any = None, alpha: float = 0.5, cma
         height, width = picture.shape[:2]
         _show(ax, picture)
         # extent = (left, right, bottom, top) in pixel coordinates of the image.
-        shown = ax.imshow(heat, cmap=cmap, alpha=alpha, interpolation="bilinear",
-                          extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+        shown = ax.imshow(
+            heat,
+            cmap=cmap,
+            alpha=alpha,
+            interpolation="bilinear",
+            extent=(-0.5, width - 0.5, height - 0.5, -0.5),
+        )
     else:
         shown = ax.imshow(heat, cmap=cmap, interpolation="nearest")
     if colorbar:

@@ -62,8 +62,9 @@ def nice_ceil(value: float, multiples: Sequence[float] = (1, 2, 2.5, 5, 10)) -> 
     return float(decade * next(m for m in multiples if m * decade >= value * (1 - 1e-12)))
 
 
-def style_axes(ax: Axes, title: str, xlabel: str | None = None, ylabel: str | None = None,
-               grid: bool = False) -> Axes:
+def style_axes(
+    ax: Axes, title: str, xlabel: str | None = None, ylabel: str | None = None, grid: bool = False
+) -> Axes:
     """Give ``ax`` a title and axis labels (every course figure has them); returns ``ax``."""
     check_type("ax", ax, Axes, "a matplotlib Axes")
     check_type("title", title, str, "a non-empty string")

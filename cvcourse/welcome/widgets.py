@@ -62,8 +62,9 @@ def filter_explorer(image: np.ndarray | None = None):
     image = sample_image("astronaut")[::2, ::2] if image is None else image
     filter_image(image[:1, :1], "identity")  # checks the image here, not in the first callback
     kind = widgets.Dropdown(options=FILTERS, value="gaussian blur", description="filter")
-    strength = widgets.FloatSlider(value=2.0, min=0.0, max=8.0, step=0.25, description="sigma (px)",
-                                   continuous_update=True)
+    strength = widgets.FloatSlider(
+        value=2.0, min=0.0, max=8.0, step=0.25, description="sigma (px)", continuous_update=True
+    )
     fig, (ax_in, ax_out), canvas = interactive_figure(figsize=(8, 4), ncols=2)
     ax_in.imshow(image)
     ax_in.set_title("original")

@@ -81,9 +81,7 @@ def main() -> None:
 
     state = {k: v.half() for k, v in model.state_dict().items()}  # float16: half the bytes
     model.load_state_dict({k: v.float() for k, v in state.items()})
-    val_accuracy = evaluate(model, val_loader, metrics={"accuracy": accuracy}, device="cpu")[
-        "accuracy"
-    ]
+    val_accuracy = evaluate(model, val_loader, metrics={"accuracy": accuracy}, device="cpu")["accuracy"]
     record = {
         "config": dict(SHAPES_VIT_CONFIG),
         "classes": list(train.classes),
@@ -97,8 +95,7 @@ def main() -> None:
     }
     torch.save(record, args.out)
     print(
-        f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB), "
-        f"validation accuracy {val_accuracy:.3f}"
+        f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB), validation accuracy {val_accuracy:.3f}"
     )
 
 

@@ -82,9 +82,7 @@ def _positive_chain(layers):
 @settings(max_examples=25, deadline=None)
 @given(
     st.lists(
-        st.tuples(
-            st.sampled_from([1, 2, 3, 5]), st.sampled_from([1, 2]), st.sampled_from([1, 2, 3])
-        ),
+        st.tuples(st.sampled_from([1, 2, 3, 5]), st.sampled_from([1, 2]), st.sampled_from([1, 2, 3])),
         min_size=1,
         max_size=4,
     )

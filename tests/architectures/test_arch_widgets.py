@@ -99,8 +99,7 @@ def test_explorer_redraws_exactly_what_a_full_render_shows(control, value, same_
 
 
 @pytest.mark.parametrize("control, value", [("phi", 2.5), ("alpha", 1.6), ("gamma", 1.05)])
-def test_scaling_explorer_redraws_exactly_what_a_full_render_shows(control, value,
-                                                                   same_as_full_draw):
+def test_scaling_explorer_redraws_exactly_what_a_full_render_shows(control, value, same_as_full_draw):
     w = compound_scaling_explorer()
     assert same_as_full_draw(w.fig, lambda: setattr(w.controls[control], "value", value)) > 0
     assert w.fig.axes[0].get_ylim()[1] >= w.fig.axes[0].lines[0].get_ydata().max()  # all shown

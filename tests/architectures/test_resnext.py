@@ -26,9 +26,7 @@ def randomize(model: nn.Module, seed: int) -> None:
                 t.copy_(torch.randn(t.shape, generator=g, dtype=t.dtype) * 0.3)
 
 
-@pytest.mark.parametrize(
-    "channels,cardinality,width", [(16, 4, 2), (32, 8, 4), (8, 1, 3), (12, 3, 1)]
-)
+@pytest.mark.parametrize("channels,cardinality,width", [(16, 4, 2), (32, 8, 4), (8, 1, 3), (12, 3, 1)])
 @pytest.mark.parametrize("train", [False, True])
 def test_branch_and_grouped_forms_are_the_same_function(channels, cardinality, width, train):
     branches = ResNeXtBranchBlock(channels, cardinality, width).double()
@@ -82,11 +80,7 @@ def test_parameters_equal_across_forms():
 @pytest.mark.parametrize("groups", [1, 2, 4, 8, 32])
 def test_grouped_convolution_is_g_times_cheaper(groups):
     conv = nn.Conv2d(64, 128, 3, padding=1, groups=groups, bias=False)
-    assert (
-        count_parameters(conv)
-        == conv_params(64, 128, 3, groups)
-        == conv_params(64, 128, 3) // groups
-    )
+    assert count_parameters(conv) == conv_params(64, 128, 3, groups) == conv_params(64, 128, 3) // groups
     flops = count_flops(conv, (1, 64, 10, 10), meta=False)
     assert flops == conv_flops(64, 128, 3, 10, 10, groups)
     assert flops * groups == count_flops(

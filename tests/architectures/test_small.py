@@ -62,9 +62,7 @@ def test_same_depth_and_shapes_with_and_without_skips():
 def test_small_resnet18_keeps_resolution_longer():
     model = small_resnet18(num_classes=4).eval()
     assert model(torch.rand(1, 3, 32, 32)).shape == (1, 4)
-    feats = model.layer4(
-        model.layer3(model.layer2(model.layer1(model.conv1(torch.rand(1, 3, 32, 32)))))
-    )
+    feats = model.layer4(model.layer3(model.layer2(model.layer1(model.conv1(torch.rand(1, 3, 32, 32))))))
     assert feats.shape[-2:] == (4, 4)
 
 

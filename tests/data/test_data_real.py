@@ -68,9 +68,7 @@ def test_missing_dataset_without_download_gives_one_clear_error(tmp_path):
     with pytest.raises(DatasetUnavailableError) as info:
         real_dataset("CIFAR10", root=tmp_path)
     message = str(info.value)
-    assert (
-        "CIFAR10" in message and "ShapesClassification" in message and "download=False" in message
-    )
+    assert "CIFAR10" in message and "ShapesClassification" in message and "download=False" in message
     assert info.value.__cause__ is None and info.value.__suppress_context__  # no traceback wall
     assert isinstance(info.value, RuntimeError)
 

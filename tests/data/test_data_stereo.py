@@ -55,9 +55,7 @@ def test_valid_mask_equals_brute_force_visibility():
         u = np.arange(40)[None, :].repeat(40, 0)
         ur = u - out["disparity"].astype(int)
         inside = (ur >= 0) & (ur < 40)
-        same_plane = (
-            np.take_along_axis(right_disparity, np.clip(ur, 0, 39), axis=1) == out["disparity"]
-        )
+        same_plane = np.take_along_axis(right_disparity, np.clip(ur, 0, 39), axis=1) == out["disparity"]
         np.testing.assert_array_equal(out["valid"], inside & same_plane)
 
 

@@ -9,8 +9,9 @@ from torchvision.models.detection.image_list import ImageList
 from cvcourse.detection.anchors import anchor_grid, base_anchors, label_anchors, sample_anchors
 
 
-@pytest.mark.parametrize("sizes, ratios", [((32, 64, 128), (0.5, 1.0, 2.0)), ((16,), (1.0,)),
-                                           ((10, 45), (0.3, 1.7, 2.0, 4.0))])
+@pytest.mark.parametrize(
+    "sizes, ratios", [((32, 64, 128), (0.5, 1.0, 2.0)), ((16,), (1.0,)), ((10, 45), (0.3, 1.7, 2.0, 4.0))]
+)
 @pytest.mark.parametrize("image, grid", [((128, 160), (8, 10)), ((100, 64), (13, 8)), ((32, 32), (1, 1))])
 def test_anchor_grid_equals_anchor_generator(sizes, ratios, image, grid):
     generator = AnchorGenerator(sizes=(sizes,), aspect_ratios=(ratios,))
@@ -60,8 +61,9 @@ def test_label_anchors_equals_matcher_and_rpn(seed, allow):
 
 
 def test_label_anchors_rules_of_the_notes():
-    anchors = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 8], [0, 0, 10, 5], [0, 0, 10, 2], [50, 50, 60, 60]],
-                           dtype=torch.float64)
+    anchors = torch.tensor(
+        [[0, 0, 10, 10], [0, 0, 10, 8], [0, 0, 10, 5], [0, 0, 10, 2], [50, 50, 60, 60]], dtype=torch.float64
+    )
     gt = torch.tensor([[0, 0, 10, 10]], dtype=torch.float64)
     labels, matched = label_anchors(anchors, gt)
     # IoU 1 and 0.8 >= 0.7 positive, 0.5 ignored, 0.2 and 0 negative
@@ -85,24 +87,41 @@ def test_sample_anchors_equals_balanced_sampler(n_pos, n_neg):
     assert int(pos.sum()) == min(n_pos, 128) and int(neg.sum()) == min(n_neg, 256 - int(pos.sum()))
     assert not (pos & neg).any() and (labels[pos] == 1).all() and (labels[neg] == 0).all()
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
-    assert all(torch.equal(a, b) for a, b in zip(sample_anchors(labels, generator=g1),
-                                                 sample_anchors(labels, generator=g2), strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            sample_anchors(labels, generator=g1), sample_anchors(labels, generator=g2), strict=True
+        )
+    )
 
 
-@pytest.mark.parametrize("call, arg, error", [
-    (lambda: base_anchors((32, -1)), "sizes", ValueError),
-    (lambda: base_anchors(32), "sizes", TypeError),
-    (lambda: anchor_grid((4, 0), 16), "grid_size", ValueError),
-    (lambda: anchor_grid((4, 4), 0), "stride", ValueError),
-    (lambda: label_anchors(torch.zeros(3, 4), torch.zeros(2, 5)), "gt_boxes", ValueError),
-    (lambda: label_anchors(torch.zeros(3, 4), torch.zeros(2, 4), fg_iou=0.2, bg_iou=0.3), "bg_iou",
-     ValueError),
-    (lambda: label_anchors(torch.zeros(3, 4), torch.zeros(2, 4), fg_iou=-0.7), "fg_iou", ValueError),
-    (lambda: sample_anchors(torch.zeros(3)), "labels", TypeError),
-    (lambda: sample_anchors(torch.zeros(3).long(), positive_fraction=1.5), "positive_fraction", ValueError),
-    (lambda: sample_anchors(torch.zeros(3).long(), batch_size_per_image=0), "batch_size_per_image",
-     ValueError),
-])
+@pytest.mark.parametrize(
+    "call, arg, error",
+    [
+        (lambda: base_anchors((32, -1)), "sizes", ValueError),
+        (lambda: base_anchors(32), "sizes", TypeError),
+        (lambda: anchor_grid((4, 0), 16), "grid_size", ValueError),
+        (lambda: anchor_grid((4, 4), 0), "stride", ValueError),
+        (lambda: label_anchors(torch.zeros(3, 4), torch.zeros(2, 5)), "gt_boxes", ValueError),
+        (
+            lambda: label_anchors(torch.zeros(3, 4), torch.zeros(2, 4), fg_iou=0.2, bg_iou=0.3),
+            "bg_iou",
+            ValueError,
+        ),
+        (lambda: label_anchors(torch.zeros(3, 4), torch.zeros(2, 4), fg_iou=-0.7), "fg_iou", ValueError),
+        (lambda: sample_anchors(torch.zeros(3)), "labels", TypeError),
+        (
+            lambda: sample_anchors(torch.zeros(3).long(), positive_fraction=1.5),
+            "positive_fraction",
+            ValueError,
+        ),
+        (
+            lambda: sample_anchors(torch.zeros(3).long(), batch_size_per_image=0),
+            "batch_size_per_image",
+            ValueError,
+        ),
+    ],
+)
 def test_bad_input_names_the_argument(call, arg, error):
     with pytest.raises(error, match=arg):
         call()

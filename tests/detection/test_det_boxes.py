@@ -32,13 +32,27 @@ def random_boxes(n, seed=0, dtype=D, scale=100.0, zero_area=0):
 
 
 def degenerate_boxes():
-    return torch.tensor([[0, 0, 10, 10], [0, 0, 10, 10], [5, 5, 5, 15], [3, 3, 3, 3],
-                         [10, 0, 20, 10], [20, 20, 30, 30], [0, 0, 0, 0]], dtype=D)
+    return torch.tensor(
+        [
+            [0, 0, 10, 10],
+            [0, 0, 10, 10],
+            [5, 5, 5, 15],
+            [3, 3, 3, 3],
+            [10, 0, 20, 10],
+            [20, 20, 30, 30],
+            [0, 0, 0, 0],
+        ],
+        dtype=D,
+    )
 
 
 def test_box_area():
-    for boxes in (random_boxes(50, zero_area=5), degenerate_boxes(), torch.zeros(0, 4, dtype=D),
-                  torch.tensor([[0, 0, 3, 4]], dtype=torch.int16)):
+    for boxes in (
+        random_boxes(50, zero_area=5),
+        degenerate_boxes(),
+        torch.zeros(0, 4, dtype=D),
+        torch.tensor([[0, 0, 3, 4]], dtype=torch.int16),
+    ):
         ours, theirs = box_area(boxes), torchvision.ops.box_area(boxes)
         assert ours.dtype == theirs.dtype
         torch.testing.assert_close(ours, theirs, **EXACT)
@@ -50,15 +64,17 @@ def test_box_iou_and_giou(pair):
     b1 = torch.cat([random_boxes(n, seed=1, zero_area=2), degenerate_boxes()])[:n]
     b2 = torch.cat([random_boxes(m, seed=2, zero_area=1), degenerate_boxes()])[:m]
     torch.testing.assert_close(box_iou(b1, b2), torchvision.ops.box_iou(b1, b2), **EXACT)
-    torch.testing.assert_close(generalized_box_iou(b1, b2), torchvision.ops.generalized_box_iou(b1, b2),
-                               **EXACT)
+    torch.testing.assert_close(
+        generalized_box_iou(b1, b2), torchvision.ops.generalized_box_iou(b1, b2), **EXACT
+    )
 
 
 def test_degenerate_iou_like_torchvision_including_nan():
     b = degenerate_boxes()  # identical, touching, zero-width, single point boxes
     torch.testing.assert_close(box_iou(b, b), torchvision.ops.box_iou(b, b), equal_nan=True)
-    torch.testing.assert_close(generalized_box_iou(b, b), torchvision.ops.generalized_box_iou(b, b),
-                               equal_nan=True)
+    torch.testing.assert_close(
+        generalized_box_iou(b, b), torchvision.ops.generalized_box_iou(b, b), equal_nan=True
+    )
     iou = box_iou(b, b)
     assert iou[0, 1] == 1 and iou[0, 4] == 0 and torch.isnan(iou[3, 3])  # touching boxes: 0
 
@@ -81,14 +97,23 @@ def test_float32_and_int_boxes_like_torchvision():
     torch.testing.assert_close(box_iou(i1, i2), torchvision.ops.box_iou(i1, i2), **EXACT)
 
 
-@pytest.mark.parametrize("fmts", [("xyxy", "xywh"), ("xyxy", "cxcywh"), ("xywh", "xyxy"), ("xywh", "cxcywh"),
-                                  ("cxcywh", "xyxy"), ("cxcywh", "xywh"), ("xyxy", "xyxy")])
+@pytest.mark.parametrize(
+    "fmts",
+    [
+        ("xyxy", "xywh"),
+        ("xyxy", "cxcywh"),
+        ("xywh", "xyxy"),
+        ("xywh", "cxcywh"),
+        ("cxcywh", "xyxy"),
+        ("cxcywh", "xywh"),
+        ("xyxy", "xyxy"),
+    ],
+)
 def test_box_convert(fmts):
     boxes = torch.cat([random_boxes(40, zero_area=3), degenerate_boxes()])
     if fmts[0] != "xyxy":
         boxes = torchvision.ops.box_convert(boxes, "xyxy", fmts[0])
-    torch.testing.assert_close(box_convert(boxes, *fmts), torchvision.ops.box_convert(boxes, *fmts),
-                               **EXACT)
+    torch.testing.assert_close(box_convert(boxes, *fmts), torchvision.ops.box_convert(boxes, *fmts), **EXACT)
     back = box_convert(box_convert(boxes, *fmts), fmts[1], fmts[0])
     torch.testing.assert_close(back, boxes)
 
@@ -101,12 +126,14 @@ def test_encode_decode_equal_box_coder(weights):
     coder = BoxCoder(weights)
     codes = encode_boxes(gt, proposals, weights)
     torch.testing.assert_close(codes, coder.encode_single(gt, proposals), **EXACT)
-    torch.testing.assert_close(decode_boxes(codes, proposals, weights), coder.decode_single(codes, proposals),
-                               **EXACT)
+    torch.testing.assert_close(
+        decode_boxes(codes, proposals, weights), coder.decode_single(codes, proposals), **EXACT
+    )
     torch.testing.assert_close(decode_boxes(codes, proposals, weights), gt)  # decode(encode(x)) = x
     many = torch.randn(60, 12, generator=torch.Generator().manual_seed(6), dtype=D) * 3  # k = 3 classes
-    torch.testing.assert_close(decode_boxes(many, proposals, weights), coder.decode_single(many, proposals),
-                               **EXACT)
+    torch.testing.assert_close(
+        decode_boxes(many, proposals, weights), coder.decode_single(many, proposals), **EXACT
+    )
 
 
 def test_decode_clips_the_log_scale_like_torchvision():
@@ -126,20 +153,23 @@ def test_encode_follows_the_notes_formula():
     assert (dw, dh) == (math.log(24 / 20), math.log(40 / 40))
 
 
-@pytest.mark.parametrize("call, arg", [
-    (lambda: box_area(torch.zeros(3, 5)), "boxes"),
-    (lambda: box_area([[0, 0, 1, 1]]), "boxes"),
-    (lambda: box_iou(torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([[2.0, 0, 1, 1]])), "boxes2"),
-    (lambda: box_iou(torch.tensor([[0.0, 0, 1, float("nan")]]), torch.zeros(1, 4)), "boxes1"),
-    (lambda: generalized_box_iou(torch.zeros(2, 4), torch.zeros(4)), "boxes2"),
-    (lambda: box_convert(torch.zeros(1, 4), "xyxy", "yxyx"), "out_fmt"),
-    (lambda: box_convert(torch.tensor([[0.0, 0, -1, 1]]), "xywh", "xyxy"), "boxes"),
-    (lambda: encode_boxes(torch.ones(2, 4), torch.ones(3, 4)), "proposals"),
-    (lambda: encode_boxes(torch.ones(2, 4), torch.ones(2, 4), weights=(1, 1, 1)), "weights"),
-    (lambda: encode_boxes(torch.ones(2, 4), torch.ones(2, 4), weights=(1, 1, 1, -1)), "weights"),
-    (lambda: decode_boxes(torch.ones(2, 5), torch.ones(2, 4)), "rel_codes"),
-    (lambda: decode_boxes(torch.ones(2, 4), torch.ones(3, 4)), "boxes"),
-])
+@pytest.mark.parametrize(
+    "call, arg",
+    [
+        (lambda: box_area(torch.zeros(3, 5)), "boxes"),
+        (lambda: box_area([[0, 0, 1, 1]]), "boxes"),
+        (lambda: box_iou(torch.tensor([[0.0, 0, 1, 1]]), torch.tensor([[2.0, 0, 1, 1]])), "boxes2"),
+        (lambda: box_iou(torch.tensor([[0.0, 0, 1, float("nan")]]), torch.zeros(1, 4)), "boxes1"),
+        (lambda: generalized_box_iou(torch.zeros(2, 4), torch.zeros(4)), "boxes2"),
+        (lambda: box_convert(torch.zeros(1, 4), "xyxy", "yxyx"), "out_fmt"),
+        (lambda: box_convert(torch.tensor([[0.0, 0, -1, 1]]), "xywh", "xyxy"), "boxes"),
+        (lambda: encode_boxes(torch.ones(2, 4), torch.ones(3, 4)), "proposals"),
+        (lambda: encode_boxes(torch.ones(2, 4), torch.ones(2, 4), weights=(1, 1, 1)), "weights"),
+        (lambda: encode_boxes(torch.ones(2, 4), torch.ones(2, 4), weights=(1, 1, 1, -1)), "weights"),
+        (lambda: decode_boxes(torch.ones(2, 5), torch.ones(2, 4)), "rel_codes"),
+        (lambda: decode_boxes(torch.ones(2, 4), torch.ones(3, 4)), "boxes"),
+    ],
+)
 def test_bad_input_names_the_argument(call, arg):
     with pytest.raises((TypeError, ValueError), match=arg):
         call()
@@ -157,8 +187,9 @@ _size = st.floats(min_value=1e-2, max_value=1e3, allow_nan=False, allow_infinity
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(_coord, _coord, _size, _size, _coord, _coord, _size, _size), min_size=1,
-                max_size=8))
+@given(
+    st.lists(st.tuples(_coord, _coord, _size, _size, _coord, _coord, _size, _size), min_size=1, max_size=8)
+)
 def test_property_decode_inverts_encode(rows):
     t = torch.tensor(rows, dtype=D)
     proposals = torch.cat([t[:, :2], t[:, :2] + t[:, 2:4]], 1)

@@ -22,8 +22,9 @@ from cvcourse.detection.sliding_window import face_scene, sliding_window_detect,
 def trained():
     bank = haar_feature_grid(16, 16, step=2)
     faces, negatives = face_patches(200, seed=0), nonface_patches(800, seed=0)
-    cascade = train_cascade(patch_features(faces, bank), patch_features(negatives, bank), bank, (3, 6, 12),
-                            min_detection=0.99)
+    cascade = train_cascade(
+        patch_features(faces, bank), patch_features(negatives, bank), bank, (3, 6, 12), min_detection=0.99
+    )
     return bank, cascade
 
 

@@ -46,15 +46,18 @@ def test_enumeration_and_values_equal_skimage(kind, size):
     rng = np.random.default_rng(0)
     image = rng.random((height, width))
     ii_np = sk_integral_image(image)
-    values = haar_like_feature(ii_np, 0, 0, width, height, feature_type=np.array([kind] * len(coords)),
-                               feature_coord=coords)
+    values = haar_like_feature(
+        ii_np, 0, 0, width, height, feature_type=np.array([kind] * len(coords)), feature_coord=coords
+    )
     assert torch.allclose(haar_features(torch.from_numpy(ii_np), theirs)[0], torch.from_numpy(values))
     # a window inside a larger image (scikit-image's own r, c offsets do not give the crop's features
     # in 0.26, so the authority is the crop; the loop-free lookups below must equal it)
     big = rng.random((height + 3, width + 2))
     big[2 : 2 + height, 1 : 1 + width] = image
-    assert torch.allclose(haar_features(integral_image(torch.from_numpy(big)), theirs, top=2, left=1)[0],
-                          torch.from_numpy(values))
+    assert torch.allclose(
+        haar_features(integral_image(torch.from_numpy(big)), theirs, top=2, left=1)[0],
+        torch.from_numpy(values),
+    )
 
 
 def test_24x24_window_has_162336_features():
@@ -86,8 +89,14 @@ def test_normalized_features_are_contrast_invariant_and_scale_consistent():
     big = patch.repeat_interleave(3, 0).repeat_interleave(3, 1)  # the same patch, 3 times larger
 
     def feats(image, scale):
-        return normalized_haar_features(integral_image(image), integral_image(image**2), features,
-                                        torch.tensor([0]), torch.tensor([0]), scale)
+        return normalized_haar_features(
+            integral_image(image),
+            integral_image(image**2),
+            features,
+            torch.tensor([0]),
+            torch.tensor([0]),
+            scale,
+        )
 
     f1 = feats(patch, 1.0)
     assert torch.allclose(f1, feats(5 * patch + 2, 1.0))  # brightness and contrast do not matter

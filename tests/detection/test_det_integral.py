@@ -40,8 +40,13 @@ def test_rectangle_sum_equals_skimage_integrate_and_the_pixels():
     r[:5, 1] = r[:5, 0]  # single rows, single columns, single pixels
     c[:5, 1] = c[:5, 0]
     r[5], c[5] = (0, 10), (0, 8)  # the whole image
-    ours = rectangle_sum(ii, torch.from_numpy(r[:, 0]), torch.from_numpy(c[:, 0]),
-                         torch.from_numpy(r[:, 1]), torch.from_numpy(c[:, 1]))
+    ours = rectangle_sum(
+        ii,
+        torch.from_numpy(r[:, 0]),
+        torch.from_numpy(c[:, 0]),
+        torch.from_numpy(r[:, 1]),
+        torch.from_numpy(c[:, 1]),
+    )
     starts, ends = list(zip(r[:, 0], c[:, 0], strict=True)), list(zip(r[:, 1], c[:, 1], strict=True))
     theirs = sk_integrate(ii_np, starts, ends)
     assert torch.allclose(ours, torch.from_numpy(theirs))

@@ -21,8 +21,10 @@ def data(shape=(6, 5), seed=0):
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 def test_focal_loss_equals_torchvision(alpha, gamma, reduction):
     x, y = data()
-    torch.testing.assert_close(sigmoid_focal_loss(x, y, alpha, gamma, reduction),
-                               torchvision.ops.sigmoid_focal_loss(x, y, alpha, gamma, reduction))
+    torch.testing.assert_close(
+        sigmoid_focal_loss(x, y, alpha, gamma, reduction),
+        torchvision.ops.sigmoid_focal_loss(x, y, alpha, gamma, reduction),
+    )
 
 
 def test_focal_loss_gradcheck_and_empty():
@@ -50,8 +52,9 @@ def test_focal_loss_down_weights_easy_examples():
 def test_smooth_l1_equals_torch(beta, reduction):
     x, y = data((8, 4), seed=1)
     x[0] = y[0] + torch.tensor([beta, -beta, 0.0, 2 * beta], dtype=D)  # at the kink
-    torch.testing.assert_close(smooth_l1(x, y, beta, reduction), F.smooth_l1_loss(x, y, reduction=reduction,
-                                                                                   beta=beta))
+    torch.testing.assert_close(
+        smooth_l1(x, y, beta, reduction), F.smooth_l1_loss(x, y, reduction=reduction, beta=beta)
+    )
     if beta == 1.0:
         torch.testing.assert_close(smooth_l1(x, y, 1.0, reduction), F.huber_loss(x, y, reduction=reduction))
     x.requires_grad_(True)
@@ -65,15 +68,22 @@ def test_smooth_l1_is_the_notes_huber():
     torch.testing.assert_close(smooth_l1(a, torch.zeros_like(a), reduction="none"), expected)
 
 
-@pytest.mark.parametrize("call, arg, error", [
-    (lambda: sigmoid_focal_loss(torch.zeros(3), torch.zeros(4)), "targets", ValueError),
-    (lambda: sigmoid_focal_loss(torch.zeros(3), torch.zeros(3), gamma=-1), "gamma", ValueError),
-    (lambda: sigmoid_focal_loss(torch.zeros(3), torch.zeros(3), alpha=2), "alpha", ValueError),
-    (lambda: sigmoid_focal_loss(torch.zeros(3), torch.zeros(3), reduction="avg"), "reduction", ValueError),
-    (lambda: sigmoid_focal_loss([0.0], torch.zeros(1)), "inputs", TypeError),
-    (lambda: smooth_l1(torch.zeros(3), torch.zeros(3), beta=-1), "beta", ValueError),
-    (lambda: smooth_l1(torch.zeros(3), torch.zeros(2, 3)), "target", ValueError),
-])
+@pytest.mark.parametrize(
+    "call, arg, error",
+    [
+        (lambda: sigmoid_focal_loss(torch.zeros(3), torch.zeros(4)), "targets", ValueError),
+        (lambda: sigmoid_focal_loss(torch.zeros(3), torch.zeros(3), gamma=-1), "gamma", ValueError),
+        (lambda: sigmoid_focal_loss(torch.zeros(3), torch.zeros(3), alpha=2), "alpha", ValueError),
+        (
+            lambda: sigmoid_focal_loss(torch.zeros(3), torch.zeros(3), reduction="avg"),
+            "reduction",
+            ValueError,
+        ),
+        (lambda: sigmoid_focal_loss([0.0], torch.zeros(1)), "inputs", TypeError),
+        (lambda: smooth_l1(torch.zeros(3), torch.zeros(3), beta=-1), "beta", ValueError),
+        (lambda: smooth_l1(torch.zeros(3), torch.zeros(2, 3)), "target", ValueError),
+    ],
+)
 def test_bad_input_names_the_argument(call, arg, error):
     with pytest.raises(error, match=arg):
         call()

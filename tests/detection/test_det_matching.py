@@ -56,10 +56,16 @@ def test_a_known_optimum():
     assert rows.tolist() == [0, 1, 2] and cols.tolist() == [1, 0, 2]
 
 
-@pytest.mark.parametrize("cost, error", [
-    ([[1.0, np.inf]], ValueError), ([[np.nan]], ValueError), (np.zeros(3), ValueError),
-    ("abc", TypeError), (np.array([[True]]), TypeError),
-])
+@pytest.mark.parametrize(
+    "cost, error",
+    [
+        ([[1.0, np.inf]], ValueError),
+        ([[np.nan]], ValueError),
+        (np.zeros(3), ValueError),
+        ("abc", TypeError),
+        (np.array([[True]]), TypeError),
+    ],
+)
 def test_bad_input_names_the_argument(cost, error):
     with pytest.raises(error, match="cost"):
         linear_sum_assignment(cost)
@@ -67,9 +73,13 @@ def test_bad_input_names_the_argument(cost, error):
         linear_sum_assignment(np.zeros((2, 2)), maximize=1)
 
 
-
 @settings(max_examples=80, deadline=None)
-@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=7),
-                  elements=st.floats(-100, 100, allow_nan=False)))
+@given(
+    hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=7),
+        elements=st.floats(-100, 100, allow_nan=False),
+    )
+)
 def test_property_same_optimum_as_scipy(cost):
     check_same_optimum(cost)

@@ -17,8 +17,20 @@ from cvcourse.detection.metrics import (
     precision_recall,
 )
 
-STATS = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large", "mar_1", "mar_10", "mar_100",
-         "mar_small", "mar_medium", "mar_large"]
+STATS = [
+    "map",
+    "map_50",
+    "map_75",
+    "map_small",
+    "map_medium",
+    "map_large",
+    "mar_1",
+    "mar_10",
+    "mar_100",
+    "mar_small",
+    "mar_medium",
+    "mar_large",
+]
 
 
 def make_data(n_images=40, seed=0, classes=(3, 7, -1), integer=False, tied=False):
@@ -48,31 +60,52 @@ def make_data(n_images=40, seed=0, classes=(3, 7, -1), integer=False, tied=False
         scores = rng.random(len(det))
         if tied:
             scores = scores.round(1)
-        preds.append({"boxes": torch.tensor(det, dtype=torch.float64).reshape(-1, 4),
-                      "scores": torch.tensor(scores, dtype=torch.float64),
-                      "labels": torch.tensor(det_labels, dtype=torch.int64)})
-        targets.append({"boxes": torch.tensor(gt, dtype=torch.float64).reshape(-1, 4),
-                        "labels": torch.tensor(labels, dtype=torch.int64)})
+        preds.append(
+            {
+                "boxes": torch.tensor(det, dtype=torch.float64).reshape(-1, 4),
+                "scores": torch.tensor(scores, dtype=torch.float64),
+                "labels": torch.tensor(det_labels, dtype=torch.int64),
+            }
+        )
+        targets.append(
+            {
+                "boxes": torch.tensor(gt, dtype=torch.float64).reshape(-1, 4),
+                "labels": torch.tensor(labels, dtype=torch.int64),
+            }
+        )
     return preds, targets
 
 
 def pycocotools_eval(preds, targets, iou_thresholds=None):
     """The authority: COCOeval on the same data as COCO json (boxes as x, y, w, h)."""
+
     def xywh(b):
         return [b[0], b[1], b[2] - b[0], b[3] - b[1]]
 
     labels = sorted({int(c) for d in preds + targets for c in d["labels"]})
-    gt = {"images": [{"id": i} for i in range(len(targets))], "categories": [{"id": c} for c in labels],
-          "annotations": []}
+    gt = {
+        "images": [{"id": i} for i in range(len(targets))],
+        "categories": [{"id": c} for c in labels],
+        "annotations": [],
+    }
     for i, t in enumerate(targets):
         for box, c in zip(t["boxes"].tolist(), t["labels"].tolist(), strict=True):
             x, y, w, h = xywh(box)
-            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": i, "category_id": c,
-                                      "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
-    dets = [{"image_id": i, "category_id": c, "bbox": xywh(box), "score": s}
-            for i, p in enumerate(preds)
-            for box, s, c in zip(p["boxes"].tolist(), p["scores"].tolist(), p["labels"].tolist(),
-                                 strict=True)]
+            gt["annotations"].append(
+                {
+                    "id": len(gt["annotations"]) + 1,
+                    "image_id": i,
+                    "category_id": c,
+                    "bbox": [x, y, w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                }
+            )
+    dets = [
+        {"image_id": i, "category_id": c, "bbox": xywh(box), "score": s}
+        for i, p in enumerate(preds)
+        for box, s, c in zip(p["boxes"].tolist(), p["scores"].tolist(), p["labels"].tolist(), strict=True)
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = gt
@@ -87,9 +120,17 @@ def pycocotools_eval(preds, targets, iou_thresholds=None):
     return e
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"seed": 1, "integer": True}, {"seed": 2, "tied": True},
-                                    {"seed": 3, "integer": True, "tied": True}, {"seed": 4, "classes": (0,)},
-                                    {"seed": 5, "n_images": 3}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"seed": 1, "integer": True},
+        {"seed": 2, "tied": True},
+        {"seed": 3, "integer": True, "tied": True},
+        {"seed": 4, "classes": (0,)},
+        {"seed": 5, "n_images": 3},
+    ],
+)
 def test_coco_map_equals_pycocotools(kwargs):
     preds, targets = make_data(**kwargs)
     ours = coco_map(preds, targets)
@@ -108,8 +149,11 @@ def test_custom_thresholds_and_many_detections_like_pycocotools():
     # more than 100 detections in an image: COCO keeps the 100 best of each image and class
     g = torch.Generator().manual_seed(0)
     xy = torch.rand(150, 2, generator=g, dtype=torch.float64) * 200
-    preds[0] = {"boxes": torch.cat([xy, xy + 30], 1), "labels": torch.full((150,), 3),
-                "scores": torch.rand(150, generator=g, dtype=torch.float64)}
+    preds[0] = {
+        "boxes": torch.cat([xy, xy + 30], 1),
+        "labels": torch.full((150,), 3),
+        "scores": torch.rand(150, generator=g, dtype=torch.float64),
+    }
     thresholds = [0.1, 0.5, 0.7, 0.75, 0.9]
     ours = coco_map(preds, targets, iou_thresholds=thresholds)
     e = pycocotools_eval(preds, targets, thresholds)
@@ -134,8 +178,10 @@ def test_no_detections_at_all_like_torchmetrics():
     from torchmetrics.detection import MeanAveragePrecision
 
     _, targets = make_data(8, seed=8)
-    empty = [{"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0).long()}
-             for _ in targets]
+    empty = [
+        {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0).long()}
+        for _ in targets
+    ]
     metric = MeanAveragePrecision(iou_type="bbox")
     metric.update(empty, [{k: v.float() if k == "boxes" else v for k, v in t.items()} for t in targets])
     theirs = metric.compute()
@@ -172,8 +218,9 @@ def test_precision_recall_and_ap_of_one_class_equal_cocoeval():
     for ti, thr in enumerate(COCO_IOU_THRESHOLDS):
         scores, tps, num_gt = [], [], 0
         for p, t in zip(preds, targets, strict=True):
-            tp, _ = match_detections(p["boxes"][p["labels"] == c], p["scores"][p["labels"] == c],
-                                     t["boxes"][t["labels"] == c], thr)
+            tp, _ = match_detections(
+                p["boxes"][p["labels"] == c], p["scores"][p["labels"] == c], t["boxes"][t["labels"] == c], thr
+            )
             scores.append(p["scores"][p["labels"] == c])
             tps.append(tp)
             num_gt += int((t["labels"] == c).sum())
@@ -224,25 +271,53 @@ def test_iou_at_the_threshold_is_a_match():
     assert match_detections(det, torch.tensor([1.0], dtype=torch.float64), gt, 0.51)[0].tolist() == [False]
 
 
-@pytest.mark.parametrize("call, arg, error", [
-    (lambda: coco_map([{}], [{}]), "preds", ValueError),
-    (lambda: coco_map({"boxes": 1}, []), "preds", TypeError),
-    (lambda: coco_map([], [{"boxes": torch.zeros(1, 4), "labels": torch.zeros(1, dtype=torch.int64)}]),
-     "preds and targets", ValueError),
-    (lambda: coco_map([{"boxes": torch.zeros(2, 4), "scores": torch.zeros(3),
-                        "labels": torch.zeros(2).long()}],
-                      [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0).long()}]), "scores", ValueError),
-    (lambda: coco_map([{"boxes": torch.zeros(1, 4), "scores": torch.zeros(1), "labels": torch.zeros(1)}],
-                      [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0).long()}]), "labels", TypeError),
-    (lambda: coco_map([], [], iou_thresholds=[0.5, -0.1]), "iou_thresholds", ValueError),
-    (lambda: match_detections(torch.zeros(2, 4), torch.zeros(2), torch.zeros(1, 3)), "gt_boxes", ValueError),
-    (lambda: match_detections(torch.zeros(1, 4), torch.tensor([float("nan")]), torch.zeros(1, 4)), "scores",
-     ValueError),
-    (lambda: precision_recall(torch.zeros(2), torch.zeros(2, dtype=torch.bool), -1), "num_gt", ValueError),
-    (lambda: precision_recall(torch.zeros(2), torch.zeros(3, dtype=torch.bool), 1), "tp", ValueError),
-    (lambda: average_precision(torch.tensor([0.5, 0.2]), torch.ones(2)), "recall", ValueError),
-    (lambda: average_precision(torch.ones(2), torch.ones(2), method="voc07"), "method", ValueError),
-])
+@pytest.mark.parametrize(
+    "call, arg, error",
+    [
+        (lambda: coco_map([{}], [{}]), "preds", ValueError),
+        (lambda: coco_map({"boxes": 1}, []), "preds", TypeError),
+        (
+            lambda: coco_map([], [{"boxes": torch.zeros(1, 4), "labels": torch.zeros(1, dtype=torch.int64)}]),
+            "preds and targets",
+            ValueError,
+        ),
+        (
+            lambda: coco_map(
+                [{"boxes": torch.zeros(2, 4), "scores": torch.zeros(3), "labels": torch.zeros(2).long()}],
+                [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0).long()}],
+            ),
+            "scores",
+            ValueError,
+        ),
+        (
+            lambda: coco_map(
+                [{"boxes": torch.zeros(1, 4), "scores": torch.zeros(1), "labels": torch.zeros(1)}],
+                [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0).long()}],
+            ),
+            "labels",
+            TypeError,
+        ),
+        (lambda: coco_map([], [], iou_thresholds=[0.5, -0.1]), "iou_thresholds", ValueError),
+        (
+            lambda: match_detections(torch.zeros(2, 4), torch.zeros(2), torch.zeros(1, 3)),
+            "gt_boxes",
+            ValueError,
+        ),
+        (
+            lambda: match_detections(torch.zeros(1, 4), torch.tensor([float("nan")]), torch.zeros(1, 4)),
+            "scores",
+            ValueError,
+        ),
+        (
+            lambda: precision_recall(torch.zeros(2), torch.zeros(2, dtype=torch.bool), -1),
+            "num_gt",
+            ValueError,
+        ),
+        (lambda: precision_recall(torch.zeros(2), torch.zeros(3, dtype=torch.bool), 1), "tp", ValueError),
+        (lambda: average_precision(torch.tensor([0.5, 0.2]), torch.ones(2)), "recall", ValueError),
+        (lambda: average_precision(torch.ones(2), torch.ones(2), method="voc07"), "method", ValueError),
+    ],
+)
 def test_bad_input_names_the_argument(call, arg, error):
     with pytest.raises(error, match=arg):
         call()

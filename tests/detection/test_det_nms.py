@@ -34,8 +34,10 @@ def test_nms_equals_torchvision(seed, threshold, kind):
     expected = torchvision.ops.nms(boxes, scores, threshold)
     assert torch.equal(nms(boxes, scores, threshold), expected)
     if seed == 0:  # the slow loop once per case
-        assert torch.equal(nms_loop(boxes[:80], scores[:80], threshold),
-                           torchvision.ops.nms(boxes[:80], scores[:80], threshold))
+        assert torch.equal(
+            nms_loop(boxes[:80], scores[:80], threshold),
+            torchvision.ops.nms(boxes[:80], scores[:80], threshold),
+        )
     assert [k for k, _ in nms_steps(boxes, scores, threshold)] == expected.tolist()
 
 
@@ -52,8 +54,10 @@ def test_degenerate_inputs():
     empty = torch.zeros(0, 4)
     assert torch.equal(nms(empty, torch.zeros(0), 0.5), torchvision.ops.nms(empty, torch.zeros(0), 0.5))
     assert nms_steps(empty, torch.zeros(0), 0.5) == []
-    boxes = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 10], [5, 5, 5, 5], [5, 5, 5, 5], [0, 0, 0, 10],
-                          [1, 1, 9, 9]], dtype=torch.float64)  # duplicates, points, zero width
+    boxes = torch.tensor(
+        [[0, 0, 10, 10], [0, 0, 10, 10], [5, 5, 5, 5], [5, 5, 5, 5], [0, 0, 0, 10], [1, 1, 9, 9]],
+        dtype=torch.float64,
+    )  # duplicates, points, zero width
     for scores in (torch.ones(6, dtype=torch.float64), torch.arange(6.0, dtype=torch.float64)):
         for t in (0.0, 0.5):
             expected = torchvision.ops.nms(boxes, scores, t)
@@ -78,8 +82,10 @@ def test_steps_partition_the_boxes():
 def test_batched_nms_equals_torchvision(seed, threshold):
     boxes, scores = scene(300, seed, tied=seed % 2 == 1)
     idxs = torch.randint(0, 4, (300,), generator=torch.Generator().manual_seed(seed))
-    assert torch.equal(batched_nms(boxes, scores, idxs, threshold),
-                       torchvision.ops.batched_nms(boxes, scores, idxs, threshold))
+    assert torch.equal(
+        batched_nms(boxes, scores, idxs, threshold),
+        torchvision.ops.batched_nms(boxes, scores, idxs, threshold),
+    )
     # and it is NMS run on each category on its own
     for c in range(4):
         mine = batched_nms(boxes, scores, idxs, threshold)
@@ -95,29 +101,41 @@ def test_batched_nms_large_input_uses_the_same_rule():
     assert torch.equal(batched_nms(boxes, scores, idxs, 0.5), expected)
 
 
-@pytest.mark.parametrize("call, arg, error", [
-    (lambda: nms(torch.zeros(3, 3), torch.zeros(3), 0.5), "boxes", ValueError),
-    (lambda: nms(torch.zeros(3, 4), torch.zeros(2), 0.5), "scores", ValueError),
-    (lambda: nms(torch.zeros(1, 4), torch.tensor([float("nan")]), 0.5), "scores", ValueError),
-    (lambda: nms(torch.tensor([[2.0, 0, 1, 1]]), torch.zeros(1), 0.5), "boxes", ValueError),
-    (lambda: nms(torch.zeros(1, 4), torch.zeros(1), -0.1), "iou_threshold", ValueError),
-    (lambda: nms(torch.zeros(1, 4), torch.zeros(1), "0.5"), "iou_threshold", TypeError),
-    (lambda: nms(torch.zeros(1, 4), torch.zeros(1, dtype=torch.int64), 0.5), "scores", TypeError),
-    (lambda: batched_nms(torch.zeros(2, 4), torch.zeros(2), torch.zeros(3, dtype=torch.int64), 0.5), "idxs",
-     ValueError),
-    (lambda: batched_nms(torch.zeros(2, 4), torch.zeros(2), torch.zeros(2), 0.5), "idxs", TypeError),
-    (lambda: nms_steps(torch.zeros(2, 4), torch.zeros(2), 1.5), "iou_threshold", ValueError),
-])
+@pytest.mark.parametrize(
+    "call, arg, error",
+    [
+        (lambda: nms(torch.zeros(3, 3), torch.zeros(3), 0.5), "boxes", ValueError),
+        (lambda: nms(torch.zeros(3, 4), torch.zeros(2), 0.5), "scores", ValueError),
+        (lambda: nms(torch.zeros(1, 4), torch.tensor([float("nan")]), 0.5), "scores", ValueError),
+        (lambda: nms(torch.tensor([[2.0, 0, 1, 1]]), torch.zeros(1), 0.5), "boxes", ValueError),
+        (lambda: nms(torch.zeros(1, 4), torch.zeros(1), -0.1), "iou_threshold", ValueError),
+        (lambda: nms(torch.zeros(1, 4), torch.zeros(1), "0.5"), "iou_threshold", TypeError),
+        (lambda: nms(torch.zeros(1, 4), torch.zeros(1, dtype=torch.int64), 0.5), "scores", TypeError),
+        (
+            lambda: batched_nms(torch.zeros(2, 4), torch.zeros(2), torch.zeros(3, dtype=torch.int64), 0.5),
+            "idxs",
+            ValueError,
+        ),
+        (lambda: batched_nms(torch.zeros(2, 4), torch.zeros(2), torch.zeros(2), 0.5), "idxs", TypeError),
+        (lambda: nms_steps(torch.zeros(2, 4), torch.zeros(2), 1.5), "iou_threshold", ValueError),
+    ],
+)
 def test_bad_input_names_the_argument(call, arg, error):
     with pytest.raises(error, match=arg):
         call()
 
 
-
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20), st.integers(0, 12), st.integers(0, 12),
-                          st.integers(0, 4)), min_size=0, max_size=25),
-       st.sampled_from([0.0, 0.2, 0.5, 0.7]))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 20), st.integers(0, 20), st.integers(0, 12), st.integers(0, 12), st.integers(0, 4)
+        ),
+        min_size=0,
+        max_size=25,
+    ),
+    st.sampled_from([0.0, 0.2, 0.5, 0.7]),
+)
 def test_property_nms_equals_torchvision_on_integer_boxes(rows, threshold):
     # small integer boxes and scores: duplicates, zero areas, exact-threshold IoUs and ties galore
     t = torch.tensor(rows, dtype=torch.float32).reshape(-1, 5)
@@ -125,5 +143,7 @@ def test_property_nms_equals_torchvision_on_integer_boxes(rows, threshold):
     scores = t[:, 4]
     assert torch.equal(nms(boxes, scores, threshold), torchvision.ops.nms(boxes, scores, threshold))
     idxs = (t[:, 0] % 3).long()
-    assert torch.equal(batched_nms(boxes, scores, idxs, threshold),
-                       torchvision.ops.batched_nms(boxes, scores, idxs, threshold))
+    assert torch.equal(
+        batched_nms(boxes, scores, idxs, threshold),
+        torchvision.ops.batched_nms(boxes, scores, idxs, threshold),
+    )

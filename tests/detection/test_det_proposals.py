@@ -59,10 +59,12 @@ def test_similarity_equals_the_formula_pair_by_pair():
     fast = similarity(feats, i, j, size, weights=(1.0, 0.5, 2.0, 0.3))
     for e in range(20):
         a, b = int(i[e]), int(j[e])
-        colour = sum(min(x, y) for x, y in zip(feats["colour"][a].tolist(), feats["colour"][b].tolist(),
-                                                 strict=True))
-        texture = sum(min(x, y) for x, y in zip(feats["texture"][a].tolist(), feats["texture"][b].tolist(),
-                                                  strict=True))
+        colour = sum(
+            min(x, y) for x, y in zip(feats["colour"][a].tolist(), feats["colour"][b].tolist(), strict=True)
+        )
+        texture = sum(
+            min(x, y) for x, y in zip(feats["texture"][a].tolist(), feats["texture"][b].tolist(), strict=True)
+        )
         sa, sb = float(feats["size"][a]), float(feats["size"][b])
         ba, bb = feats["box"][a].tolist(), feats["box"][b].tolist()
         hull = (max(ba[2], bb[2]) - min(ba[0], bb[0])) * (max(ba[3], bb[3]) - min(ba[1], bb[1]))

@@ -24,32 +24,43 @@ def make(seed=0, n=25, batch=2, channels=3, size=(12, 17), dtype=D, integer=Fals
     return x, rois
 
 
-CASES = [dict(), dict(sampling_ratio=2), dict(sampling_ratio=1), dict(aligned=True),
-         dict(aligned=True, sampling_ratio=3), dict(sampling_ratio=0)]
+CASES = [
+    dict(),
+    dict(sampling_ratio=2),
+    dict(sampling_ratio=1),
+    dict(aligned=True),
+    dict(aligned=True, sampling_ratio=3),
+    dict(sampling_ratio=0),
+]
 
 
 @pytest.mark.parametrize("kwargs", CASES)
 @pytest.mark.parametrize("scale, out", [(0.25, (7, 5)), (1.0, 3), (0.5, (2, 4))])
 def test_roi_align_equals_torchvision(kwargs, scale, out):
     x, rois = make()
-    torch.testing.assert_close(roi_align(x, rois, out, scale, **kwargs),
-                               torchvision.ops.roi_align(x, rois, out, scale, **kwargs),
-                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        roi_align(x, rois, out, scale, **kwargs),
+        torchvision.ops.roi_align(x, rois, out, scale, **kwargs),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("scale, out", [(0.25, (7, 5)), (1.0, 3), (0.5, (2, 4)), (0.125, 1)])
 @pytest.mark.parametrize("integer", [False, True])
 def test_roi_pool_equals_torchvision(scale, out, integer):
     x, rois = make(integer=integer)
-    torch.testing.assert_close(roi_pool(x, rois, out, scale), torchvision.ops.roi_pool(x, rois, out, scale),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        roi_pool(x, rois, out, scale), torchvision.ops.roi_pool(x, rois, out, scale), rtol=0, atol=0
+    )
 
 
 def test_list_of_boxes_form_and_float32():
     x, rois = make(dtype=torch.float32)
     boxes = [rois[rois[:, 0] == b, 1:] for b in range(2)]
-    torch.testing.assert_close(roi_align(x, boxes, 7, 0.25, 2),
-                               torchvision.ops.roi_align(x, boxes, 7, 0.25, 2))
+    torch.testing.assert_close(
+        roi_align(x, boxes, 7, 0.25, 2), torchvision.ops.roi_align(x, boxes, 7, 0.25, 2)
+    )
     torch.testing.assert_close(roi_pool(x, boxes, 7, 0.25), torchvision.ops.roi_pool(x, boxes, 7, 0.25))
     empty = torch.zeros(0, 5)
     assert roi_align(x, empty, 7).shape == torchvision.ops.roi_align(x, empty, 7).shape == (0, 3, 7, 7)
@@ -98,17 +109,23 @@ def test_roi_pool_bins_are_the_notes_project_snap_pool():
     assert (gh.item(), gw.item()) == (2, 2)
 
 
-@pytest.mark.parametrize("call, arg, error", [
-    (lambda: roi_align(torch.zeros(1, 2, 4, 4), torch.zeros(3, 4), 2), "boxes", ValueError),
-    (lambda: roi_align(torch.zeros(2, 4, 4), torch.zeros(3, 5), 2), "input", ValueError),
-    (lambda: roi_align(torch.zeros(1, 2, 4, 4), torch.zeros(3, 5), 0), "output_size", ValueError),
-    (lambda: roi_align(torch.zeros(1, 2, 4, 4), torch.zeros(3, 5), 2, -1.0), "spatial_scale", ValueError),
-    (lambda: roi_align(torch.zeros(1, 2, 4, 4), torch.zeros(3, 5), 2, sampling_ratio=1.5), "sampling_ratio",
-     TypeError),
-    (lambda: roi_align(torch.zeros(1, 2, 4, 4), torch.ones(3, 5), 2), r"boxes\[:, 0\]", ValueError),
-    (lambda: roi_pool(torch.zeros(1, 2, 4, 4), [torch.zeros(1, 4)] * 2, 2), "boxes", ValueError),
-    (lambda: roi_pool(torch.zeros(1, 2, 4, 4), "boxes", 2), "boxes", TypeError),
-])
+@pytest.mark.parametrize(
+    "call, arg, error",
+    [
+        (lambda: roi_align(torch.zeros(1, 2, 4, 4), torch.zeros(3, 4), 2), "boxes", ValueError),
+        (lambda: roi_align(torch.zeros(2, 4, 4), torch.zeros(3, 5), 2), "input", ValueError),
+        (lambda: roi_align(torch.zeros(1, 2, 4, 4), torch.zeros(3, 5), 0), "output_size", ValueError),
+        (lambda: roi_align(torch.zeros(1, 2, 4, 4), torch.zeros(3, 5), 2, -1.0), "spatial_scale", ValueError),
+        (
+            lambda: roi_align(torch.zeros(1, 2, 4, 4), torch.zeros(3, 5), 2, sampling_ratio=1.5),
+            "sampling_ratio",
+            TypeError,
+        ),
+        (lambda: roi_align(torch.zeros(1, 2, 4, 4), torch.ones(3, 5), 2), r"boxes\[:, 0\]", ValueError),
+        (lambda: roi_pool(torch.zeros(1, 2, 4, 4), [torch.zeros(1, 4)] * 2, 2), "boxes", ValueError),
+        (lambda: roi_pool(torch.zeros(1, 2, 4, 4), "boxes", 2), "boxes", TypeError),
+    ],
+)
 def test_bad_input_names_the_argument(call, arg, error):
     with pytest.raises(error, match=arg):
         call()

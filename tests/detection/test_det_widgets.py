@@ -85,8 +85,9 @@ def test_close_objects_are_merged_at_a_low_threshold(scenes):
 
 def test_pr_view_equals_the_metrics(scenes):
     s = scenes["scene 4"]
-    boxes, scores, labels = synthetic_detections(s["boxes"], s["labels"], seed=2, per_object=2,
-                                                 false_positives=5)
+    boxes, scores, labels = synthetic_detections(
+        s["boxes"], s["labels"], seed=2, per_object=2, false_positives=5
+    )
     view = pr_view(boxes, scores, labels, s["boxes"], s["labels"], 0.5, 0.6)
     for c in torch.unique(labels).tolist():
         d = labels == c
@@ -120,7 +121,6 @@ def test_explorer_answers_every_control(name, same_as_full_draw):
         assert changed > 0, f"{key} = {value} changed nothing on the canvas"
 
 
-
 def _plain_render(fig) -> np.ndarray:
     """The pixels matplotlib draws for ``fig`` without blitting: every artist in its z-order."""
     animated = [artist for artist in fig.findobj(Artist) if artist.get_animated()]
@@ -146,8 +146,11 @@ def test_explorer_stacks_its_artists_as_matplotlib_does(name):
             box.controls[key].value = value
         live = np.asarray(box.fig.canvas.buffer_rgba()).copy()
         mismatch = np.argwhere((live != _plain_render(box.fig)).any(-1))
-        assert mismatch.size == 0, (f"{name} explorer after {key} = {value!r}: {len(mismatch)} pixels "
-                                    f"differ from matplotlib's own render, first at {mismatch[0]}")
+        assert mismatch.size == 0, (
+            f"{name} explorer after {key} = {value!r}: {len(mismatch)} pixels "
+            f"differ from matplotlib's own render, first at {mismatch[0]}"
+        )
+
 
 def test_nms_step_slider_follows_the_thresholds():
     box = nms_explorer()
@@ -187,5 +190,7 @@ def test_explorer_frames_fit_the_browser_canvas(name, ratio):
     frame = np.asarray(fig.canvas.buffer_rgba()).shape[:2]  # [H, W]
     css_width, css_height = fig.bbox.size / ratio  # what the kernel sends in its "resize" message
     canvas = (int(css_height * ratio), int(css_width * ratio))  # what the page's <canvas> gets
-    assert canvas == frame, (f"{name} explorer at device pixel ratio {ratio}: the browser's canvas "
-                             f"is {canvas} (H, W), its frames {frame}; figure {fig.bbox.size} px")
+    assert canvas == frame, (
+        f"{name} explorer at device pixel ratio {ratio}: the browser's canvas "
+        f"is {canvas} (H, W), its frames {frame}; figure {fig.bbox.size} px"
+    )

@@ -39,8 +39,10 @@ def browser():
         pytest.skip(SKIP_REASON)
     from playwright.sync_api import sync_playwright
 
-    with (sync_playwright() as playwright,
-          tempfile.TemporaryDirectory(prefix="cvcourse-e2e-chromium-") as profile):
+    with (
+        sync_playwright() as playwright,
+        tempfile.TemporaryDirectory(prefix="cvcourse-e2e-chromium-") as profile,
+    ):
         context = launch_browser(playwright, profile)
         yield context
         context.close()
@@ -59,12 +61,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     (ARTIFACTS / "report.json").write_text(json.dumps(_REPORT, indent=2, default=str))
     write = terminalreporter.write_line
     terminalreporter.section("e2e: notebooks in the browser")
-    write(f"{'notebook':<28} {'run all s':>9} {'widgets':>7}  "
-          f"control -> picture ms (target {LATENCY_TARGET_MS:.0f})")
+    write(
+        f"{'notebook':<28} {'run all s':>9} {'widgets':>7}  "
+        f"control -> picture ms (target {LATENCY_TARGET_MS:.0f})"
+    )
     for name, entry in _REPORT.items():
         moves = ", ".join(
             f"#{m['index']} {m['control']} {m['label']!r} "
             + (f"{m['latency_ms']:.0f}" if m["latency_ms"] is not None else "NO CHANGE")
-            for m in entry["moves"])
+            for m in entry["moves"]
+        )
         write(f"{name:<28} {entry['seconds']:>9.1f} {entry['widget_outputs']:>7}  {moves or '-'}")
     write(f"screenshots: {ARTIFACTS}/<notebook>/page_*.png, widgetNN_before/after.png")

@@ -28,16 +28,27 @@ from e2e_lab import NOTEBOOKS, REPO, JupyterLab, discover_notebooks  # noqa: F40
 ARTIFACTS = REPO / "artifacts" / "e2e"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 ]
 VIEWPORT = {"width": 1280, "height": 800}  # a common projector resolution
 LATENCY_TARGET_MS = 150.0
 
 STDERR_MIME = "application/vnd.jupyter.stderr"
-WIDGET_ERRORS = ("Error displaying widget", "Model not found", "model not found",
-                 "Failed to load model class", "Error rendering output")
+WIDGET_ERRORS = (
+    "Error displaying widget",
+    "Model not found",
+    "model not found",
+    "Failed to load model class",
+    "Error rendering output",
+)
 
 
 def playwright_missing_reason() -> str | None:
@@ -58,8 +69,13 @@ def launch_browser(playwright: Any, user_data_dir: str, device_scale_factor: flo
     twice the resolution, four times the pixels.
     """
     context = playwright.chromium.launch_persistent_context(
-        user_data_dir, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-        viewport=VIEWPORT, device_scale_factor=device_scale_factor)
+        user_data_dir,
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport=VIEWPORT,
+        device_scale_factor=device_scale_factor,
+    )
     context.add_init_script(_INIT_JS)
     return context
 
@@ -162,7 +178,6 @@ _STATE_JS = """
 """
 
 
-
 @dataclass
 class NotebookRun:
     """What a person sees after "Restart Kernel and Run All Cells"."""
@@ -223,8 +238,7 @@ def run_notebook(page: Any, lab: JupyterLab, path: Path, timeout_s: float = 240.
     page.goto(lab.notebook_url(path), wait_until="domcontentloaded")
     _notebook_panel_ready(page, timeout_s * 1000)
     # The notebook's own command, as in the menu Kernel > Restart Kernel and Run All Cells.
-    button = page.query_selector(
-        '.jp-NotebookPanel-toolbar [data-command="notebook:restart-run-all"]')
+    button = page.query_selector('.jp-NotebookPanel-toolbar [data-command="notebook:restart-run-all"]')
     if button is not None:
         button.click()
     else:
@@ -245,12 +259,19 @@ def run_notebook(page: Any, lab: JupyterLab, path: Path, timeout_s: float = 240.
     _wait_widgets_drawn(page)
     state = page.evaluate(_STATE_JS, STDERR_MIME)
     errors = [line for line in state["text"].splitlines() if any(w in line for w in WIDGET_ERRORS)]
-    return NotebookRun(path=path, seconds=time.monotonic() - start, prompts=state["prompts"],
-                       stderr=state["stderr"], widget_errors=errors,
-                       widget_outputs=state["widgetOutputs"], widget_views=state["widgetViews"],
-                       unrendered=state["unrendered"],
-                       mpl_figures=state["mplFigures"], blank_canvases=state["blankCanvases"],
-                       timed_out=timed_out)
+    return NotebookRun(
+        path=path,
+        seconds=time.monotonic() - start,
+        prompts=state["prompts"],
+        stderr=state["stderr"],
+        widget_errors=errors,
+        widget_outputs=state["widgetOutputs"],
+        widget_views=state["widgetViews"],
+        unrendered=state["unrendered"],
+        mpl_figures=state["mplFigures"],
+        blank_canvases=state["blankCanvases"],
+        timed_out=timed_out,
+    )
 
 
 def _menu_restart_run_all(page: Any) -> bool:
@@ -266,14 +287,16 @@ def _wait_widgets_drawn(page: Any, timeout_ms: float = 10000) -> None:
             "() => [...document.querySelectorAll("
             "'.jupyter-matplotlib-canvas-div > canvas:first-of-type')]"
             ".filter(c => c.width > 0)"
-            ".every(c => c.__e2eDraws > 0)", timeout=timeout_ms)
+            ".every(c => c.__e2eDraws > 0)",
+            timeout=timeout_ms,
+        )
     except Exception:  # noqa: BLE001  (reported as blank canvases by the caller)
         pass
     try:  # widgets talk to the kernel while they render; wait for it to be idle again
         page.wait_for_function(
-            "() => /\\|\\s*Idle/.test("
-            "document.querySelector('#jp-main-statusbar')?.innerText || '')",
-            timeout=timeout_ms)
+            "() => /\\|\\s*Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
+            timeout=timeout_ms,
+        )
     except Exception:  # noqa: BLE001  (a busy kernel shows in the screenshots)
         pass
     page.wait_for_timeout(300)
@@ -304,14 +327,16 @@ class ControlMove:
     after: Path | None = None
 
 
-_CONTROL_KINDS = [("slider", ".widget-slider .noUi-handle"),
-                  ("dropdown", ".widget-dropdown select"),
-                  # ToggleButtons: the group (its buttons are re-rendered on every change)
-                  ("toggles", ".widget-toggle-buttons"),
-                  ("toggle", "button.widget-toggle-button:not(.widget-toggle-buttons *)"),
-                  ("radio", ".widget-radio-box input:not(:checked)"),
-                  ("checkbox", ".widget-checkbox input"),
-                  ("button", "button.jupyter-button:not(.widget-toggle-button)")]
+_CONTROL_KINDS = [
+    ("slider", ".widget-slider .noUi-handle"),
+    ("dropdown", ".widget-dropdown select"),
+    # ToggleButtons: the group (its buttons are re-rendered on every change)
+    ("toggles", ".widget-toggle-buttons"),
+    ("toggle", "button.widget-toggle-button:not(.widget-toggle-buttons *)"),
+    ("radio", ".widget-radio-box input:not(:checked)"),
+    ("checkbox", ".widget-checkbox input"),
+    ("button", "button.jupyter-button:not(.widget-toggle-button)"),
+]
 CONTROL_SELECTOR = ", ".join(selector for _, selector in _CONTROL_KINDS)
 
 
@@ -323,7 +348,8 @@ def controls(area: Any) -> list[tuple[str, Any, str]]:
             if element.is_visible() and element.is_enabled():
                 label = element.evaluate(
                     "e => (e.closest('.widget-inline-hbox, .widget-inline-vbox, .jupyter-button')"
-                    "?.querySelector('.widget-label')?.innerText || e.innerText || '').trim()")
+                    "?.querySelector('.widget-label')?.innerText || e.innerText || '').trim()"
+                )
                 found.append((kind, element, label))
     if not found:
         raise LookupError("no visible control in this widget area")
@@ -336,7 +362,9 @@ def settle(page: Any, area: Any) -> None:
         page.wait_for_function(
             "(area) => [...area.querySelectorAll('canvas')].every("
             "c => !c.__e2eLastDraw || performance.now() - c.__e2eLastDraw > 250)",
-            arg=area, timeout=5000)
+            arg=area,
+            timeout=5000,
+        )
     except Exception:  # noqa: BLE001  (a canvas that keeps drawing: the caller goes on anyway)
         pass
     page.wait_for_timeout(150)
@@ -351,16 +379,26 @@ def canvas_pixels(area: Any) -> list[Any]:
     import numpy as np
     from PIL import Image
 
-    urls = area.evaluate("(area) => [...area.querySelectorAll('canvas')]"
-                         ".filter(c => c.width > 0 && c.height > 0).map(c => c.toDataURL())")
-    pictures = [np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
-                           .convert("RGBA")) for url in urls]
+    urls = area.evaluate(
+        "(area) => [...area.querySelectorAll('canvas')]"
+        ".filter(c => c.width > 0 && c.height > 0).map(c => c.toDataURL())"
+    )
+    pictures = [
+        np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGBA"))
+        for url in urls
+    ]
     return [p for p in pictures if p[..., 3].any()]
 
 
-def move_control(page: Any, area: Any, index: int, timeout_ms: float = 10000,
-                 shots: Path | None = None, repeat: int = 0,
-                 control: tuple[str, Any, str] | None = None) -> ControlMove:
+def move_control(
+    page: Any,
+    area: Any,
+    index: int,
+    timeout_ms: float = 10000,
+    shots: Path | None = None,
+    repeat: int = 0,
+    control: tuple[str, Any, str] | None = None,
+) -> ControlMove:
     """Move one control of ``area`` and wait for its picture to change.
 
     Sliders step with the arrow keys (towards the side with room), dropdowns select the next option,
@@ -390,25 +428,29 @@ def move_control(page: Any, area: Any, index: int, timeout_ms: float = 10000,
     else:
         control.click()
     try:
-        page.wait_for_function("() => window.__e2eWatch && window.__e2eWatch.changedAt !== null",
-                               timeout=timeout_ms)
+        page.wait_for_function(
+            "() => window.__e2eWatch && window.__e2eWatch.changedAt !== null", timeout=timeout_ms
+        )
         changed = True
     except Exception:  # noqa: BLE001  (Playwright's TimeoutError: reported as not changed)
         changed = False
     if changed:  # a widget with a figure: time the figure, not a text that changed before it
         try:
-            page.wait_for_function("() => !window.__e2eWatch.canvases"
-                                   " || window.__e2eWatch.canvasAt !== null", timeout=3000)
+            page.wait_for_function(
+                "() => !window.__e2eWatch.canvases || window.__e2eWatch.canvasAt !== null", timeout=3000
+            )
         except Exception:  # noqa: BLE001  (a control that changes only text, e.g. a table)
             pass
     result = page.evaluate(
         "() => { const w = window.__e2eWatch; const canvas = w.canvasAt !== null;"
         " return {t0: window.__e2eT0, t1: canvas ? w.canvasAt : w.changedAt,"
-        " how: canvas ? 'canvas' : w.how}; }")
+        " how: canvas ? 'canvas' : w.how}; }"
+    )
     page.evaluate("() => window.__e2eWatch.stop()")
     latency = result["t1"] - result["t0"] if changed and result["t0"] is not None else None
-    move = ControlMove(index=index, control=kind, label=label, changed=changed, latency_ms=latency,
-                       how=result["how"])
+    move = ControlMove(
+        index=index, control=kind, label=label, changed=changed, latency_ms=latency, how=result["how"]
+    )
     if shots is not None:
         page.wait_for_timeout(300)  # later frames of the same update
         move.before = shots / f"widget{index:02d}_before.png"

@@ -48,8 +48,13 @@ def _release_first_exercise() -> Path:
     course = NOTEBOOKS / "exercises"
     assignment = sorted(p.name for p in (course / "source").iterdir() if p.is_dir())[0]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
-                    "--log-level=ERROR"], cwd=course, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force", "--log-level=ERROR"],
+        cwd=course,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return next((course / "release" / assignment).glob("*.ipynb"))
 
 
@@ -64,10 +69,14 @@ _LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     # Every cell stays in the DOM, so outputs off screen can be inspected.
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
-        "windowingMode": "none", "scrollPastEnd": False},
+        "windowingMode": "none",
+        "scrollPastEnd": False,
+    },
     # No "get notified about Jupyter news?" toast in the screenshots, no network.
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false", "checkForUpdates": False},
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
 }
 
 
@@ -94,21 +103,36 @@ class JupyterLab:
         for name, value in _LAB_SETTINGS.items():
             (settings / name).parent.mkdir(parents=True, exist_ok=True)
             (settings / name).write_text(json.dumps(value))
-        env = dict(os.environ, CVCOURSE_FAST="1" if self.fast else "0",
-                   JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-                   IPYTHONDIR=str(tmp / "ipython"), PYTHONUNBUFFERED="1")
+        env = dict(
+            os.environ,
+            CVCOURSE_FAST="1" if self.fast else "0",
+            JUPYTER_CONFIG_DIR=str(tmp / "config"),
+            JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+            IPYTHONDIR=str(tmp / "ipython"),
+            PYTHONUNBUFFERED="1",
+        )
         env.pop("MPLBACKEND", None)  # a kernel must pick its backend the way a user's does
-        cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser",
-               "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
-               "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-               f"--ServerApp.root_dir={self.root}", f"--LabApp.user_settings_dir={settings}",
-               f"--LabApp.workspaces_dir={tmp / 'workspaces'}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+        ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")  # containers and CI runners often run as root
         self.log_path = tmp / "jupyter.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in __exit__)
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self._wait_ready()
         return self
 
@@ -118,22 +142,23 @@ class JupyterLab:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"jupyter lab exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                req = urllib.request.Request(f"{self.url}/api/status",
-                                             headers={"Authorization": f"token {self.token}"})
+                req = urllib.request.Request(
+                    f"{self.url}/api/status", headers={"Authorization": f"token {self.token}"}
+                )
                 with urllib.request.urlopen(req, timeout=2) as response:
                     if response.status == 200:
                         return
             except OSError:
                 time.sleep(0.3)
-        raise TimeoutError(
-            f"jupyter lab did not answer /api/status in {self.timeout_s} s:\n{self.log()}")
+        raise TimeoutError(f"jupyter lab did not answer /api/status in {self.timeout_s} s:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
     def _api(self, method: str, path: str) -> Any:
-        req = urllib.request.Request(f"{self.url}{path}", method=method,
-                                     headers={"Authorization": f"token {self.token}"})
+        req = urllib.request.Request(
+            f"{self.url}{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(req, timeout=30) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -152,8 +177,9 @@ class JupyterLab:
         import numpy as np
         from jupyter_client import BlockingKernelClient
 
-        files = sorted((Path(self.tmp.name) / "runtime").glob("kernel-*.json"),
-                       key=lambda f: f.stat().st_mtime)
+        files = sorted(
+            (Path(self.tmp.name) / "runtime").glob("kernel-*.json"), key=lambda f: f.stat().st_mtime
+        )
         if not files:
             raise RuntimeError("no kernel is running")
         out = Path(self.tmp.name) / "frames.npz"
@@ -162,7 +188,8 @@ class JupyterLab:
             "from matplotlib.backends.backend_webagg_core import FigureCanvasWebAggCore as _C\n"
             f"_np.savez({str(out)!r}, *[_np.ascontiguousarray(c._last_buff).view(_np.uint8)"
             ".reshape(*c._last_buff.shape, 4) for c in _gc.get_objects()"
-            " if issubclass(type(c), _C) and c._last_buff.size])\n")
+            " if issubclass(type(c), _C) and c._last_buff.size])\n"
+        )
         client = BlockingKernelClient(connection_file=str(files[-1]))
         client.load_connection_file()
         client.start_channels()

@@ -56,18 +56,32 @@ def launched_lab(with_readme_environment: bool):
     assignments, words = readme_launch()
     port, token = _free_port(), secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="cvcourse-e2e-launch-") as tmp:
-        env = {**os.environ, "JUPYTER_CONFIG_DIR": f"{tmp}/config", "JUPYTER_RUNTIME_DIR": f"{tmp}/runtime",
-               "IPYTHONDIR": f"{tmp}/ipython"}
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": f"{tmp}/config",
+            "JUPYTER_RUNTIME_DIR": f"{tmp}/runtime",
+            "IPYTHONDIR": f"{tmp}/ipython",
+        }
         env.pop("JUPYTER_CONFIG_PATH", None)
         if with_readme_environment:
             env.update(assignments)
-        cmd = [sys.executable, "-m", "jupyter", *words[1:], "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "jupyter",
+            *words[1:],
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+        ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
         with open(f"{tmp}/jupyter.log", "w") as log:
-            proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
             try:
                 url = f"http://127.0.0.1:{port}"
                 deadline = time.monotonic() + 90

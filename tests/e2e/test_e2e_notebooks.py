@@ -59,8 +59,10 @@ def test_notebook_runs_clean_in_browser(path, lab, browser, e2e_report):
         run.screenshots = screenshot_notebook(page, shots)
         # A kernel still busy with cells cannot answer a control: only move them after a full run.
         areas = [] if run.timed_out else widget_areas(page)
-        moves = [move_control(page, area, i, timeout_ms=CHANGE_TIMEOUT_MS, shots=shots)
-                 for i, area in enumerate(areas)]
+        moves = [
+            move_control(page, area, i, timeout_ms=CHANGE_TIMEOUT_MS, shots=shots)
+            for i, area in enumerate(areas)
+        ]
         for area in areas:
             settle(page, area)
         shown = [pixels for area in areas for pixels in canvas_pixels(area)]
@@ -76,8 +78,9 @@ def test_notebook_runs_clean_in_browser(path, lab, browser, e2e_report):
         # (NotAnswered, raised for nbgrader's `raise NotImplementedError()` stub), and nowhere else.
         errors = "\n---\n".join(run.stderr)
         assert len(run.stderr) <= 1, f"{name}: more than one error output:\n{errors}"
-        assert all("NotAnswered" in e or "NotImplementedError" in e for e in run.stderr), \
+        assert all("NotAnswered" in e or "NotImplementedError" in e for e in run.stderr), (
             f"{name}: an error other than an unanswered exercise:\n{errors}"
+        )
     else:
         assert not run.stderr, f"{name}: error/warning outputs:\n" + "\n---\n".join(run.stderr)
         assert not run.unexecuted, f"{name}: cells without execution count: {run.unexecuted}"
@@ -88,8 +91,13 @@ def test_notebook_runs_clean_in_browser(path, lab, browser, e2e_report):
     assert not unchanged, f"{name}: moving a control did not change the picture: {unchanged}"
     # Every figure in the page shows exactly the last frame its kernel figure sent: no frame lost
     # or drawn over a stale one (ghost curves), whatever ran and moved before.
-    stale = [i for i, pixels in enumerate(shown)
-             if not any(pixels.shape == frame.shape and (pixels == frame).all() for frame in sent)]
-    assert not stale, (f"{name}: figure(s) {stale} of {len(shown)} in the page differ from every "
-                       f"frame the kernel last sent ({[f.shape for f in sent]})")
+    stale = [
+        i
+        for i, pixels in enumerate(shown)
+        if not any(pixels.shape == frame.shape and (pixels == frame).all() for frame in sent)
+    ]
+    assert not stale, (
+        f"{name}: figure(s) {stale} of {len(shown)} in the page differ from every "
+        f"frame the kernel last sent ({[f.shape for f in sent]})"
+    )
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, f"{name} was saved by the run"

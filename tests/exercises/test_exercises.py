@@ -165,9 +165,7 @@ def course(tmp_path_factory) -> Path:
     """A copy of the course, with both assignments released and all fake students autograded."""
     root = tmp_path_factory.mktemp("course")
     shutil.copy(COURSE / "nbgrader_config.py", root)
-    shutil.copytree(
-        COURSE / "source", root / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints")
-    )
+    shutil.copytree(COURSE / "source", root / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     _wait_all({a: _nbgrader(root, "generate_assignment", a) for a in ASSIGNMENTS})
     for assignment in ASSIGNMENTS:
         released = nbformat.read(root / "release" / assignment / f"{assignment}.ipynb", 4)
@@ -206,13 +204,9 @@ def test_source_scores_full_marks(course, assignment):
 def test_every_check_fails_on_wrong_answers(course, assignment):
     for student in WRONG[assignment]:
         grades = _grades(course, assignment, student)
-        graded = nbformat.read(
-            course / "autograded" / student / assignment / f"{assignment}.ipynb", 4
-        )
+        graded = nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", 4)
         errors = {
-            c.metadata["nbgrader"]["grade_id"]: [
-                o.ename for o in c.outputs if o.output_type == "error"
-            ]
+            c.metadata["nbgrader"]["grade_id"]: [o.ename for o in c.outputs if o.output_type == "error"]
             for c in graded.cells
             if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
         }
@@ -259,9 +253,7 @@ def test_student_version_has_no_solutions(course, assignment):
     assert not leaked, f"solution or hidden-test lines in the student version: {leaked}"
     stubs = sum(c.source.count("### BEGIN SOLUTION") for c in source.cells if c.cell_type == "code")
     code = "\n".join(c.source for c in student.cells if c.cell_type == "code")
-    assert code.count("# YOUR CODE HERE\n    raise NotImplementedError()") == stubs, (
-        "one stub per solution"
-    )
+    assert code.count("# YOUR CODE HERE\n    raise NotImplementedError()") == stubs, "one stub per solution"
     written = [
         c
         for c in student.cells
@@ -277,10 +269,7 @@ def test_student_version_stops_at_first_exercise(course, assignment):
     for its own exercise, and the blank notebook scores 0."""
     graded = nbformat.read(course / "autograded" / "blank" / assignment / f"{assignment}.ipynb", 4)
     errors = [
-        (i, o)
-        for i, c in enumerate(graded.cells)
-        for o in c.get("outputs", [])
-        if o.output_type == "error"
+        (i, o) for i, c in enumerate(graded.cells) for o in c.get("outputs", []) if o.output_type == "error"
     ]
     first_test = next(
         i
@@ -290,17 +279,11 @@ def test_student_version_stops_at_first_exercise(course, assignment):
     index, error = errors[0]
     assert index == first_test, "nothing fails before the first check"
     assert error.ename == "NotAnswered" and FIRST_EXERCISE[assignment] in error.evalue
-    assert error.traceback == [f"NotAnswered: {error.evalue}"], (
-        "the student sees the message, no traceback"
-    )
+    assert error.traceback == [f"NotAnswered: {error.evalue}"], "the student sees the message, no traceback"
     tests = _test_cells(_source_nb(assignment))
     for grade_id in tests:
-        cell = next(
-            c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
-        )
+        cell = next(c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
         shown = [o.evalue for o in cell.outputs if o.output_type == "error"]
-        assert len(shown) == 1 and re.match(
-            r"Exercise \d \(`\w+`\) is not answered yet", shown[0]
-        ), shown
+        assert len(shown) == 1 and re.match(r"Exercise \d \(`\w+`\) is not answered yet", shown[0]), shown
     grades = _grades(course, assignment, "blank")
     assert all(grades[g][0] == 0 for g in tests)

@@ -29,10 +29,7 @@ def _ids(paths):
 
 def _cells(nb):
     """What must agree between the two files: type, source and tags of every cell."""
-    return [
-        (c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", ())))
-        for c in nb.cells
-    ]
+    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", ()))) for c in nb.cells]
 
 
 def test_there_are_notebooks():

@@ -9,9 +9,7 @@ from cvcourse.optim.compare import SmallCNN, compare_optimizers, default_optimiz
 
 def tiny_data(n, seed):
     g = torch.Generator().manual_seed(seed)
-    return TensorDataset(
-        torch.rand(n, 3, 16, 16, generator=g), torch.randint(0, 3, (n,), generator=g)
-    )
+    return TensorDataset(torch.rand(n, 3, 16, 16, generator=g), torch.randint(0, 3, (n,), generator=g))
 
 
 def test_small_cnn_shapes_and_bad_input():
@@ -38,9 +36,7 @@ def test_compare_optimizers_same_start_same_batches():
         device="cpu",
     )
     assert list(hist) == ["a", "b", "adam"]
-    assert (
-        hist["a"]["train_loss"] == hist["b"]["train_loss"]
-    )  # identical runs: same start, same batches
+    assert hist["a"]["train_loss"] == hist["b"]["train_loss"]  # identical runs: same start, same batches
     assert hist["a"]["train_loss"] != hist["adam"]["train_loss"]
     assert len(hist["adam"]["val_accuracy"]) == 2
     with pytest.raises(ValueError, match="optimizers must hold at least one"):

@@ -9,18 +9,31 @@ import torch
 import cvcourse.optim as co
 
 CASES = [
-    (co.SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9),
-     ["nesterov", "maximize", "foreach", "differentiable", "fused"]),
-    (co.Adam, torch.optim.Adam, dict(lr=0.01),
-     ["amsgrad", "maximize", "foreach", "capturable", "differentiable", "decoupled_weight_decay",
-      "fused"]),
-    (co.AdamW, torch.optim.AdamW, dict(lr=0.01, weight_decay=0.1),
-     ["amsgrad", "maximize", "foreach", "capturable", "differentiable", "decoupled_weight_decay",
-      "fused"]),
-    (co.RMSprop, torch.optim.RMSprop, dict(lr=0.01),
-     ["momentum", "centered", "foreach", "maximize", "differentiable", "capturable"]),
-    (co.Adagrad, torch.optim.Adagrad, dict(lr=0.1),
-     ["foreach", "maximize", "differentiable", "fused"]),
+    (
+        co.SGD,
+        torch.optim.SGD,
+        dict(lr=0.1, momentum=0.9),
+        ["nesterov", "maximize", "foreach", "differentiable", "fused"],
+    ),
+    (
+        co.Adam,
+        torch.optim.Adam,
+        dict(lr=0.01),
+        ["amsgrad", "maximize", "foreach", "capturable", "differentiable", "decoupled_weight_decay", "fused"],
+    ),
+    (
+        co.AdamW,
+        torch.optim.AdamW,
+        dict(lr=0.01, weight_decay=0.1),
+        ["amsgrad", "maximize", "foreach", "capturable", "differentiable", "decoupled_weight_decay", "fused"],
+    ),
+    (
+        co.RMSprop,
+        torch.optim.RMSprop,
+        dict(lr=0.01),
+        ["momentum", "centered", "foreach", "maximize", "differentiable", "capturable"],
+    ),
+    (co.Adagrad, torch.optim.Adagrad, dict(lr=0.1), ["foreach", "maximize", "differentiable", "fused"]),
 ]
 
 
@@ -35,8 +48,7 @@ def _run(optimizer, w, steps):
         optimizer.step()
 
 
-@pytest.mark.parametrize(("ours", "theirs", "options", "keys"), CASES,
-                         ids=[c[0].__name__ for c in CASES])
+@pytest.mark.parametrize(("ours", "theirs", "options", "keys"), CASES, ids=[c[0].__name__ for c in CASES])
 def test_an_old_state_dict_loads_and_training_goes_on_like_torch(ours, theirs, options, keys):
     start = torch.linspace(-1, 1, 4, dtype=torch.float64)
     w_old = start.clone().requires_grad_()

@@ -17,9 +17,7 @@ def test_explorer_data_runs_the_named_optimizers():
 
 
 def test_optimizer_specs_and_bad_input():
-    specs = optimizer_specs(
-        ["Nesterov", "RMSProp", "Adam"], lr=0.01, momentum=0.5, beta1=0.8, beta2=0.9
-    )
+    specs = optimizer_specs(["Nesterov", "RMSProp", "Adam"], lr=0.01, momentum=0.5, beta1=0.8, beta2=0.9)
     assert specs["Nesterov"][1] == dict(lr=0.01, momentum=0.5, nesterov=True)
     assert specs["RMSProp"][1]["alpha"] == 0.9 and specs["Adam"][1]["betas"] == (0.8, 0.9)
     with pytest.raises(ValueError, match="names must be one of 'SGD', .*got str 'Lion'"):
@@ -88,10 +86,17 @@ def test_widget_surface_change_click_and_divergence():
     assert w.trajectories.paths.shape[1] == c["steps"].value + 1
 
 
-@pytest.mark.parametrize("control, value", [
-    ("x0", -1.0), ("lr", 0.002), ("steps", 333), ("momentum", 0.5), ("names", ("SGD", "Adam")),
-    ("surface", "rosenbrock"),
-])
+@pytest.mark.parametrize(
+    "control, value",
+    [
+        ("x0", -1.0),
+        ("lr", 0.002),
+        ("steps", 333),
+        ("momentum", 0.5),
+        ("names", ("SGD", "Adam")),
+        ("surface", "rosenbrock"),
+    ],
+)
 def test_every_control_redraws_exactly_what_a_full_render_shows(control, value, same_as_full_draw):
     # Controls redraw only the paths and curves (or the whole figure when limits, legend or
     # surface change); the picture must equal a full render either way.
@@ -134,7 +139,8 @@ def test_a_new_surface_sends_the_figure_before_the_sliders_new_ranges(monkeypatc
     monkeypatch.setattr(ipywidgets.Widget, "_send", record)
     w.controls["surface"].value = "rosenbrock"
     frame = sent.index((canvas, "custom"))  # the PNG frame (ipympl's custom message)
-    sliders = [i for i, (widget, method) in enumerate(sent)
-               if widget is w.controls["x0"] and method == "update"]
+    sliders = [
+        i for i, (widget, method) in enumerate(sent) if widget is w.controls["x0"] and method == "update"
+    ]
     assert sliders and frame < min(sliders)
     assert len(sliders) == 1  # one message for min, max and value

@@ -35,9 +35,7 @@ CASES = {
         dict(lr=0.1, lr_decay=0.01),
         dict(lr=0.05, weight_decay=0.1),
         dict(lr=0.1, initial_accumulator_value=0.5, eps=1e-6),
-        dict(
-            lr=0.2, lr_decay=0.05, weight_decay=0.01, initial_accumulator_value=0.1, maximize=True
-        ),
+        dict(lr=0.2, lr_decay=0.05, weight_decay=0.01, initial_accumulator_value=0.1, maximize=True),
     ],
     "RMSprop": [
         dict(),
@@ -78,8 +76,7 @@ def gradient(params, seed, t):
     """A deterministic, non-trivial gradient: depends on the step and on the current parameters."""
     g = torch.Generator().manual_seed(seed * 100003 + t)
     return [
-        torch.randn(p.shape, dtype=torch.float64, generator=g)
-        + 0.5 * p.detach() ** 3 / (1 + p.detach() ** 2)
+        torch.randn(p.shape, dtype=torch.float64, generator=g) + 0.5 * p.detach() ** 3 / (1 + p.detach() ** 2)
         for p in params
     ]
 
@@ -127,18 +124,14 @@ def test_equal_to_torch_over_many_steps(name, kwargs):
 def test_hyperparameter_grid_against_torch():
     """A denser grid, fewer steps: every combination of the main knobs."""
     grid = {
-        "SGD": dict(
-            lr=[0.01, 0.1], momentum=[0, 0.5, 0.99], dampening=[0, 0.2], weight_decay=[0, 0.1]
-        ),
+        "SGD": dict(lr=[0.01, 0.1], momentum=[0, 0.5, 0.99], dampening=[0, 0.2], weight_decay=[0, 0.1]),
         "Adam": dict(
             lr=[1e-3, 0.05],
             betas=[(0.9, 0.999), (0.5, 0.6)],
             weight_decay=[0, 0.2],
             amsgrad=[False, True],
         ),
-        "RMSprop": dict(
-            lr=[1e-3, 1e-2], alpha=[0.5, 0.99], momentum=[0, 0.9], centered=[False, True]
-        ),
+        "RMSprop": dict(lr=[1e-3, 1e-2], alpha=[0.5, 0.99], momentum=[0, 0.9], centered=[False, True]),
         "Adagrad": dict(lr=[1e-2, 0.5], lr_decay=[0, 0.1], initial_accumulator_value=[0, 1.0]),
     }
     count = 0
@@ -146,9 +139,7 @@ def test_hyperparameter_grid_against_torch():
         for values in itertools.product(*knobs.values()):
             kwargs = dict(zip(knobs, values, strict=False))
             mine, _ = run(getattr(ours, name), kwargs, steps=60, seed=count)
-            ref, _ = run(
-                torch_cls(name), kwargs, steps=60, seed=count, opt_kwargs={"foreach": False}
-            )
+            ref, _ = run(torch_cls(name), kwargs, steps=60, seed=count, opt_kwargs={"foreach": False})
             assert_same_params(mine, ref)
             count += 1
     assert count == 24 + 16 + 16 + 8
@@ -238,9 +229,7 @@ def test_none_gradient_is_skipped(name):
             o.step()
         assert torch.equal(y.detach(), torch.full((2,), 5.0, dtype=torch.float64))  # untouched
     assert set(opt.state[b].keys()) == set(ref.state[ref.param_groups[0]["params"][1]].keys())
-    torch.testing.assert_close(
-        opt.param_groups[0]["params"][0], ref.param_groups[0]["params"][0], **TOL
-    )
+    torch.testing.assert_close(opt.param_groups[0]["params"][0], ref.param_groups[0]["params"][0], **TOL)
 
 
 def test_degenerate_parameters_empty_and_single_element():
@@ -267,9 +256,7 @@ def test_zero_gradients_and_ties(name):
         opt = cls([w], lr=0.1, **extra)
         for t in range(10):
             w.grad = (
-                torch.zeros(4, dtype=torch.float64)
-                if t < 5
-                else torch.full((4,), 3.0, dtype=torch.float64)
+                torch.zeros(4, dtype=torch.float64) if t < 5 else torch.full((4,), 3.0, dtype=torch.float64)
             )
             opt.step()
         results.append(w.detach().clone())
@@ -320,9 +307,7 @@ def test_sparse_gradients_as_torch():
         ours.Adagrad([w], weight_decay=0.1).step()
 
 
-@pytest.mark.parametrize(
-    "name,kwargs", [(n, c[-1]) for n, c in CASES.items()] + [("SGD", CASES["SGD"][2])]
-)
+@pytest.mark.parametrize("name,kwargs", [(n, c[-1]) for n, c in CASES.items()] + [("SGD", CASES["SGD"][2])])
 @pytest.mark.parametrize("direction", ["ours->torch", "torch->ours"])
 def test_state_dict_interchangeable_with_torch(name, kwargs, direction):
     """Run 100 steps with one implementation, load its state dict into the other, run 100 more:
@@ -353,9 +338,7 @@ def test_state_dict_keys_and_step_tensor_match_torch_fresh_and_after_steps():
             for i in b["state"]:
                 assert a["state"][i].keys() == b["state"][i].keys()
                 if "step" in b["state"][i]:
-                    assert (
-                        torch.is_tensor(a["state"][i]["step"]) and a["state"][i]["step"].ndim == 0
-                    )
+                    assert torch.is_tensor(a["state"][i]["step"]) and a["state"][i]["step"].ndim == 0
                     assert a["state"][i]["step"].item() == b["state"][i]["step"].item() == steps
             group_keys = set(b["param_groups"][0])
             assert set(a["param_groups"][0]) == group_keys, name

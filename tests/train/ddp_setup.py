@@ -21,6 +21,15 @@ def make_loader(batch_size: int, shuffle: bool = False) -> DataLoader:
 
 def train(model, loader, val_loader):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
-    return fit(model, loader, nn.functional.cross_entropy, optimizer, epochs=3,
-               val_loader=val_loader, metrics={"accuracy": accuracy}, device="cpu",
-               progress=False, live_plot=False)
+    return fit(
+        model,
+        loader,
+        nn.functional.cross_entropy,
+        optimizer,
+        epochs=3,
+        val_loader=val_loader,
+        metrics={"accuracy": accuracy},
+        device="cpu",
+        progress=False,
+        live_plot=False,
+    )

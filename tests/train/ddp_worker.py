@@ -21,9 +21,16 @@ def main() -> None:
     model = make_model()
     history = train(model, make_loader(batch_size), make_loader(batch_size, shuffle=False))
     rank = dist.get_rank()  # fit started the process group
-    torch.save({"state": model.state_dict(), "history": dict(history),
-                "steps": history.steps, "world_size": dist.get_world_size(),
-                "backend": dist.get_backend()}, out / f"rank{rank}.pt")
+    torch.save(
+        {
+            "state": model.state_dict(),
+            "history": dict(history),
+            "steps": history.steps,
+            "world_size": dist.get_world_size(),
+            "backend": dist.get_backend(),
+        },
+        out / f"rank{rank}.pt",
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,16 @@ def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     env.update(OMP_NUM_THREADS="1", CVCOURSE_DEVICE="cpu")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(WORKER), str(out), "4"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(WORKER),
+        str(out),
+        "4",
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"torchrun failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
@@ -77,7 +85,6 @@ def test_a_loader_that_cannot_be_sharded_warns():
     batches = [(torch.zeros(2, 5), torch.zeros(2, dtype=torch.long))]
     with pytest.warns(UserWarning, match="cannot be sharded"):
         assert distributed.shard_loader(batches, ctx, train=True, name="train_loader") is batches
-    sampler_loader = DataLoader(TensorDataset(torch.zeros(4, 1)), batch_size=2,
-                                sampler=[3, 2, 1, 0])
+    sampler_loader = DataLoader(TensorDataset(torch.zeros(4, 1)), batch_size=2, sampler=[3, 2, 1, 0])
     with pytest.warns(UserWarning, match="train_loader"):
         distributed.shard_loader(sampler_loader, ctx, train=True, name="train_loader")

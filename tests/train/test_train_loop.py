@@ -59,8 +59,9 @@ def test_a_tiny_model_learns():
     model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 2))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
     data = DataLoader(TensorDataset(x, y), batch_size=20, shuffle=True)
-    history = quiet_fit(model, data, F.cross_entropy, optimizer, epochs=15, val_loader=data,
-                        metrics={"accuracy": accuracy})
+    history = quiet_fit(
+        model, data, F.cross_entropy, optimizer, epochs=15, val_loader=data, metrics={"accuracy": accuracy}
+    )
     assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
     assert history["val_loss"][-1] < history["val_loss"][0]
     assert history["val_accuracy"][-1] > 0.9
@@ -93,8 +94,15 @@ def test_epoch_numbers_are_sample_weighted_means():
     x, y = make_data(n=10)
     model = make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    history = quiet_fit(model, loader(x, y), F.cross_entropy, optimizer, epochs=2,
-                        val_loader=loader(x, y, batch_size=3), metrics={"accuracy": accuracy})
+    history = quiet_fit(
+        model,
+        loader(x, y),
+        F.cross_entropy,
+        optimizer,
+        epochs=2,
+        val_loader=loader(x, y, batch_size=3),
+        metrics={"accuracy": accuracy},
+    )
     with torch.no_grad():
         logits = model(x)
     per_sample = F.cross_entropy(logits, y, reduction="none")
@@ -104,7 +112,7 @@ def test_epoch_numbers_are_sample_weighted_means():
         np.testing.assert_allclose(history[key], [expected_loss] * 2, rtol=1e-12)
     for key in ("train_accuracy", "val_accuracy"):
         np.testing.assert_allclose(history[key], [expected_accuracy] * 2, rtol=1e-12)
-    batch_means = [per_sample[i:i + 4].mean().item() for i in (0, 4, 8)]
+    batch_means = [per_sample[i : i + 4].mean().item() for i in (0, 4, 8)]
     assert history.steps["train_loss"][:3] == pytest.approx(batch_means, rel=1e-12)
 
 
@@ -112,8 +120,15 @@ def test_history_lengths_and_step_positions():
     x, y = make_data(n=16)
     model = make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    history = quiet_fit(model, loader(x, y), F.cross_entropy, optimizer, epochs=3,
-                        val_loader=loader(x, y), metrics={"accuracy": accuracy})
+    history = quiet_fit(
+        model,
+        loader(x, y),
+        F.cross_entropy,
+        optimizer,
+        epochs=3,
+        val_loader=loader(x, y),
+        metrics={"accuracy": accuracy},
+    )
     assert isinstance(history, History) and history.epochs == 3
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_time"):
         assert len(history[key]) == 3, key
@@ -136,8 +151,9 @@ def test_zero_epochs_trains_nothing():
     x, y = make_data()
     model = make_model()
     before = params(model)
-    history = quiet_fit(model, loader(x, y), F.cross_entropy,
-                        torch.optim.SGD(model.parameters(), lr=0.1), epochs=0)
+    history = quiet_fit(
+        model, loader(x, y), F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1), epochs=0
+    )
     assert history == {} and history.steps["train_loss"] == []
     for p, q in zip(before, model.parameters(), strict=True):
         torch.testing.assert_close(p, q)
@@ -148,8 +164,7 @@ def test_scheduler_is_stepped_once_per_epoch():
     model = make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
-    history = quiet_fit(model, loader(x, y), F.cross_entropy, optimizer, epochs=3,
-                        scheduler=scheduler)
+    history = quiet_fit(model, loader(x, y), F.cross_entropy, optimizer, epochs=3, scheduler=scheduler)
     assert history["lr"] == pytest.approx([0.1, 0.05, 0.025], rel=1e-15)
 
 
@@ -160,8 +175,15 @@ def test_reduce_on_plateau_gets_the_validation_loss(monkeypatch):
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
     seen = []
     monkeypatch.setattr(scheduler, "step", lambda value: seen.append(value))
-    history = quiet_fit(model, loader(x, y), F.cross_entropy, optimizer, epochs=2,
-                        val_loader=loader(x, y), scheduler=scheduler)
+    history = quiet_fit(
+        model,
+        loader(x, y),
+        F.cross_entropy,
+        optimizer,
+        epochs=2,
+        val_loader=loader(x, y),
+        scheduler=scheduler,
+    )
     assert seen == history["val_loss"]
 
 
@@ -186,9 +208,16 @@ def test_step_fn_for_models_that_return_losses():
         return model(*batch)["loss"], None, None
 
     model = LossModel()
-    history = quiet_fit(model, batches, None, torch.optim.SGD(model.parameters(), lr=0.05),
-                        epochs=4, val_loader=batches, metrics={"accuracy": accuracy},
-                        step_fn=step_fn)
+    history = quiet_fit(
+        model,
+        batches,
+        None,
+        torch.optim.SGD(model.parameters(), lr=0.05),
+        epochs=4,
+        val_loader=batches,
+        metrics={"accuracy": accuracy},
+        step_fn=step_fn,
+    )
     assert seen[0] == (2, "a", CPU)
     # outputs None: no metrics
     assert set(history) == {"train_loss", "val_loss", "lr", "epoch_time"}
@@ -236,9 +265,15 @@ def test_keyboard_interrupt_in_validation_restores_train_mode():
             raise KeyboardInterrupt
         return 0.0
 
-    history = quiet_fit(model, loader(x, y), F.cross_entropy,
-                        torch.optim.SGD(model.parameters(), lr=0.1), epochs=2,
-                        val_loader=loader(x, y), metrics={"m": metric})
+    history = quiet_fit(
+        model,
+        loader(x, y),
+        F.cross_entropy,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=2,
+        val_loader=loader(x, y),
+        metrics={"m": metric},
+    )
     assert history.interrupted and history.epochs == 0 and model.training
 
 
@@ -271,9 +306,16 @@ def test_checkpoint_monitor_keeps_the_best_epoch(tmp_path):
     def score(outputs, targets):
         return next(scores)
 
-    quiet_fit(model, loader(x, y, batch_size=10), F.cross_entropy,
-              torch.optim.SGD(model.parameters(), lr=0.1), epochs=4, metrics={"score": score},
-              checkpoint=tmp_path / "best.pt", checkpoint_monitor="train_score")
+    quiet_fit(
+        model,
+        loader(x, y, batch_size=10),
+        F.cross_entropy,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=4,
+        metrics={"score": score},
+        checkpoint=tmp_path / "best.pt",
+        checkpoint_monitor="train_score",
+    )
     saved = load_checkpoint(tmp_path / "best.pt", make_model())
     assert saved["train_score"] == [0.5, 0.9]
 
@@ -282,8 +324,14 @@ def test_checkpoint_is_atomic(tmp_path, monkeypatch):
     x, y = make_data()
     model = make_model()
     path = tmp_path / "model.pt"
-    quiet_fit(model, loader(x, y), F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1),
-              epochs=1, checkpoint=path)
+    quiet_fit(
+        model,
+        loader(x, y),
+        F.cross_entropy,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=1,
+        checkpoint=path,
+    )
     good = path.read_bytes()
 
     def broken_save(obj, file):  # the disk fills up half-way through writing
@@ -292,8 +340,14 @@ def test_checkpoint_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(checkpoint_module.torch, "save", broken_save)
     with pytest.raises(OSError, match="No space"):
-        quiet_fit(model, loader(x, y), F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1),
-                  epochs=1, checkpoint=path)
+        quiet_fit(
+            model,
+            loader(x, y),
+            F.cross_entropy,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            checkpoint=path,
+        )
     assert path.read_bytes() == good
     assert os.listdir(tmp_path) == ["model.pt"]
 
@@ -304,13 +358,13 @@ def test_checkpoint_is_atomic(tmp_path, monkeypatch):
 def test_evaluate_equals_a_hand_computation():
     x, y = make_data(n=11)
     model = make_model()
-    result = evaluate(model, loader(x, y, batch_size=4), F.cross_entropy, metrics={"accuracy": accuracy},
-                      device=CPU)
+    result = evaluate(
+        model, loader(x, y, batch_size=4), F.cross_entropy, metrics={"accuracy": accuracy}, device=CPU
+    )
     with torch.no_grad():
         logits = model(x)
     assert result["loss"] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-12)
-    assert result["accuracy"] == pytest.approx(accuracy_score(y.numpy(), logits.argmax(1).numpy()),
-                                               rel=1e-12)
+    assert result["accuracy"] == pytest.approx(accuracy_score(y.numpy(), logits.argmax(1).numpy()), rel=1e-12)
     assert all(p.grad is None for p in model.parameters())
 
 
@@ -324,8 +378,9 @@ def test_evaluate_restores_the_mode_and_works_without_a_loss():
     result = evaluate(model, loader(x, y), metrics={"accuracy": accuracy}, device=CPU)
     assert not model.training and set(result) == {"accuracy"}
     # Dropout off: two evaluations agree exactly.
-    assert evaluate(model, loader(x, y), F.cross_entropy, device=CPU) == \
-        evaluate(model, loader(x, y), F.cross_entropy, device=CPU)
+    assert evaluate(model, loader(x, y), F.cross_entropy, device=CPU) == evaluate(
+        model, loader(x, y), F.cross_entropy, device=CPU
+    )
 
 
 # ----------------------------------------------------------------------------- accuracy
@@ -386,8 +441,10 @@ def test_to_device_moves_nested_structures():
     assert isinstance(moved, dict) and isinstance(moved["images"], list)
     assert isinstance(moved["targets"], tuple) and isinstance(moved["targets"][1], Pair)
     assert moved["targets"][0]["name"] == "cat" and moved["targets"][1].target == 7
-    assert all(t.device.type == "meta" for t in
-               (*moved["images"], moved["targets"][0]["boxes"], moved["targets"][1].image))
+    assert all(
+        t.device.type == "meta"
+        for t in (*moved["images"], moved["targets"][0]["boxes"], moved["targets"][1].image)
+    )
     assert batch["images"][0].device.type == "cpu"  # the input is left as it was
 
 
@@ -425,8 +482,16 @@ def test_mixed_precision_step_machinery_on_cpu():
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
     step = loop._default_step(F.cross_entropy)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    result = loop._run_epoch(model, loader(x, y), step, CPU, {"accuracy": accuracy},
-                              loop._Precision(True, torch.bfloat16, True), optimizer, scaler)
+    result = loop._run_epoch(
+        model,
+        loader(x, y),
+        step,
+        CPU,
+        {"accuracy": accuracy},
+        loop._Precision(True, torch.bfloat16, True),
+        optimizer,
+        scaler,
+    )
     assert dtypes == [torch.bfloat16] * 4  # the forward ran in bfloat16
     assert scaler.get_scale() == 2.0**8  # finite gradients: the scale was kept
     assert all(p.dtype == torch.float32 for p in model.parameters())  # master weights stay fp32
@@ -455,12 +520,19 @@ def test_live_plot_redraws_one_output_in_a_notebook(monkeypatch):
     monkeypatch.setattr(loop, "in_notebook", lambda: True)
     drawn = []
     draw = live_module.draw_history
-    monkeypatch.setattr(live_module, "draw_history",
-                        lambda history, axes: (drawn.append(history.epochs), draw(history, axes)))
+    monkeypatch.setattr(
+        live_module, "draw_history", lambda history, axes: (drawn.append(history.epochs), draw(history, axes))
+    )
     x, y = make_data()
     model = make_model()
-    quiet_fit(model, loader(x, y), F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1),
-              epochs=3, metrics={"accuracy": accuracy})
+    quiet_fit(
+        model,
+        loader(x, y),
+        F.cross_entropy,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=3,
+        metrics={"accuracy": accuracy},
+    )
     assert len(shown) == 1 and isinstance(shown[0], IPython.display.Image)  # one output ...
     assert all(picture.data[:4] == b"\x89PNG" for picture in shown + updates)  # ... redrawn
     assert drawn[-1] == 3  # the last picture shows all three epochs
@@ -472,9 +544,15 @@ def test_live_plot_redraws_one_output_in_a_notebook(monkeypatch):
 def test_history_plot_has_titles_and_labels():
     x, y = make_data()
     model = make_model()
-    history = quiet_fit(model, loader(x, y), F.cross_entropy,
-                        torch.optim.SGD(model.parameters(), lr=0.1), epochs=2,
-                        val_loader=loader(x, y), metrics={"accuracy": accuracy})
+    history = quiet_fit(
+        model,
+        loader(x, y),
+        F.cross_entropy,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=2,
+        val_loader=loader(x, y),
+        metrics={"accuracy": accuracy},
+    )
     fig = history.plot()
     loss_ax, metric_ax = fig.axes
     labels = (loss_ax.get_title(), loss_ax.get_xlabel(), loss_ax.get_ylabel())
@@ -490,31 +568,41 @@ def test_history_plot_has_titles_and_labels():
 def _good():
     x, y = make_data()
     model = make_model()
-    return dict(model=model, train_loader=loader(x, y), loss_fn=F.cross_entropy,
-                optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    return dict(
+        model=model,
+        train_loader=loader(x, y),
+        loss_fn=F.cross_entropy,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+    )
 
 
-@pytest.mark.parametrize("change, error, word", [
-    ({"model": lambda x: x}, TypeError, "model"),
-    ({"optimizer": "adam"}, TypeError, "optimizer"),
-    ({"loss_fn": None}, TypeError, "loss_fn"),
-    ({"epochs": -1}, ValueError, "epochs"),
-    ({"epochs": 1.5}, TypeError, "epochs"),
-    ({"epochs": True}, TypeError, "epochs"),
-    ({"train_loader": DataLoader(TensorDataset(torch.zeros(0, 3), torch.zeros(0)))}, ValueError,
-     "train_loader"),
-    ({"train_loader": 5}, TypeError, "train_loader"),
-    ({"val_loader": []}, ValueError, "val_loader"),
-    ({"metrics": [accuracy]}, TypeError, "metrics"),
-    ({"metrics": {"acc": 1.0}}, TypeError, "metrics"),
-    ({"max_steps": 0}, ValueError, "max_steps"),
-    ({"max_steps": 2.0}, TypeError, "max_steps"),
-    ({"amp": True}, ValueError, "amp"),
-    ({"channels_last": True}, ValueError, "channels_last"),
-    ({"checkpoint": "/no/such/folder/model.pt"}, ValueError, "checkpoint"),
-    ({"checkpoint_monitor": "val_loss"}, ValueError, "checkpoint_monitor"),
-    ({"scheduler": 0.5}, TypeError, "scheduler"),
-])
+@pytest.mark.parametrize(
+    "change, error, word",
+    [
+        ({"model": lambda x: x}, TypeError, "model"),
+        ({"optimizer": "adam"}, TypeError, "optimizer"),
+        ({"loss_fn": None}, TypeError, "loss_fn"),
+        ({"epochs": -1}, ValueError, "epochs"),
+        ({"epochs": 1.5}, TypeError, "epochs"),
+        ({"epochs": True}, TypeError, "epochs"),
+        (
+            {"train_loader": DataLoader(TensorDataset(torch.zeros(0, 3), torch.zeros(0)))},
+            ValueError,
+            "train_loader",
+        ),
+        ({"train_loader": 5}, TypeError, "train_loader"),
+        ({"val_loader": []}, ValueError, "val_loader"),
+        ({"metrics": [accuracy]}, TypeError, "metrics"),
+        ({"metrics": {"acc": 1.0}}, TypeError, "metrics"),
+        ({"max_steps": 0}, ValueError, "max_steps"),
+        ({"max_steps": 2.0}, TypeError, "max_steps"),
+        ({"amp": True}, ValueError, "amp"),
+        ({"channels_last": True}, ValueError, "channels_last"),
+        ({"checkpoint": "/no/such/folder/model.pt"}, ValueError, "checkpoint"),
+        ({"checkpoint_monitor": "val_loss"}, ValueError, "checkpoint_monitor"),
+        ({"scheduler": 0.5}, TypeError, "scheduler"),
+    ],
+)
 def test_fit_rejects_bad_arguments(change, error, word):
     kwargs = {**_good(), **change}
     with pytest.raises(error, match=word):
@@ -531,13 +619,13 @@ def test_fit_explains_bad_batches_and_diverging_loss():
         quiet_fit(model, iter([]), F.cross_entropy, optimizer)
     pairs = [(torch.zeros(2, 3, dtype=torch.float64), torch.zeros(2, dtype=torch.long))]
     with pytest.raises(ValueError, match="reduction='mean'"):
-        quiet_fit(model, pairs, lambda out, tgt: F.cross_entropy(out, tgt, reduction="none"),
-                  optimizer)
+        quiet_fit(model, pairs, lambda out, tgt: F.cross_entropy(out, tgt, reduction="none"), optimizer)
     with pytest.raises(FloatingPointError, match="nan"):
         quiet_fit(model, pairs, lambda out, tgt: out.sum() * float("nan"), optimizer)
     with pytest.raises(ValueError, match="checkpoint_monitor"):
-        quiet_fit(model, pairs, F.cross_entropy, optimizer, checkpoint="model.pt",
-                  checkpoint_monitor="val_accuracy")
+        quiet_fit(
+            model, pairs, F.cross_entropy, optimizer, checkpoint="model.pt", checkpoint_monitor="val_accuracy"
+        )
 
 
 def test_evaluate_rejects_bad_arguments():

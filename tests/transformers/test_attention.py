@@ -96,9 +96,7 @@ def test_weights_are_the_softmax_of_scaled_scores_by_a_slow_loop():
     out, w = attention_with_weights(q, k, v)
     dk = q.shape[-1]
     for i in range(q.shape[1]):
-        scores = torch.tensor(
-            [float(q[0, i] @ k[0, j]) / dk**0.5 for j in range(k.shape[1])], dtype=D
-        )
+        scores = torch.tensor([float(q[0, i] @ k[0, j]) / dk**0.5 for j in range(k.shape[1])], dtype=D)
         expected = torch.exp(scores) / torch.exp(scores).sum()
         torch.testing.assert_close(w[0, i], expected)
         torch.testing.assert_close(out[0, i], sum(expected[j] * v[0, j] for j in range(k.shape[1])))
@@ -147,9 +145,7 @@ def test_bad_shapes_raise_clear_errors(shapes, match):
 def test_bad_arguments():
     q, k, v = _qkv()
     with pytest.raises(ValueError, match="is_causal"):
-        scaled_dot_product_attention(
-            q, k, v, attn_mask=torch.ones(4, 6, dtype=torch.bool), is_causal=True
-        )
+        scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(4, 6, dtype=torch.bool), is_causal=True)
     with pytest.raises(TypeError, match="query must be a torch.Tensor, got list"):
         scaled_dot_product_attention([[1.0]], k, v)
     with pytest.raises(ValueError, match="x1"):

@@ -55,9 +55,7 @@ def test_hooks_are_removed_and_output_unchanged(model_and_maps):
     assert len(maps) == 3
     torch.testing.assert_close(during, before)
     for block in model.encoder.layers:
-        assert (
-            not block.self_attention._forward_hooks and not block.self_attention._forward_pre_hooks
-        )
+        assert not block.self_attention._forward_hooks and not block.self_attention._forward_pre_hooks
 
 
 def test_works_on_torchvision_vit_too(model_and_maps):
@@ -116,9 +114,7 @@ def test_distance_of_one_hot_attention_is_known():
         r, c = divmod(i, G)
         shift[..., 1 + i, 1 + r * G + (c + 1) % G] = 1  # wraps around: distance 16 or 2 * 16
     expected = (16 * 2 + 32) / 3  # per row: two steps of one patch and one wrap of two patches
-    torch.testing.assert_close(
-        mean_attention_distance(shift, 16), torch.tensor([[expected]], dtype=D)
-    )
+    torch.testing.assert_close(mean_attention_distance(shift, 16), torch.tensor([[expected]], dtype=D))
 
 
 def test_query_heatmap(model_and_maps):

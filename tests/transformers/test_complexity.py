@@ -15,10 +15,7 @@ def test_pixel_token_estimate_of_the_notes():
 
 def test_attention_vs_rnn():
     c = attention_vs_rnn(n=100, d=512)
-    assert (
-        c["self-attention"]["operations"] == 100 * 100 * 512
-        and c["rnn"]["operations"] == 100 * 512 * 512
-    )
+    assert c["self-attention"]["operations"] == 100 * 100 * 512 and c["rnn"]["operations"] == 100 * 512 * 512
     assert c["self-attention"]["sequential"] == 1 and c["rnn"]["sequential"] == 100
     assert c["self-attention"]["path"] == 1 and c["rnn"]["path"] == 100
     # attention is cheaper exactly when n < d

@@ -61,9 +61,7 @@ def test_experiment_mechanics():
     from cvcourse.data import ShapesClassification
 
     train, val = ShapesClassification(32, seed=0), ShapesClassification(16, seed=1)
-    results = data_size_experiment(
-        train, val, sizes=[8, 32], kinds=("resnet", "vit"), epochs=1, device="cpu"
-    )
+    results = data_size_experiment(train, val, sizes=[8, 32], kinds=("resnet", "vit"), epochs=1, device="cpu")
     assert set(results) == {"resnet", "vit"} and all(len(v) == 2 for v in results.values())
     assert all(0 <= a <= 1 for v in results.values() for a in v)
     with pytest.raises(ValueError, match="sizes"):

@@ -135,8 +135,9 @@ def test_the_core_function_is_the_module():
     out_r, w_r = ref(x.transpose(0, 1), y.transpose(0, 1), y.transpose(0, 1), average_attn_weights=False)
     packed, bias = ours.in_proj_weight, ours.in_proj_bias
     for in_proj in (packed, tuple(packed.split(E))):  # stacked [3E, E], or W_Q, W_K, W_V apart
-        out, weights = multi_head_attention(x, y, y, H, in_proj, bias, ours.out_proj.weight,
-                                            ours.out_proj.bias)
+        out, weights = multi_head_attention(
+            x, y, y, H, in_proj, bias, ours.out_proj.weight, ours.out_proj.bias
+        )
         assert weights.shape == (N, H, L, S)
         torch.testing.assert_close(out, out_r.transpose(0, 1))
         torch.testing.assert_close(weights, w_r)

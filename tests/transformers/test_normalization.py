@@ -44,9 +44,7 @@ def test_normalised_together_draws_fig_3_4(name, expected_nc):
     mask = normalised_together(name, shape=(4, 6, 3, 3))
     for n in range(4):
         for c in range(6):
-            assert bool(mask[n, c].all()) == expected_nc(n, c) and bool(
-                mask[n, c].any()
-            ) == expected_nc(n, c)
+            assert bool(mask[n, c].all()) == expected_nc(n, c) and bool(mask[n, c].any()) == expected_nc(n, c)
 
 
 def test_normalised_together_errors():

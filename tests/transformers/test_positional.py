@@ -71,8 +71,6 @@ def test_learned_encoding_adds_a_parameter_per_position():
     x = torch.zeros(2, 7, 4)
     torch.testing.assert_close(enc(x), enc.pos_embedding[:, :7].expand(2, 7, 4))
     enc(x).sum().backward()
-    assert torch.all(enc.pos_embedding.grad[:, :7] == 2) and torch.all(
-        enc.pos_embedding.grad[:, 7:] == 0
-    )
+    assert torch.all(enc.pos_embedding.grad[:, :7] == 2) and torch.all(enc.pos_embedding.grad[:, 7:] == 0)
     with pytest.raises(ValueError, match="tokens"):
         enc(torch.zeros(1, 11, 4))

@@ -18,10 +18,7 @@ from cvcourse.transformers.pretrained import (
 
 def test_shipped_vit_loads_and_beats_chance_by_far():
     model, info = load_shapes_vit()
-    assert (
-        info["config"] == SHAPES_VIT_CONFIG
-        and len(info["classes"]) == SHAPES_VIT_CONFIG["num_classes"]
-    )
+    assert info["config"] == SHAPES_VIT_CONFIG and len(info["classes"]) == SHAPES_VIT_CONFIG["num_classes"]
     assert (data_dir() / SHAPES_VIT_FILE).stat().st_size < 2 * 2**20
     val = ShapesClassification(300, size=32, seed=7)  # images the script never used (seeds 0 and 1)
     images = torch.stack([val[i][0] for i in range(len(val))])

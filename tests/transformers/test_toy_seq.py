@@ -43,9 +43,7 @@ def test_causal_mask_stops_the_leak(batch):
     src, tgt_in, _ = batch
     masked = influence_matrix(_model(True), src, tgt_in)
     T = tgt_in.shape[1]
-    assert torch.equal(
-        masked, torch.ones(T, T, dtype=torch.bool).tril()
-    )  # never j > i, always j <= i
+    assert torch.equal(masked, torch.ones(T, T, dtype=torch.bool).tril())  # never j > i, always j <= i
     leaky = influence_matrix(_model(False), src, tgt_in)
     assert leaky.triu(1).any()  # without the mask, outputs see the future
 
@@ -53,13 +51,9 @@ def test_causal_mask_stops_the_leak(batch):
 def test_one_teacher_forced_pass_equals_step_by_step(batch):
     src, tgt_in, _ = batch
     model = _model(True)
-    torch.testing.assert_close(
-        stepwise_logits(model, src, tgt_in), model(torch.cat([src, tgt_in], 1))
-    )
+    torch.testing.assert_close(stepwise_logits(model, src, tgt_in), model(torch.cat([src, tgt_in], 1)))
     leaky = _model(False)
-    assert not torch.allclose(
-        stepwise_logits(leaky, src, tgt_in), leaky(torch.cat([src, tgt_in], 1))
-    )
+    assert not torch.allclose(stepwise_logits(leaky, src, tgt_in), leaky(torch.cat([src, tgt_in], 1)))
 
 
 def test_generate_equals_argmax_of_stepwise_decoding(batch):

@@ -34,13 +34,9 @@ def test_attention_heatmap_is_the_maps_row(model):
     image = viewer_images(32, num_shapes=1)["photo: chelsea"]
     maps = attention_maps(model, image[None])
     heat = attention_heatmap(model, image, layer=2, head=1, query=(3, 5))
-    np.testing.assert_allclose(
-        heat, maps[2, 0, 1, 1 + 3 * 8 + 5, 1:].reshape(8, 8).numpy(), rtol=1e-6
-    )
+    np.testing.assert_allclose(heat, maps[2, 0, 1, 1 + 3 * 8 + 5, 1:].reshape(8, 8).numpy(), rtol=1e-6)
     heat = attention_heatmap(model, image, layer=3, rollout=True)
-    np.testing.assert_allclose(
-        heat, attention_rollout(maps)[3, 0, 0, 1:].reshape(8, 8).numpy(), rtol=1e-6
-    )
+    np.testing.assert_allclose(heat, attention_rollout(maps)[3, 0, 0, 1:].reshape(8, 8).numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="query"):
         attention_heatmap(model, image, layer=0, query=(8, 0))
 
@@ -82,10 +78,17 @@ def test_pretrained_button_offline_says_so(model, tmp_path, monkeypatch):
     assert viewer.state["model"] is model  # still usable
 
 
-@pytest.mark.parametrize("control, value", [
-    ("layer", 0), ("head", 1), ("rollout", True), ("query", "patch"), ("row", 1),
-    ("image", "photo: coffee"),
-])
+@pytest.mark.parametrize(
+    "control, value",
+    [
+        ("layer", 0),
+        ("head", 1),
+        ("rollout", True),
+        ("query", "patch"),
+        ("row", 1),
+        ("image", "photo: coffee"),
+    ],
+)
 def test_viewer_redraws_exactly_what_a_full_render_shows(model, control, value, same_as_full_draw):
     viewer = attention_viewer(model)
     change = lambda: setattr(viewer.controls[control], "value", value)  # noqa: E731
