@@ -75,10 +75,24 @@ def _box(children, controls, fig, canvas, **extra) -> widgets.VBox:
     return box
 
 
-def _prerender(live: LiveArtists, scenes: dict, current: str, show) -> None:
-    for name in sorted(scenes, key=lambda n: n == current):  # the current scene last
-        show(name)
+def _connect(
+    live: LiveArtists, controls: dict, scenes: dict, scene_artists: tuple, update, keys, on_scene=None
+) -> None:
+    """What every explorer does last: render one background per scene (the current one last), make
+    the scene menu show its scene, make ``keys`` call ``update``, and draw the first picture."""
+    image_artist, gt_lines = scene_artists
+    for name in sorted(scenes, key=lambda n: n == controls["scene"].value):
+        _show_scene(image_artist, gt_lines, scenes[name])
         live.prerender(name)
+
+    def show_scene(_change) -> None:
+        _show_scene(image_artist, gt_lines, scenes[controls["scene"].value])
+        update()
+
+    controls["scene"].observe(on_scene or show_scene, names="value")
+    for key in keys:
+        controls[key].observe(update, names="value")
+    update()
 
 
 def anchor_explorer() -> widgets.VBox:
@@ -175,13 +189,15 @@ def anchor_explorer() -> widgets.VBox:
         _show_scene(image_artist, gt_lines, scenes[controls["scene"].value])
         update()
 
-    _prerender(
-        live, scenes, controls["scene"].value, lambda n: _show_scene(image_artist, gt_lines, scenes[n])
+    _connect(
+        live,
+        controls,
+        scenes,
+        (image_artist, gt_lines),
+        update,
+        ("scale", "ratios", "stride", "gt"),
+        on_scene=on_scene,
     )
-    controls["scene"].observe(on_scene, names="value")
-    for key in ("scale", "ratios", "stride", "gt"):
-        controls[key].observe(update, names="value")
-    update()
     rows = [
         widgets.HBox([controls["scene"], controls["gt"]]),
         widgets.HBox([controls["scale"], controls["stride"]]),
@@ -263,17 +279,7 @@ def nms_explorer() -> widgets.VBox:
         live.redraw(full=name != state["shown"], key=name)
         state["shown"] = name
 
-    def on_scene(_change) -> None:
-        _show_scene(image_artist, gt_lines, scenes[controls["scene"].value])
-        update()
-
-    _prerender(
-        live, scenes, controls["scene"].value, lambda n: _show_scene(image_artist, gt_lines, scenes[n])
-    )
-    controls["scene"].observe(on_scene, names="value")
-    for key in ("iou", "score", "step"):
-        controls[key].observe(update, names="value")
-    update()
+    _connect(live, controls, scenes, (image_artist, gt_lines), update, ("iou", "score", "step"))
     controls["step"].value = controls["step"].max  # open on the result; step back to see how
     rows = [
         widgets.HBox([controls["scene"], controls["step"]]),
@@ -369,16 +375,6 @@ def pr_curve_explorer() -> widgets.VBox:
         live.redraw(full=name != state["shown"], key=name)
         state["shown"] = name
 
-    def on_scene(_change) -> None:
-        _show_scene(image_artist, gt_lines, scenes[controls["scene"].value])
-        update()
-
-    _prerender(
-        live, scenes, controls["scene"].value, lambda n: _show_scene(image_artist, gt_lines, scenes[n])
-    )
-    controls["scene"].observe(on_scene, names="value")
-    for key in ("confidence", "iou"):
-        controls[key].observe(update, names="value")
-    update()
+    _connect(live, controls, scenes, (image_artist, gt_lines), update, ("confidence", "iou"))
     rows = [widgets.HBox([controls["scene"], controls["confidence"], controls["iou"]])]
     return _box(rows, controls, fig, canvas, state=state, detections=detections)

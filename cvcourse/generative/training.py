@@ -90,19 +90,7 @@ def train_autoencoder(
         out = net(inputs)
         return loss_fn(out, x), out, x
 
-    device = torch.device(device) if device is not None else default_device()
-    val = None if val_images is None else _loader(val_images, 512, False, seed)
-    return fit(
-        model,
-        _loader(images, batch_size, True, seed),
-        None,
-        torch.optim.Adam(model.parameters(), lr=lr),
-        epochs=epochs,
-        val_loader=val,
-        device=device,
-        step_fn=step,
-        **fit_options,
-    )
+    return _fit_images(model, images, val_images, step, epochs, lr, batch_size, seed, device, **fit_options)
 
 
 def vae_step(beta: float) -> Callable:
@@ -145,6 +133,23 @@ def train_vae(
     """
     epochs = check_int("epochs", epochs, low=0)
     lr = check_float("lr", lr, low=0, low_inclusive=False)
+    return _fit_images(
+        model,
+        images,
+        val_images,
+        vae_step(beta),
+        epochs,
+        lr,
+        batch_size,
+        seed,
+        device,
+        metrics=VAE_METRICS,
+        **fit_options,
+    )
+
+
+def _fit_images(model, images, val_images, step, epochs, lr, batch_size, seed, device, **fit_options):
+    """Adam on shuffled mini-batches of ``images`` through ``fit`` with ``step``: both trainings' loop."""
     device = torch.device(device) if device is not None else default_device()
     val = None if val_images is None else _loader(val_images, 512, False, seed)
     return fit(
@@ -154,8 +159,7 @@ def train_vae(
         torch.optim.Adam(model.parameters(), lr=lr),
         epochs=epochs,
         val_loader=val,
-        metrics=VAE_METRICS,
         device=device,
-        step_fn=vae_step(beta),
+        step_fn=step,
         **fit_options,
     )
