@@ -186,9 +186,7 @@ def mean_accuracy(
 def iou_per_class(
     preds: Tensor, target: Tensor, num_classes: int, *, ignore_index: int | None = None
 ) -> Tensor:
-    r"""Tensor[C]: :math:`\mathrm{IoU}_c = \mathrm{TP}_c / (\mathrm{TP}_c + \mathrm{FP}_c + \mathrm{FN}_c)`
-
-    (torchmetrics' Jaccard index).
+    r"""Tensor[C], each class's IoU :math:`\mathrm{TP}_c / (\mathrm{TP}_c + \mathrm{FP}_c + \mathrm{FN}_c)`.
 
     The Jaccard index of the predicted and the true pixel sets of class ``c``; 0 for a class absent
     from both. Arguments as :func:`confusion_matrix`; = ``MulticlassJaccardIndex(average=None)``.
