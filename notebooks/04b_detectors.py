@@ -1,0 +1,410 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 4b: Object detectors
+#
+# **What you will learn** (sections 4.3.3-4.3.6 and 4.A of the notes, the SSD / YOLO / CornerNet
+# slides, Exercise 7-2 (e)): multi-scale detection and the feature pyramid network; one-stage
+# detectors (multi-label sigmoids, the slides' YOLO table rebuilt as a network, SSD's default boxes,
+# YOLO's learned anchors by k-means, class imbalance, hard negative mining, the focal loss and the
+# prior bias, RetinaNet); keypoint detectors (CenterNet); the detection transformer (DETR, the
+# Hungarian loss, object queries); EfficientDet's BiFPN and compound scaling; and three detectors of
+# our own, trained on synthetic scenes and scored with COCO's mAP.
+#
+# Every piece of code is imported from `cvcourse.detection`, where each function is tested against its
+# authority (`torchvision.ops` and `torchvision.models.detection`, pycocotools, scipy).
+#
+# **How long**: fast mode (`CVCOURSE_FAST=1`) about half a minute: the shipped detectors make the
+# pictures and each detector trains for a few seconds only. Full mode trains the three detectors
+# again (up to 10 minutes each on 2 CPU cores). **GPU**: helps the full-mode training a lot; nothing
+# else needs it.
+
+# %%
+# %matplotlib inline
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from cvcourse.runtime import fast_mode, pick, seed_everything
+from cvcourse.viz import draw_boxes, style_axes
+
+seed_everything(0)
+torch.set_num_threads(pick(full=torch.get_num_threads(), fast=1))  # small tensors: one thread is quicker
+RESULTS = {"fast_mode": int(fast_mode())}  # the chapter's headline numbers, filled as the cells run
+
+# %% tags=["parameters"]
+ANCHOR_SCENES = pick(full=2000, fast=300)  # training scenes whose boxes k-means clusters
+PRIOR_STEPS = pick(full=30, fast=4)  # training steps with and without the prior bias
+VAL_SCENES = pick(full=500, fast=48)  # validation scenes (seed 777) for the comparison table
+TRAIN_FAST = {"epochs": 1, "train_scenes": 32, "batch_size": 16}  # fast mode's tiny training run
+
+# %% [markdown]
+# ## 4.3.3 Multi-scale detectors
+#
+# Objects come in all sizes, so a detector needs features at several scales. Three ways:
+#
+# * an **image pyramid**: run the network on the image at several scales. Good features at every
+#   scale, but the cost is paid once per scale;
+# * the **CNN's own pyramid**: the stages' activations already have strides 4, 8, 16, 32. Free, but
+#   the early, high-resolution maps are semantically poor;
+# * the **feature pyramid network (FPN)**: a top-down path that brings the deep maps' semantics to
+#   every level. From the deepest level down: (1) upsample $A^{(L)}$ by nearest neighbour to the size
+#   of $A^{(L-1)}$; (2) a $1 \times 1$ convolution gives $A^{(L-1)}$ the pyramid's channels;
+#   (3) sum the two and apply a $3 \times 3$ convolution against the upsampling's aliasing.
+#
+# The cost of an image pyramid, counted on a ResNet-18 (FLOPs by `FlopCounterMode`) at scales
+# 1/2, 1 and 2 of a 224-px image, against one pass that the FPN reuses:
+
+# %%
+from cvcourse.architectures.complexity import count_flops
+from cvcourse.architectures.resnet import resnet18
+
+one_pass = count_flops(resnet18(), (1, 3, 224, 224))
+pyramid = sum(count_flops(resnet18(), (1, 3, s, s)) for s in (112, 224, 448))
+print(f"one pass {one_pass / 1e9:.2f} GFLOPs; image pyramid (1/2, 1, 2) {pyramid / 1e9:.2f} GFLOPs "
+      f"= {pyramid / one_pass:.2f} x")
+assert abs(pyramid / one_pass - (0.25 + 1 + 4)) < 0.05  # the cost grows with the pixels: 1/4 + 1 + 4
+RESULTS["image_pyramid_cost"] = pyramid / one_pass
+
+# %% [markdown]
+# Our `FeaturePyramidNetwork` is the three steps, read top to bottom:
+
+# %%
+import inspect
+
+from cvcourse.detection.fpn import FeaturePyramidNetwork, LastLevelP6P7
+
+print(inspect.getsource(FeaturePyramidNetwork.forward))
+
+# %% [markdown]
+# Its parameters carry torchvision's names, so a `torchvision.ops.FeaturePyramidNetwork` state dict
+# loads into it strictly, and both give the same pyramid (float64, RetinaNet's extra levels P6, P7):
+
+# %%
+from collections import OrderedDict
+
+channels = [16, 32, 64]
+ours = FeaturePyramidNetwork(channels, 32, LastLevelP6P7(32, 32)).double()
+theirs = torchvision.ops.FeaturePyramidNetwork(
+    channels, 32, torchvision.ops.feature_pyramid_network.LastLevelP6P7(32, 32)).double()
+ours.load_state_dict(theirs.state_dict(), strict=True)
+g = torch.Generator().manual_seed(0)
+maps = OrderedDict((f"c{i + 3}", torch.randn(2, c, 32 >> i, 32 >> i, generator=g, dtype=torch.float64))
+                   for i, c in enumerate(channels))
+out_ours, out_theirs = ours(maps), theirs(maps)
+for (name, a), b in zip(out_ours.items(), out_theirs.values(), strict=True):
+    assert torch.allclose(a, b, atol=1e-12)
+    print(f"{name}: {list(a.shape)}, max |ours - torchvision| = {(a - b).abs().max():.1e}")
+
+# %% [markdown]
+# **Which level for a region?** Faster R-CNN with FPN pools each proposal of size $w \times h$ from
+# level $P_k$, $k = k_0 + \log_2(\sqrt{wh}/224)$ rounded, $k_0 = 4$ (a 224 x 224 box, ImageNet's
+# size, goes to $P_4$). The notes write the ceiling $\lceil\cdot\rceil$; the FPN paper (its Eq. 1)
+# and torchvision's `LevelMapper` take the **floor**. Apart from boxes clamped to the pyramid's ends,
+# the two agree only where $\sqrt{wh}$ is exactly a power of 2 times 224; every other box goes one level
+# coarser with the ceiling. The paper means the floor: a box half as wide as 224 belongs to the map of
+# twice the resolution, and a 150-px box, still smaller than 224, should not go to a coarser map than
+# a 224-px one.
+
+# %%
+from torchvision.ops.poolers import LevelMapper
+
+from cvcourse.detection.fpn import level_of_box
+
+sides = torch.tensor([20.0, 56, 80, 112, 150, 224, 300, 448, 600, 1000], dtype=torch.float64)
+rois = torch.stack([torch.zeros_like(sides), torch.zeros_like(sides), sides, sides], 1)
+floor, ceil = level_of_box(rois, rounding="floor"), level_of_box(rois, rounding="ceil")
+assert torch.equal(floor - 2, LevelMapper(2, 5)([rois]))  # the floor is torchvision's rule
+print("sqrt(wh)        ", *(f"{s:>5.0f}" for s in sides.tolist()))
+print("floor (paper)   ", *(f"{'P' + str(k):>5}" for k in floor.tolist()))
+print("ceil (notes)    ", *(f"{'P' + str(k):>5}" for k in ceil.tolist()))
+RESULTS["levels_that_differ"] = int((floor != ceil).sum())
+
+# %% [markdown]
+# ## 4.3.4 One-stage detectors
+#
+# A **one-stage detector** drops the second stage of the R-CNNs: the dense head that proposed regions
+# now gives the class and the box directly, at every anchor. With an objectness score available, no
+# "background" class is needed: the head has **C independent sigmoids** (multi-label classification)
+# and an anchor of the background has the all-zero target,
+#
+# $$\mathcal{L}(\mathbf{s}, \mathbf{y}) = \sum_{k=1}^C \mathrm{BCE}(\sigma(s_k), y_k), \qquad
+# \mathbf{y} = \mathbf{0} \text{ for background.}$$
+
+# %%
+scores = torch.tensor([[2.0, -1.0, -3.0], [-4.0, -5.0, -2.5]], dtype=torch.float64)  # 2 anchors, C = 3
+targets = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64)  # class 1; background
+per_class = F.binary_cross_entropy_with_logits(scores, targets, reduction="none")
+p = torch.sigmoid(scores)
+assert torch.allclose(per_class, -(targets * p.log() + (1 - targets) * (1 - p).log()))
+print("loss per anchor:", per_class.sum(1).numpy().round(4), " (the background anchor: every sigmoid near 0)")
+
+# %% [markdown]
+# ### YOLO: the slides' table, as a network
+#
+# The slides' network divides a 416 x 416 image into a 13 x 13 grid; each cell predicts 5 boxes of
+# 25 numbers: 4 for the box, 1 confidence, 20 class probabilities (PASCAL VOC), so the last layer
+# outputs 13 x 13 x 125. The slides call it YOLO v1, but that shape is **Tiny YOLOv2**
+# (darknet's `yolov2-tiny-voc.cfg`): YOLO v1 takes 448 x 448 images and outputs 7 x 7 x 30 (2 boxes
+# and 20 classes per cell, 24 convolutions). We build it as a real `nn.Module` and let hooks
+# regenerate the table. One detail the table hides: the sixth max pool is 2 x 2 with **stride 1** and
+# keeps 13 x 13, but a 2-wide window fits only 12 times in 13: darknet pads one column on the right
+# and one row at the bottom (asymmetric padding; we repeat the last row and column, which for a
+# maximum is the same as padding with $-\infty$).
+
+# %%
+from cvcourse.detection.one_stage import layer_table, tiny_yolov2
+
+yolo = tiny_yolov2(num_anchors=5, num_classes=20)
+table = layer_table(yolo, input_size=416)
+print(f"{'layer':<12}{'kernel':>7}{'stride':>7}  {'output':<17}{'parameters':>12}")
+for r in table:
+    k = f"{r['kernel']}x{r['kernel']}" if r["kernel"] else ""
+    print(f"{r['layer']:<12}{k:>7}{r['stride'] or '':>7}  {str(r['output']):<17}{r['params']:>12,}")
+SLIDES = [(416, 16), (208, 16), (208, 32), (104, 32), (104, 64), (52, 64), (52, 128), (26, 128), (26, 256),
+          (13, 256), (13, 512), (13, 512), (13, 1024), (13, 1024), (13, 125)]  # the slides' output column
+assert [(r["output"][0], r["output"][2]) for r in table[1:]] == SLIDES
+assert [r["stride"] for r in table if r["layer"] == "MaxPooling"] == [2, 2, 2, 2, 2, 1]
+RESULTS["yolo_params"] = sum(r["params"] for r in table)
+print(f"total {RESULTS['yolo_params']:,} parameters, {sum(r['flops'] for r in table) / 1e9:.1f} GFLOPs")
+
+# %% [markdown]
+# **845 boxes and the 30 % filter.** $13 \times 13 = 169$ cells times 5 boxes gives 845 boxes per
+# image. YOLOv2 decodes cell $(c_x, c_y)$ and anchor $(p_w, p_h)$ as
+# $b_x = (\sigma(t_x) + c_x) \cdot 32$, $b_w = p_w e^{t_w}$; the final score is the confidence
+# $\sigma(t_o)$ times the class probability, and only boxes scoring at least 30 % are kept. An
+# untrained network scores every box about $\sigma(0) \cdot \frac{1}{20} = 0.025$: none passes.
+# (The trained RetinaNet below shows the filter at work.)
+
+# %%
+from cvcourse.detection.one_stage import yolo_decode
+
+VOC_ANCHORS = torch.tensor([[1.08, 1.19], [3.42, 4.41], [6.63, 11.38], [9.42, 5.11], [16.62, 10.52]]) * 32
+with torch.no_grad():
+    raw = yolo.eval()(torch.rand(1, 3, 416, 416, generator=torch.Generator().manual_seed(0)))[0]
+decoded = yolo_decode(raw, VOC_ANCHORS, num_classes=20, stride=32)
+kept = decoded["scores"] >= 0.3
+print(f"{len(decoded['boxes'])} boxes; scores {decoded['scores'].min():.3f} .. {decoded['scores'].max():.3f}; "
+      f"{int(kept.sum())} pass the 30 % filter")
+assert len(decoded["boxes"]) == 13 * 13 * 5 == 845
+RESULTS["yolo_boxes"] = len(decoded["boxes"])
+
+# %% [markdown]
+# ### SSD: default boxes on several maps
+#
+# SSD predicts from $m$ feature maps of decreasing size. Map $k$ gets boxes of scale
+# $s_k = s_\min + \frac{s_\max - s_\min}{m - 1}(k - 1)$ (fractions of the image side,
+# $s_\min = 0.2$, $s_\max = 0.9$), with aspect ratios $a \in \{1, 2, 3, \frac12, \frac13\}$
+# ($w = s_k\sqrt{a}$, $h = s_k/\sqrt{a}$) and one extra square of side $\sqrt{s_k s_{k+1}}$. SSD300's
+# six maps (38, 19, 10, 5, 3, 1) give the famous 8732 boxes; ours equal torchvision's
+# `DefaultBoxGenerator`. Drawn: the boxes of the centre location of each map.
+
+# %%
+from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+
+from cvcourse.detection import box_convert
+from cvcourse.detection.one_stage import ssd_default_boxes, ssd_scales
+
+SSD_SIZES, SSD_RATIOS = [38, 19, 10, 5, 3, 1], [[2], [2, 3], [2, 3], [2, 3], [2], [2]]
+defaults = ssd_default_boxes(SSD_SIZES, ssd_scales(6), SSD_RATIOS)  # [8732, 4] (cx, cy, w, h)
+reference = DefaultBoxGenerator(SSD_RATIOS, min_ratio=0.2, max_ratio=0.9)
+assert torch.allclose(defaults, reference._grid_default_boxes([[s, s] for s in SSD_SIZES], [300, 300], torch.float64))
+fig, axes = plt.subplots(1, 6, figsize=(13, 2.6), layout="constrained")
+start = 0
+for k, (ax, f) in enumerate(zip(axes, SSD_SIZES, strict=True)):
+    n = 2 + 2 * len(SSD_RATIOS[k])
+    centre = start + ((f // 2) * f + f // 2) * n
+    draw_boxes(ax, box_convert(defaults[centre:centre + n], "cxcywh", "xyxy") * 300, linewidth=1)
+    ax.set_xlim(0, 300), ax.set_ylim(300, 0), ax.set_aspect("equal")
+    style_axes(ax, f"{f}x{f} map: s = {ssd_scales(6)[k]:.2f}", "x (pixels)", "y (pixels)" if k == 0 else None)
+    start += f * f * n
+print(f"{len(defaults)} default boxes")
+RESULTS["ssd_default_boxes"] = len(defaults)
+
+# %% [markdown]
+# ### YOLOv2/v3's learned anchors: k-means with $1 - \mathrm{IoU}$
+#
+# Instead of hand-picking anchor sizes, YOLOv2 clusters the training boxes' $(w, h)$ with k-means,
+# the distance being $d(BB, BB_\text{centroid}) = 1 - \mathrm{IoU}(BB, BB_\text{centroid})$ with both
+# boxes centred at one point (a Euclidean distance would let big boxes dominate). YOLOv2 takes
+# $k = 5$, YOLOv3 $k = 9$. The score of a set of anchors is the mean over the boxes of the IoU with
+# their best anchor. Hand-picked for comparison: the usual grid of sizes x aspect ratios $h/w$
+# (sizes 8, 16, 32 px for our 64-px scenes).
+
+# %%
+from cvcourse.data import ShapesDetection
+from cvcourse.detection import base_anchors
+from cvcourse.detection.one_stage import kmeans_anchors, mean_best_iou
+
+train_set = ShapesDetection(ANCHOR_SCENES, size=64, seed=0, max_objects=4)
+boxes = torch.cat([train_set[i][1]["boxes"] for i in range(len(train_set))]).double()
+wh = boxes[:, 2:] - boxes[:, :2]  # [N, 2]
+hand = {5: base_anchors((8, 16, 32), (1.0,)).tolist() + base_anchors((16,), (0.5, 2.0)).tolist(),
+        9: base_anchors((8, 16, 32), (0.5, 1.0, 2.0)).tolist()}
+anchor_rows = {}
+for k in (5, 9):
+    learned, learned_iou = kmeans_anchors(wh, k, seed=0)
+    picked = torch.tensor(hand[k], dtype=torch.float64)
+    picked_iou = mean_best_iou(wh, picked[:, 2:] - picked[:, :2])
+    anchor_rows[k] = learned
+    print(f"k = {k}: mean IoU, k-means {learned_iou:.3f} vs hand-picked {picked_iou:.3f};  k-means anchors (w x h): "
+          + ", ".join(f"{w:.0f}x{h:.0f}" for w, h in learned.tolist()))
+    assert learned_iou > picked_iou
+    RESULTS[f"kmeans_iou_{k}"], RESULTS[f"hand_iou_{k}"] = learned_iou, picked_iou
+assert RESULTS["kmeans_iou_9"] > RESULTS["kmeans_iou_5"]
+print(f"{len(wh)} training boxes from {len(train_set)} scenes")
+
+# %%
+fig, ax = plt.subplots(figsize=(5, 4.2))
+ax.scatter(wh[:, 0], wh[:, 1], s=3, alpha=0.25, color="grey", label="training boxes")
+for k, marker in ((5, "o"), (9, "x")):
+    ax.scatter(*anchor_rows[k].T, s=60, marker=marker, label=f"k-means anchors, k = {k}")
+ax.legend(fontsize="small")
+style_axes(ax, "YOLO's learned anchors on our training boxes", "width (pixels)", "height (pixels)")
+
+# %% [markdown]
+# ### The focal loss
+#
+# With $p_t = p$ for a positive and $1 - p$ for a negative, the cross-entropy is $-\ln p_t$: still
+# $0.105$ for a well-classified $p_t = 0.9$, and a detector has tens of thousands of such easy
+# negatives. The **binary focal loss** multiplies it by a modulating factor,
+# $\mathrm{BFL}_\gamma(p_t) = -(1 - p_t)^\gamma \ln p_t$. The notes' table for $\gamma = 2$:
+
+# %%
+from fractions import Fraction
+
+from cvcourse.detection.one_stage import focal_modulation_table
+
+P_T = [0.9, 0.6, 0.4, 0.1]
+factors = focal_modulation_table(P_T, gamma=2)
+NOTES = {0.9: Fraction(1, 100), 0.6: Fraction(1, 6), 0.4: Fraction(1, 3), 0.1: Fraction(4, 5)}  # the notes' "≈"
+for p_t, f in zip(P_T, factors.tolist(), strict=True):
+    print(f"p_t = {p_t}: (1 - p_t)^2 = {f:.2f} ≈ {NOTES[p_t]}")
+    assert abs(f - NOTES[p_t]) / f < 0.08  # the notes round: 0.36 is 1/3 to 7 %, 0.81 is 4/5 to 1 %
+logits = torch.logit(torch.tensor(P_T, dtype=torch.float64))  # positives with these p_t
+ratio = torchvision.ops.sigmoid_focal_loss(logits, torch.ones(4, dtype=torch.float64), alpha=-1) / -torch.log(
+    torch.tensor(P_T, dtype=torch.float64))
+assert torch.allclose(ratio, factors)  # torchvision's focal loss is exactly BCE times the factor
+RESULTS["focal_factor_p09"] = factors[0].item()
+
+# %% [markdown]
+# **Fig. 4.17**: the loss against $p_t$ for several $\gamma$ ($\gamma = 0$ is the cross-entropy). The
+# larger $\gamma$, the sooner a well-classified example stops counting.
+
+# %%
+from cvcourse.detection.one_stage import binary_focal_loss
+
+p_t = torch.linspace(0.01, 1, 200, dtype=torch.float64)
+fig, ax = plt.subplots(figsize=(5.5, 3.6))
+for gamma in (0, 0.5, 1, 2, 5):
+    ax.plot(p_t, binary_focal_loss(p_t, gamma), label=f"γ = {gamma}")
+ax.axvspan(0.6, 1.0, color="C2", alpha=0.1, label="well-classified")
+ax.set_ylim(0, 5)
+ax.legend(fontsize="small")
+style_axes(ax, "Fig. 4.17: focal loss for varying γ", "probability of the true class p_t", "loss")
+
+# %% [markdown]
+# **α-balancing.** Class weights $\alpha_t = \alpha$ for positives, $1 - \alpha$ for negatives balance
+# *which class* an error comes from; the focal factor decides *how hard* the example is. The two
+# combine: $\mathrm{WBFL}_\gamma(p_t) = -\alpha_t (1 - p_t)^\gamma \ln p_t$. RetinaNet uses $\alpha =
+# 0.25$ with $\gamma = 2$: the positives get the *smaller* weight, because the focal factor has
+# already removed most of the easy negatives' loss. The same $p_t$ on both sides:
+
+# %%
+for p in (0.9, 0.5, 0.1):
+    pos, neg = (binary_focal_loss(torch.tensor([p], dtype=torch.float64), 2.0, a).item() for a in (0.25, 0.75))
+    print(f"p_t = {p}: positive {pos:.4f}, negative {neg:.4f} (ratio {neg / pos:.0f}), cross-entropy {-np.log(p):.4f}")
+logit = torch.tensor([1.5], dtype=torch.float64)
+for y, alpha_t in ((1.0, 0.25), (0.0, 0.75)):
+    p_true = torch.sigmoid(logit) if y else 1 - torch.sigmoid(logit)
+    ours = binary_focal_loss(p_true, 2.0, alpha_t)
+    assert torch.allclose(ours, torchvision.ops.sigmoid_focal_loss(logit, torch.tensor([y]).double(), 0.25, 2.0))
+
+# %% [markdown]
+# ### The prior bias
+#
+# A new network outputs $s \approx r + b$ with $\mathbb{E}[r] = 0$, so $\sigma(b)$ is the probability
+# it starts with. With $b = 0$ every anchor starts at $p = 0.5$: tens of thousands of negatives at
+# $-\ln 0.5$ each swamp the first steps. Setting $\sigma(b) = \psi$, the positives' share, gives
+# $b = -\ln\frac{1 - \psi}{\psi}$; for a 1 : 100 ratio, $\psi = 0.01$:
+
+# %%
+from cvcourse.detection.one_stage import prior_bias
+
+b = prior_bias(0.01)
+print(f"b = -ln(0.99 / 0.01) = {b:.4f} ≈ {b:.1f};  sigma(b) = {torch.sigmoid(torch.tensor(b)).item():.4f}")
+assert round(b, 1) == -4.6 and abs(torch.sigmoid(torch.tensor(b, dtype=torch.float64)).item() - 0.01) < 1e-12
+RESULTS["prior_bias"] = b
+
+# %% [markdown]
+# ## 4.A Appendix: EfficientDet
+#
+# A detector can be scaled along its backbone, its input resolution, its multi-scale features and its
+# heads. EfficientDet scales all four with one coefficient $\phi$, and replaces the FPN by the
+# **BiFPN**: repeated blocks of top-down and bottom-up paths (PANet's), without the nodes that have a
+# single input, with a skip from each block's input to its output, depthwise-separable convolutions,
+# and a **learnable weight per input** of each fusion node. The paper's *fast normalised fusion*
+# keeps the weights non-negative with a ReLU and divides by their sum (cheaper than a softmax):
+#
+# $$O = \sum_i \frac{w_i}{\varepsilon + \sum_j w_j} I_i, \qquad w_i = \mathrm{ReLU}(\tilde w_i), \
+# \varepsilon = 10^{-4}.$$
+#
+# The notes' $P_i^\text{out}$ is this fusion of $P_i^\text{in}$, $P_i^\text{top-down}$ and the
+# downsampled $P_{i-1}^\text{out}$, followed by a convolution.
+
+# %%
+from cvcourse.detection.efficientdet import FastNormalizedFusion
+
+fusion = FastNormalizedFusion(3).double()
+with torch.no_grad():
+    fusion.weight.copy_(torch.tensor([2.0, 1.0, -0.5]))  # the third input is switched off by the ReLU
+g = torch.Generator().manual_seed(1)
+p_in, p_td, p_down = (torch.randn(1, 8, 4, 4, generator=g, dtype=torch.float64) for _ in range(3))
+fused = fusion([p_in, p_td, p_down])
+assert torch.allclose(fused, (2 * p_in + 1 * p_td + 0 * p_down) / (3 + 1e-4))
+print("normalised weights:", fusion.normalized_weights().detach().numpy().round(4))
+
+# %% [markdown]
+# **Compound scaling.** The paper's rules: BiFPN width $W = 64 \cdot 1.35^\phi$ and depth
+# $D = 3 + \phi$, box and class nets of width $W$ and depth $3 + \lfloor\phi/3\rfloor$, input
+# $R = 512 + 128\phi$. Its Table 1 does not follow them everywhere: computed side by side, the
+# disagreements in **bold** (the rounding of $W$ to a multiple of 8 is ours; the paper gives none).
+
+# %%
+from IPython.display import Markdown, display
+
+from cvcourse.detection.efficientdet import EFFICIENTDET_TABLE, efficientdet_scaling, scaling_differences
+
+off = {(phi, key) for phi, key, _, _ in scaling_differences()}
+cols = ("input", "bifpn_width", "bifpn_depth", "head_depth")
+lines = ["| | backbone | input R (formula / paper) | BiFPN width | BiFPN depth | box/class depth |", "|---" * 6 + "|"]
+for phi, row in EFFICIENTDET_TABLE.items():
+    f = efficientdet_scaling(phi)
+    cells = [f"**{f[c]} / {row[c]}**" if (phi, c) in off else f"{f[c]} / {row[c]}" for c in cols]
+    lines.append(f"| D{phi} | {row['backbone']} | " + " | ".join(cells) + " |")
+display(Markdown("\n".join(lines)))
+assert all(efficientdet_scaling(phi)["head_depth"] == row["head_depth"] for phi, row in EFFICIENTDET_TABLE.items())
+RESULTS["efficientdet_table_differences"] = len(off)
+
+# %% [markdown]
+# The head depth follows its formula in every row; D0, D1 and D3 agree everywhere. The widths are
+# rounded to channel counts the hardware likes (112 and 224 rather than 117 and 213), D5-D7 keep fewer
+# BiFPN layers than $3 + \phi$, D5 and D7 take larger inputs than $512 + 128\phi$, and D7 keeps D6's
+# width and depth: only its resolution grows.
