@@ -44,10 +44,20 @@ __all__ = [
 ]
 
 
-def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
-    """3x3 convolution with padding 1 and no bias (a BatchNorm follows, whose shift is the bias)."""
+def conv3x3(
+    in_planes: int, out_planes: int, stride: int = 1, groups: int = 1, dilation: int = 1
+) -> nn.Conv2d:
+    """3x3 convolution with padding ``dilation`` (the output keeps the size at stride 1) and no bias
+    (a BatchNorm follows, whose shift is the bias). ``dilation`` r leaves r - 1 gaps between taps."""
     return nn.Conv2d(
-        in_planes, out_planes, kernel_size=3, stride=stride, padding=1, groups=groups, bias=False
+        in_planes,
+        out_planes,
+        kernel_size=3,
+        stride=stride,
+        padding=dilation,
+        groups=groups,
+        bias=False,
+        dilation=dilation,
     )
 
 
@@ -56,13 +66,14 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
 
 
-def _check_block(inplanes, planes, stride, downsample, groups, base_width) -> None:
+def _check_block(inplanes, planes, stride, downsample, groups, base_width, dilation=1) -> None:
     for name, value in (
         ("inplanes", inplanes),
         ("planes", planes),
         ("stride", stride),
         ("groups", groups),
         ("base_width", base_width),
+        ("dilation", dilation),
     ):
         check_int(name, value, low=1)
     if downsample is not None:
@@ -86,12 +97,18 @@ class BasicBlock(nn.Module):
         downsample: nn.Module | None = None,
         groups: int = 1,
         base_width: int = 64,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
-        _check_block(inplanes, planes, stride, downsample, groups, base_width)
+        _check_block(inplanes, planes, stride, downsample, groups, base_width, dilation)
         if groups != 1 or base_width != 64:
             raise ValueError(
                 f"BasicBlock supports only groups=1, base_width=64, got {groups} and {base_width}"
+            )
+        if dilation > 1:  # as torchvision, which raises NotImplementedError here
+            raise ValueError(
+                f"BasicBlock supports only dilation=1 (torchvision dilates Bottleneck ResNets only), "
+                f"got dilation={dilation}"
             )
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -129,13 +146,14 @@ class Bottleneck(nn.Module):
         downsample: nn.Module | None = None,
         groups: int = 1,
         base_width: int = 64,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
-        _check_block(inplanes, planes, stride, downsample, groups, base_width)
+        _check_block(inplanes, planes, stride, downsample, groups, base_width, dilation)
         width = int(planes * (base_width / 64.0)) * groups
         self.conv1 = conv1x1(inplanes, width)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = conv3x3(width, width, stride, groups)
+        self.conv2 = conv3x3(width, width, stride, groups, dilation)  # dilated in a dilated stage
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = conv1x1(width, planes * self.expansion)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
@@ -165,6 +183,12 @@ class ResNet(nn.Module):
             identity (the notes' remark that training perturbs the identity function).
         groups: groups of the 3x3 convolutions (ResNeXt cardinality).
         width_per_group: channels per group of the 3x3 convolutions (64 for ResNet).
+        replace_stride_with_dilation: three flags, for stages 2, 3, 4 (``layer2`` .. ``layer4``):
+            True replaces the stage's stride 2 by stride 1 and multiplies the dilation of its 3x3
+            convolutions by 2 instead (notes, 5.1.5: a *dilated stage*; the first block keeps the
+            previous dilation, r / 2, the others get r). ``[False, True, True]`` gives output
+            stride 8, ``[False, False, True]`` output stride 16 (DeepLab), as torchvision.
+            Bottleneck blocks only.
     """
 
     def __init__(
@@ -175,6 +199,7 @@ class ResNet(nn.Module):
         zero_init_residual: bool = False,
         groups: int = 1,
         width_per_group: int = 64,
+        replace_stride_with_dilation: list[bool] | None = None,
     ) -> None:
         super().__init__()
         if not (isinstance(block, type) and issubclass(block, (BasicBlock, Bottleneck))):
@@ -188,7 +213,23 @@ class ResNet(nn.Module):
         check_bool("zero_init_residual", zero_init_residual)
         check_int("groups", groups, low=1)
         check_int("width_per_group", width_per_group, low=1)
+        if replace_stride_with_dilation is None:
+            replace_stride_with_dilation = [False, False, False]
+        check_type("replace_stride_with_dilation", replace_stride_with_dilation, (list, tuple), "3 bools")
+        if len(replace_stride_with_dilation) != 3:
+            raise ValueError(
+                f"replace_stride_with_dilation must hold 3 bools (stages 2, 3, 4), "
+                f"got {replace_stride_with_dilation!r}"
+            )
+        for i, flag in enumerate(replace_stride_with_dilation):
+            check_bool(f"replace_stride_with_dilation[{i}]", flag)
+        if block is BasicBlock and any(replace_stride_with_dilation):
+            raise ValueError(
+                f"replace_stride_with_dilation needs Bottleneck blocks (ResNet-50 and up), as "
+                f"torchvision; got {replace_stride_with_dilation!r} with BasicBlock"
+            )
         self.inplanes = 64
+        self.dilation = 1  # the dilation of the stage being built; doubles with each dilated stage
         self.groups = groups
         self.base_width = width_per_group
         # Stem: 224 -> 112 (conv) -> 56 (max-pool)
@@ -198,9 +239,10 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         # Body: each later stage halves H, W and doubles the channels
         self.layer1 = self._make_layer(block, 64, layers[0])
-        self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
-        self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
-        self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
+        dilate = replace_stride_with_dilation
+        self.layer2 = self._make_layer(block, 128, layers[1], stride=2, dilate=dilate[0])
+        self.layer3 = self._make_layer(block, 256, layers[2], stride=2, dilate=dilate[1])
+        self.layer4 = self._make_layer(block, 512, layers[3], stride=2, dilate=dilate[2])
         # Head: global average pooling instead of flattening (few parameters, any input size)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes)
@@ -219,8 +261,17 @@ class ResNet(nn.Module):
                     nn.init.constant_(m.bn2.weight, 0)
 
     def _make_layer(
-        self, block: type[BasicBlock | Bottleneck], planes: int, blocks: int, stride: int = 1
+        self,
+        block: type[BasicBlock | Bottleneck],
+        planes: int,
+        blocks: int,
+        stride: int = 1,
+        dilate: bool = False,
     ) -> nn.Sequential:
+        previous_dilation = self.dilation
+        if dilate:  # keep the resolution: the stride becomes dilation (same receptive field growth)
+            self.dilation *= stride
+            stride = 1
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
             # projection shortcut: strided 1x1 conv + BN so that the skip matches the new shape
@@ -228,10 +279,20 @@ class ResNet(nn.Module):
                 conv1x1(self.inplanes, planes * block.expansion, stride),
                 nn.BatchNorm2d(planes * block.expansion),
             )
-        layers = [block(self.inplanes, planes, stride, downsample, self.groups, self.base_width)]
+        layers = [
+            block(self.inplanes, planes, stride, downsample, self.groups, self.base_width, previous_dilation)
+        ]
         self.inplanes = planes * block.expansion
         for _ in range(1, blocks):
-            layers.append(block(self.inplanes, planes, groups=self.groups, base_width=self.base_width))
+            layers.append(
+                block(
+                    self.inplanes,
+                    planes,
+                    groups=self.groups,
+                    base_width=self.base_width,
+                    dilation=self.dilation,
+                )
+            )
         return nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -239,41 +300,95 @@ class ResNet(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # [B, 64, H/4, W/4]
         x = self.layer1(x)  # [B, 64e, H/4, W/4]   (e = block.expansion)
         x = self.layer2(x)  # [B, 128e, H/8, W/8]
-        x = self.layer3(x)  # [B, 256e, H/16, W/16]
-        x = self.layer4(x)  # [B, 512e, H/32, W/32]
+        x = self.layer3(x)  # [B, 256e, H/16, W/16]   (H/8 if layer3 is dilated)
+        x = self.layer4(x)  # [B, 512e, H/32, W/32]   (H/16 or H/8 if dilated)
         x = torch.flatten(self.avgpool(x), 1)  # [B, 512e]
         return self.fc(x)  # [B, num_classes]
 
 
-def resnet18(*, weights: None = None, num_classes: int = 1000, zero_init_residual: bool = False) -> ResNet:
-    """ResNet-18: basic blocks, [2, 2, 2, 2] per stage (same as ``torchvision.models.resnet18``)."""
+def resnet18(
+    *,
+    weights: None = None,
+    num_classes: int = 1000,
+    zero_init_residual: bool = False,
+    replace_stride_with_dilation: list[bool] | None = None,
+) -> ResNet:
+    """ResNet-18: basic blocks, [2, 2, 2, 2] per stage (same as ``torchvision.models.resnet18``).
+
+    ``replace_stride_with_dilation`` is accepted as torchvision does, and refused unless all False
+    (basic blocks are not dilated)."""
     check_no_weights(weights, "resnet18")
-    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, zero_init_residual)
+    return ResNet(
+        BasicBlock,
+        [2, 2, 2, 2],
+        num_classes,
+        zero_init_residual,
+        replace_stride_with_dilation=replace_stride_with_dilation,
+    )
 
 
-def resnet34(*, weights: None = None, num_classes: int = 1000, zero_init_residual: bool = False) -> ResNet:
+def resnet34(
+    *,
+    weights: None = None,
+    num_classes: int = 1000,
+    zero_init_residual: bool = False,
+    replace_stride_with_dilation: list[bool] | None = None,
+) -> ResNet:
     """ResNet-34: basic blocks, [3, 4, 6, 3] per stage."""
     check_no_weights(weights, "resnet34")
-    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes, zero_init_residual)
+    return ResNet(
+        BasicBlock,
+        [3, 4, 6, 3],
+        num_classes,
+        zero_init_residual,
+        replace_stride_with_dilation=replace_stride_with_dilation,
+    )
 
 
-def resnet50(*, weights: None = None, num_classes: int = 1000, zero_init_residual: bool = False) -> ResNet:
-    """ResNet-50: bottleneck blocks, [3, 4, 6, 3] per stage."""
+def resnet50(
+    *,
+    weights: None = None,
+    num_classes: int = 1000,
+    zero_init_residual: bool = False,
+    replace_stride_with_dilation: list[bool] | None = None,
+) -> ResNet:
+    """ResNet-50: bottleneck blocks, [3, 4, 6, 3] per stage.
+
+    ``replace_stride_with_dilation=[False, True, True]`` is the dilated ResNet-50 of output stride 8
+    that torchvision's ``fcn_resnet50`` and ``deeplabv3_resnet50`` use as backbone."""
     check_no_weights(weights, "resnet50")
-    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, zero_init_residual)
+    return ResNet(
+        Bottleneck,
+        [3, 4, 6, 3],
+        num_classes,
+        zero_init_residual,
+        replace_stride_with_dilation=replace_stride_with_dilation,
+    )
 
 
 def resnext50_32x4d(
-    *, weights: None = None, num_classes: int = 1000, zero_init_residual: bool = False
+    *,
+    weights: None = None,
+    num_classes: int = 1000,
+    zero_init_residual: bool = False,
+    replace_stride_with_dilation: list[bool] | None = None,
 ) -> ResNet:
     """ResNeXt-50 (32x4d): ResNet-50 with 3x3 convs of G = 32 groups of d = 4 (x stage) channels."""
     check_no_weights(weights, "resnext50_32x4d")
-    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, zero_init_residual, 32, 4)
+    return ResNet(
+        Bottleneck, [3, 4, 6, 3], num_classes, zero_init_residual, 32, 4, replace_stride_with_dilation
+    )
 
 
 def wide_resnet50_2(
-    *, weights: None = None, num_classes: int = 1000, zero_init_residual: bool = False
+    *,
+    weights: None = None,
+    num_classes: int = 1000,
+    zero_init_residual: bool = False,
+    replace_stride_with_dilation: list[bool] | None = None,
 ) -> ResNet:
     """Wide ResNet-50-2: ResNet-50 with twice the channels inside every bottleneck (wider)."""
     check_no_weights(weights, "wide_resnet50_2")
-    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, zero_init_residual, 1, 64 * 2)
+    return ResNet(
+        Bottleneck, [3, 4, 6, 3], num_classes, zero_init_residual, 1, 64 * 2, replace_stride_with_dilation
+    )
