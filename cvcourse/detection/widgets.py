@@ -33,6 +33,7 @@ from .explorers import (
     pr_view,
     synthetic_detections,
 )
+from .viewer import detection_viewer  # noqa: F401  (chapter 4b's viewer, importable from here too)
 
 __all__ = [
     "detection_scenes",
