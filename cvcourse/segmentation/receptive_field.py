@@ -32,6 +32,8 @@ __all__ = [
     "measured_receptive_field",
     "touched_pixels",
     "conv_cost",
+    "valid_tap_fraction",
+    "valid_unet_sizes",
 ]
 
 Layer = tuple[int, int, int]  # (kernel, stride, dilation)
@@ -155,3 +157,47 @@ def conv_cost(model: nn.Module, image_size: int, batch: int = 1) -> dict[str, fl
         "out_h": totals["out"][0],
         "out_w": totals["out"][1],
     }
+
+
+def valid_tap_fraction(size: int, rate: int, kernel: int = 3) -> float:
+    r"""The fraction of a dilated ``kernel x kernel`` convolution's taps that land inside a
+    ``size x size`` map ('same' zero padding), averaged over the map's pixels (appendix 5.A.1: as
+    the rate grows, fewer weights see the image; at rate :math:`\ge` ``size`` only the centre does)."""
+    size, rate, kernel = (
+        check_int("size", size, low=1),
+        check_int("rate", rate, low=1),
+        check_int("kernel", kernel, low=1),
+    )
+    pos = torch.arange(size)
+    offsets = (torch.arange(kernel) - kernel // 2) * rate
+    inside = ((pos[:, None] + offsets[None, :]) >= 0) & (
+        (pos[:, None] + offsets[None, :]) < size
+    )  # [size, k]
+    per_axis = inside.double().mean(1)  # fraction of the k taps inside, per row (or column)
+    return float(per_axis.mean() ** 2)  # rows and columns are independent: the 2-D fraction is the product
+
+
+def valid_unet_sizes(input_size: int = 572, depth: int = 4) -> list[tuple[str, int]]:
+    """The feature-map sides of the original U-Net (valid 3x3 convs: -2 each; 2x2 pools; 2x2 up-convs),
+    from ``input_size``: 572 gives the paper's 388 output, hence the overlap-tile strategy.
+
+    Returns:
+        ``[(stage name, side), ...]`` ending with ``("output", side)``.
+    """
+    n, depth = check_int("input_size", input_size, low=1), check_int("depth", depth, low=1)
+    sizes = [("input", n)]
+    for level in range(depth):
+        n -= 4  # two valid 3x3 convs
+        sizes.append((f"encoder {level + 1}", n))
+        if n % 2:
+            raise ValueError(f"input_size {input_size} gives an odd map ({n}) before pooling {level + 1}")
+        n //= 2
+    n -= 4
+    sizes.append(("bottleneck", n))
+    for level in range(depth):
+        n = 2 * n - 4  # up-convolution, then two valid 3x3 convs
+        sizes.append((f"decoder {depth - level}", n))
+    sizes.append(("output", n))
+    if n < 1:
+        raise ValueError(f"input_size {input_size} is too small for depth {depth}")
+    return sizes
