@@ -187,6 +187,7 @@ class RetinaNet(nn.Module):
         if prior is not None:
             nn.init.constant_(self.cls_head[-1].bias, prior_bias(prior))
         self._anchor_cache: dict = {}
+        self.anchors()  # checks anchor_sizes and aspect_ratios (anchor_grid's checks) once, now
 
     # ----------------------------------------------------------------------------------------------
     def _check_images(self, images) -> Tensor:

@@ -251,6 +251,8 @@ def test_bad_inputs_are_refused(batch):
         RetinaNet(box_loss="l2")
     with pytest.raises(ValueError, match="anchor_sizes"):
         RetinaNet(anchor_sizes=((8,), (16,)))
+    with pytest.raises(ValueError, match="aspect_ratios"):
+        RetinaNet(aspect_ratios=(1.0, -2.0))
     with pytest.raises(ValueError, match="bg_iou"):
         RetinaNet(fg_iou=0.4, bg_iou=0.5)
     with pytest.raises(TypeError, match="model"):
