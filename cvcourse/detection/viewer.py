@@ -122,7 +122,7 @@ def viewer_view(
     check_bool("nms", nms)
     check_choice("overlay", overlay, OVERLAYS)
     pred = outputs["nms" if nms else "raw"]
-    keep = pred["scores"] >= threshold
+    keep = pred["scores"] > threshold  # the detectors keep scores strictly above their threshold
     boxes, scores, labels = pred["boxes"][keep], pred["scores"][keep], pred["labels"][keep]
     tp = torch.zeros(len(boxes), dtype=torch.bool)
     for c in torch.unique(labels).tolist():
