@@ -170,7 +170,9 @@ def centernet_targets(
     For box :math:`k` of class :math:`c` with centre :math:`p` (pixels), in cells of stride :math:`R`:
     :math:`\tilde p = \lfloor p / R \rfloor` (the last row/column for a centre on the far border),
     offset :math:`o = p / R - \tilde p`, size :math:`s = (x_2 - x_1, y_2 - y_1) / R`, radius
-    :math:`\max(0, \lfloor \text{gaussian\_radius}(s_h, s_w) \rfloor)`.
+    :math:`\max(0, \lfloor \text{gaussian\_radius}(s_h, s_w) \rfloor)` (the official ``ctdet.py``
+    first rounds :math:`s_h, s_w` up to whole cells; we take the size as it is, which the shipped
+    weights were trained with).
 
     Args:
         targets: ``{"boxes": Tensor[K, 4] xyxy pixels inside the image, "labels": Tensor[K] in 1 .. C}``.
@@ -503,6 +505,8 @@ class CenterNet(nn.Module):
         if len(targets) != len(images):
             raise ValueError(f"targets must have one dict per image ({len(images)}), got {len(targets)}")
         encoded = self.encode(list(targets), tuple(out["heatmap"].shape[-2:]))
+        # the losses in float32 even under CUDA's autocast (bfloat16 logs lose the small terms)
+        out = {k: v.float() for k, v in out.items()}
         device, dtype = out["heatmap"].device, out["heatmap"].dtype
         gt = torch.stack([e["heatmap"] for e in encoded]).to(device, dtype)
         heat = heatmap_focal_loss(out["heatmap"], gt)
@@ -547,7 +551,7 @@ class CenterNet(nn.Module):
     def inspect(self, images: Tensor) -> dict[str, Any]:
         """For the viewer and the notebook, first image only: ``heatmap`` [C, h, w] (probabilities),
         ``peaks`` (:class:`Peaks` of the top ``max_detections`` maxima, scores unthresholded),
-        ``size`` and ``offset`` [C, 2, h, w] and ``stride``."""
+        ``size`` and ``offset`` [C, 2, h, w] and ``stride``. Call ``model.eval()`` first."""
         out = self(images[:1])
         heat = out["heatmap"][0].sigmoid()
         return {

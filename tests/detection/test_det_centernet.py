@@ -347,6 +347,23 @@ def test_overfits_a_handful_of_scenes():
     assert result["map_50"] >= 0.9, result["map_50"]
 
 
+def test_shipped_centernet_loads_and_scores_as_recorded():
+    from cvcourse.detection.pretrained import INFO_KEYS, load_shapes_detector
+    from cvcourse.detection.training import VAL_SEED, evaluate_detector
+    from cvcourse.runtime import data_dir
+
+    assert (data_dir() / "centernet_shapes.pt").stat().st_size <= 5 * 2**20
+    model, info = load_shapes_detector("centernet")
+    assert isinstance(model, CenterNet) and not model.training and model.config == CenterNet().config
+    assert set(INFO_KEYS) <= set(info)
+    assert (info["image_size"], info["max_objects"], info["val_seed"]) == (64, 4, VAL_SEED)
+    assert info["map_50"] >= 0.5 and info["params"] == sum(p.numel() for p in model.parameters())
+    # the recorded numbers are what this file scores on the same 500 unseen scenes
+    scores = evaluate_detector(model, ShapesDetection(info["val_scenes"], seed=VAL_SEED, max_objects=4))
+    for key in ("map", "map_50", "map_75"):
+        assert scores[key] == pytest.approx(info[key], abs=5e-3), key
+
+
 # --- bad input ------------------------------------------------------------------------------------
 
 BOX = {"boxes": torch.tensor([[1.0, 2.0, 9.0, 9.0]]), "labels": torch.tensor([1])}
