@@ -280,6 +280,26 @@ ax.legend(fontsize="small")
 style_axes(ax, "YOLO's learned anchors on our training boxes", "width (pixels)", "height (pixels)")
 
 # %% [markdown]
+# ### Class imbalance, counted
+#
+# A dense detector scores every anchor of every image, and almost all of them are background. Counted
+# on RetinaNet's real grid (6 anchors, 2 sizes x 3 aspect ratios, on each cell of P3 (8 x 8), P4 (4 x 4)
+# and P5 (2 x 2)), labelled as RetinaNet trains them (IoU $\ge 0.5$ with an object: positive; $< 0.4$:
+# negative; in between: ignored):
+
+# %%
+from cvcourse.detection.retinanet import RetinaNet, anchor_statistics
+
+stats = anchor_statistics(RetinaNet(), ShapesDetection(200, size=64, seed=0, max_objects=4))  # labels need no weights
+print(f"{stats['per_image_anchors']} anchors per 64-px image; over {stats['images']} scenes: "
+      f"{stats['positive']} positive, {stats['negative']} negative, {stats['ignored']} ignored")
+for level, c in stats["per_level"].items():
+    print(f"  {level}: {c['positive']:>5} positive {c['negative']:>7} negative {c['ignored']:>5} ignored")
+print(f"{stats['negatives_per_positive']:.0f} negatives per positive")
+assert stats["negatives_per_positive"] > 20
+RESULTS["negatives_per_positive"] = stats["negatives_per_positive"]
+
+# %% [markdown]
 # ### The focal loss
 #
 # With $p_t = p$ for a positive and $1 - p$ for a negative, the cross-entropy is $-\ln p_t$: still
@@ -354,6 +374,101 @@ assert round(b, 1) == -4.6 and abs(torch.sigmoid(torch.tensor(b, dtype=torch.flo
 RESULTS["prior_bias"] = b
 
 # %% [markdown]
+# **What the prior does to the first steps**, measured: two untrained RetinaNets, identical but for the
+# classifier's bias ($-4.6$ or $0$), take the same first steps on the same scenes.
+
+# %%
+from cvcourse.detection.training import train_detector
+
+first_steps = {}
+for prior in (0.01, None):
+    torch.manual_seed(0)
+    model = RetinaNet(prior=prior)
+    history = train_detector(model, epochs=1, lr=1e-3, batch_size=8, train_scenes=8 * PRIOR_STEPS, seed=1,
+                             device="cpu", progress=False, hflip=False)
+    first_steps[prior] = history.steps["train_loss"]
+for prior, losses in first_steps.items():
+    print(f"bias {'-4.6' if prior else ' 0  '}: loss of the first {len(losses)} steps", np.round(losses, 2))
+assert first_steps[None][0] > 10 * first_steps[0.01][0]  # tens of thousands of anchors at p = 0.5
+RESULTS["first_loss_prior"], RESULTS["first_loss_no_prior"] = first_steps[0.01][0], first_steps[None][0]
+
+# %% [markdown]
+# ## 4.3.5 Keypoint-based detectors: CenterNet
+#
+# **CenterNet** drops anchors: an object is the **peak of a heatmap** at its box centre. For an
+# $H \times W$ image and output stride $R$ ($R = 4$ here: 16 x 16 maps for 64-px scenes) it outputs a
+# heatmap $\hat Y \in [0, 1]^{C \times \frac HR \times \frac WR}$, an offset map $\hat O$ (the centre's
+# position lost by the stride) and a size map $\hat S$ (the box's width and height), each from a
+# branch of $3 \times 3$ conv, ReLU, $1 \times 1$ conv on an encoder-decoder backbone.
+#
+# **Training targets.** The centre $p$ of a box of class $c$ falls in cell
+# $\tilde p = \lfloor p / R \rfloor$; $Y_c$ is 1 there and a Gaussian around it,
+# $\exp\left(-\frac{(x - x_{\tilde p})^2 + (y - y_{\tilde p})^2}{2\sigma_p^2}\right)$, whose radius grows
+# with the box (CornerNet's rule: how far a corner may move with IoU still $\ge 0.7$). The offset and
+# size are stored at $\tilde p$. Decoding the targets gives back the boxes:
+
+# %%
+from cvcourse.detection.centernet import centernet_targets, decode_centernet
+
+scene_image, scene_target = ShapesDetection(1, size=64, seed=777, max_objects=4)[0]
+encoded = centernet_targets(scene_target, num_classes=5, output_size=16, stride=4)
+back = decode_centernet(encoded["heatmap"], encoded["size_map"], encoded["offset_map"], stride=4, score_threshold=0.999)
+order = back["boxes"][:, 0].argsort()
+gt_order = scene_target["boxes"][:, 0].argsort()
+assert torch.allclose(back["boxes"][order], scene_target["boxes"][gt_order], atol=1e-4)  # decode(encode) = boxes
+assert torch.equal(back["labels"][order], scene_target["labels"][gt_order])
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.8), layout="constrained")
+axes[0].imshow(scene_image.permute(1, 2, 0))
+draw_boxes(axes[0], scene_target["boxes"], colors="cyan")
+style_axes(axes[0], "scene and boxes", "x (pixels)", "y (pixels)")
+axes[1].imshow(encoded["heatmap"].max(0).values, cmap="magma", vmin=0, vmax=1)
+style_axes(axes[1], "target heatmap (max over classes)", "x (cells of 4 px)", "y (cells)")
+print("radius per object (cells):", encoded["radius"].tolist())
+
+# %% [markdown]
+# **The heatmap loss** is the focal loss per pixel with a penalty reduction near each peak
+# ($\gamma = 2$, $\beta = 4$; the paper calls $\gamma$ "$\alpha$"):
+#
+# $$\mathcal{L}_\text{heatmap} = \frac{1}{N}\sum_{x,y,c}\begin{cases} -(1 - \hat Y_c)^\gamma \ln \hat Y_c
+# & Y_c = 1 \\ -(1 - Y_c)^\beta\, \hat Y_c^\gamma \ln(1 - \hat Y_c) & \text{otherwise}\end{cases}$$
+#
+# The factor $(1 - Y_c)^\beta$ forgives a prediction close to the true peak. Measured: a heatmap that
+# puts the peak one cell off, scored with and without it ($\beta = 4$ vs $0$):
+
+# %%
+from cvcourse.detection.centernet import heatmap_focal_loss
+
+truth = encoded["heatmap"]
+logit = torch.logit(truth.clamp(1e-4, 1 - 1e-4))
+shifted = torch.roll(logit, shifts=1, dims=-1)  # every peak one cell to the right
+for name, pred in (("exact", logit), ("one cell off", shifted), ("all 0.1 (the prior)", torch.full_like(logit, -2.19))):
+    print(f"{name:>20}: beta = 4: {heatmap_focal_loss(pred, truth).item():7.3f}   "
+          f"beta = 0: {heatmap_focal_loss(pred, truth, beta=0.0).item():7.3f}")
+assert heatmap_focal_loss(shifted, truth) < heatmap_focal_loss(shifted, truth, beta=0.0)
+assert heatmap_focal_loss(logit, truth) < heatmap_focal_loss(shifted, truth)
+
+# %% [markdown]
+# **CornerNet** (the slides' alternative) is CenterNet's predecessor: it predicts two heatmaps, of
+# top-left and of bottom-right corners, with an *embedding* per corner; a top-left and a bottom-right
+# corner whose embeddings are close form one box. Since a box's corners usually lie outside the
+# object, it pools along rows and columns ("corner pooling") to find them. CenterNet replaces the pair
+# of corners by one centre and reads the size there, so no grouping is needed. Keypoints are a special
+# kind of anchor: they are placed by location only (no overlap, no IoU thresholds) and need no NMS,
+# but the stride and the 3 x 3 peak window are still design choices.
+
+# %% [markdown]
+# ## 4.3.6 Transformer-based detectors: DETR
+#
+# **DETR** predicts the *set* of objects in one pass. Its six steps, in our small version for 64-px
+# scenes: (1) a CNN gives an activation $A$ (here stride 8 and 128 channels, not the notes' stride 32
+# and 2048: our images are small); (2) a $1 \times 1$ convolution takes it to $d$ channels; (3) a 2-D
+# sine positional encoding is added (to the queries and keys of every attention layer, as DETR does);
+# (4) a transformer encoder turns the $8 \times 8 = 64$ tokens into the memory; (5) $Q$ learned
+# **object queries** (learned positional encodings, the decoder's only input) go through the decoder
+# all at once (parallel decoding, not autoregressive); (6) MLP heads give each query $C + 1$ class
+# logits (the last one "no object") and a box $(c_x, c_y, w, h)$ normalised by the image size.
+
+# %% [markdown]
 # ## 4.A Appendix: EfficientDet
 #
 # A detector can be scaled along its backbone, its input resolution, its multi-scale features and its
@@ -408,3 +523,4 @@ RESULTS["efficientdet_table_differences"] = len(off)
 # rounded to channel counts the hardware likes (112 and 224 rather than 117 and 213), D5-D7 keep fewer
 # BiFPN layers than $3 + \phi$, D5 and D7 take larger inputs than $512 + 128\phi$, and D7 keeps D6's
 # width and depth: only its resolution grows.
+
