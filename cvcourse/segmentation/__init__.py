@@ -4,8 +4,16 @@ Modules, in the order of the notes (section 5.1, appendix 5.A):
 
 * ``metrics``: confusion matrix, pixel accuracy, mean accuracy, IoU per class, mIoU (= torchmetrics);
 * ``losses``: pixel-wise cross-entropy (= ``F.cross_entropy``) and the softmax focal loss;
+* ``kinect``: synthetic depth bodies, depth-comparison features, the random forest, mean-shift joints;
+* ``upsampling``: nearest, bilinear, bed of nails, max unpooling, transposed convolution (scatter and
+  ``conv_matrix`` transpose), ``bilinear_kernel``, checkerboard measure, pixel shuffle (= torch ops);
+* ``receptive_field``: receptive fields, dilated stacks, gridding, ``conv_cost`` (= FlopCounterMode);
+* ``pooling``: SPP and PSPNet's pyramid pooling;
+* ``widgets``: ``receptive_field_explorer()``, ``upsampling_explorer()`` (import them from
+  ``cvcourse.segmentation.widgets``).
 """
 
+from .losses import pixel_cross_entropy, softmax_focal_loss
 from .metrics import (
     confusion_matrix,
     iou_per_class,
@@ -13,6 +21,32 @@ from .metrics import (
     mean_iou,
     pixel_accuracy,
     scores_from_confusion,
+)
+from .pooling import PyramidPooling, spatial_pyramid_pool
+from .receptive_field import (
+    conv_cost,
+    conv_stack,
+    exponential_dilations,
+    measured_receptive_field,
+    receptive_field,
+    receptive_field_table,
+    touched_pixels,
+    valid_tap_fraction,
+    valid_unet_sizes,
+)
+from .upsampling import (
+    bed_of_nails,
+    bilinear_kernel,
+    bilinear_upsample,
+    checkerboard,
+    conv_matrix,
+    max_pool_with_indices,
+    max_unpool,
+    nearest_upsample,
+    pixel_shuffle,
+    resize_conv,
+    transposed_conv_by_matrix,
+    transposed_conv_scatter,
 )
 
 __all__ = [
@@ -22,4 +56,29 @@ __all__ = [
     "iou_per_class",
     "mean_iou",
     "scores_from_confusion",
+    "pixel_cross_entropy",
+    "softmax_focal_loss",
+    "nearest_upsample",
+    "bilinear_upsample",
+    "bed_of_nails",
+    "max_pool_with_indices",
+    "max_unpool",
+    "transposed_conv_scatter",
+    "conv_matrix",
+    "transposed_conv_by_matrix",
+    "bilinear_kernel",
+    "resize_conv",
+    "checkerboard",
+    "pixel_shuffle",
+    "receptive_field",
+    "receptive_field_table",
+    "exponential_dilations",
+    "conv_stack",
+    "measured_receptive_field",
+    "touched_pixels",
+    "conv_cost",
+    "valid_tap_fraction",
+    "valid_unet_sizes",
+    "spatial_pyramid_pool",
+    "PyramidPooling",
 ]
