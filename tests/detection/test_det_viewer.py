@@ -156,3 +156,18 @@ def test_viewer_answers_every_control(fresh, scenes, same_as_full_draw):
         if changes:
             assert changed > 0, f"{key} = {value!r} left the picture as it was"
     assert box.controls["nms"].disabled  # DETR needs no NMS
+
+
+def test_default_viewer_shows_the_shipped_detectors():
+    try:
+        box = detection_viewer()
+    except FileNotFoundError as missing:  # a detector's weights are not shipped yet
+        pytest.skip(str(missing))
+    assert [v for _, v in box.controls["detector"].options] == ["retinanet", "centernet", "detr"]
+    aps = []
+    scenes = viewer_scenes()
+    for (_, name), entry in box.outputs.items():
+        for pred in (entry["nms"], entry["raw"]):  # valid boxes, scored as predict scores them
+            assert bool((pred["boxes"][:, 2:] >= pred["boxes"][:, :2]).all()) and len(pred["boxes"]) <= 100
+        aps.append(viewer_view(entry, scenes[name], 0.3)["ap"])
+    assert sum(aps) / len(aps) > 0.5  # trained detectors: most scenes well detected
