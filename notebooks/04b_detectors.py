@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
+from cvcourse.detection.pretrained import load_shapes_detector
 from cvcourse.runtime import fast_mode, pick, seed_everything
 from cvcourse.viz import draw_boxes, style_axes
 
@@ -273,9 +274,9 @@ print(f"{len(wh)} training boxes from {len(train_set)} scenes")
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 4.2))
-ax.scatter(wh[:, 0], wh[:, 1], s=3, alpha=0.25, color="grey", label="training boxes")
+ax.scatter(*wh.numpy().T, s=3, alpha=0.25, color="grey", label="training boxes")
 for k, marker in ((5, "o"), (9, "x")):
-    ax.scatter(*anchor_rows[k].T, s=60, marker=marker, label=f"k-means anchors, k = {k}")
+    ax.scatter(*anchor_rows[k].numpy().T, s=60, marker=marker, label=f"k-means anchors, k = {k}")
 ax.legend(fontsize="small")
 style_axes(ax, "YOLO's learned anchors on our training boxes", "width (pixels)", "height (pixels)")
 
@@ -334,7 +335,7 @@ from cvcourse.detection.one_stage import binary_focal_loss
 p_t = torch.linspace(0.01, 1, 200, dtype=torch.float64)
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 for gamma in (0, 0.5, 1, 2, 5):
-    ax.plot(p_t, binary_focal_loss(p_t, gamma), label=f"γ = {gamma}")
+    ax.plot(p_t.numpy(), binary_focal_loss(p_t, gamma).numpy(), label=f"γ = {gamma}")
 ax.axvspan(0.6, 1.0, color="C2", alpha=0.1, label="well-classified")
 ax.set_ylim(0, 5)
 ax.legend(fontsize="small")
@@ -418,10 +419,10 @@ gt_order = scene_target["boxes"][:, 0].argsort()
 assert torch.allclose(back["boxes"][order], scene_target["boxes"][gt_order], atol=1e-4)  # decode(encode) = boxes
 assert torch.equal(back["labels"][order], scene_target["labels"][gt_order])
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.8), layout="constrained")
-axes[0].imshow(scene_image.permute(1, 2, 0))
+axes[0].imshow(scene_image.permute(1, 2, 0).numpy())
 draw_boxes(axes[0], scene_target["boxes"], colors="cyan")
 style_axes(axes[0], "scene and boxes", "x (pixels)", "y (pixels)")
-axes[1].imshow(encoded["heatmap"].max(0).values, cmap="magma", vmin=0, vmax=1)
+axes[1].imshow(encoded["heatmap"].max(0).values.numpy(), cmap="magma", vmin=0, vmax=1)
 style_axes(axes[1], "target heatmap (max over classes)", "x (cells of 4 px)", "y (cells)")
 print("radius per object (cells):", encoded["radius"].tolist())
 
@@ -446,6 +447,34 @@ for name, pred in (("exact", logit), ("one cell off", shifted), ("all 0.1 (the p
           f"beta = 0: {heatmap_focal_loss(pred, truth, beta=0.0).item():7.3f}")
 assert heatmap_focal_loss(shifted, truth) < heatmap_focal_loss(shifted, truth, beta=0.0)
 assert heatmap_focal_loss(logit, truth) < heatmap_focal_loss(shifted, truth)
+
+# %% [markdown]
+# **Inference**: the local maxima of $\hat Y$ (a pixel equal to the maximum of its $3 \times 3$
+# neighbourhood, one `max_pool2d`), each read as the box centred at
+# $R(\tilde p + \hat O)$ of size $R\hat S$. **No NMS**: training makes one peak per object and the
+# cells next to it are never their neighbourhood's maximum, so the max pool does NMS's job. The
+# shipped CenterNet on the same scene, its predicted heatmap, its peaks and the boxes they decode to:
+
+# %%
+from cvcourse.detection.centernet import extract_peaks
+
+centernet, _ = load_shapes_detector("centernet")
+with torch.no_grad():
+    seen = centernet.inspect(scene_image[None])
+heat = seen["heatmap"]  # [C, 16, 16] probabilities
+peaks = extract_peaks(heat, k=100)
+pooled = F.max_pool2d(heat[None], 3, stride=1, padding=1)[0]
+assert int((heat == pooled).sum()) >= len(peaks.scores)  # every peak is its 3 x 3 neighbourhood's maximum
+found = centernet.predict(scene_image[None], score_threshold=0.3)[0]
+fig, axes = plt.subplots(1, 2, figsize=(8, 3.8), layout="constrained")
+axes[0].imshow(heat.max(0).values.numpy(), cmap="magma", vmin=0, vmax=1)
+strong = peaks.scores >= 0.3
+axes[0].scatter(peaks.xs[strong].numpy(), peaks.ys[strong].numpy(), marker="x", color="cyan", label="peaks ≥ 0.3")
+axes[0].legend(fontsize="small", loc="lower right")
+style_axes(axes[0], "predicted heatmap and its peaks", "x (cells)", "y (cells)")
+axes[1].imshow(scene_image.permute(1, 2, 0).numpy())
+draw_boxes(axes[1], found["boxes"], labels=found["labels"], scores=found["scores"], linewidth=1.5)
+style_axes(axes[1], f"{len(found['boxes'])} boxes decoded from the peaks", "x (pixels)", "y (pixels)")
 
 # %% [markdown]
 # **CornerNet** (the slides' alternative) is CenterNet's predecessor: it predicts two heatmaps, of
