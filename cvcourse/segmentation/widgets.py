@@ -19,7 +19,6 @@ from .explorers import GRID, INPUTS, METHODS, SCHEDULES, receptive_field_view, u
 __all__ = ["receptive_field_explorer", "upsampling_explorer", "formula_html"]
 
 STYLE = {"description_width": "initial"}
-MAX_CELLS = 6  # the largest output grid: 2 x 2 input, scale 3
 
 
 def formula_html(view: dict) -> str:
@@ -99,6 +98,50 @@ def _number(v: float) -> str:
     return f"{v:.0f}" if float(v).is_integer() else f"{v:.2f}".rstrip("0")
 
 
+class _GridPainter:
+    """Paints a grid of numbers as one RGB picture: cell colours from a colour map, each value's
+    digits stamped in black. One image artist instead of text artists (each text costs a layout and
+    a glyph rendering per redraw: the grid's texts made a control change slower than 150 ms); the
+    strings' bitmaps are rendered once by FreeType and kept."""
+
+    def __init__(self, width_px: int, height_px: int, cmap: str = "Blues") -> None:
+        from matplotlib import colormaps
+        from matplotlib.font_manager import FontProperties, findfont
+        from matplotlib.ft2font import FT2Font
+
+        self.size = (height_px, width_px)
+        self.cmap = colormaps[cmap]
+        self.font = FT2Font(findfont(FontProperties(family="DejaVu Sans")))
+        self.bitmaps: dict[tuple[str, int], np.ndarray] = {}
+
+    def _bitmap(self, text: str, points: int) -> np.ndarray:
+        key = (text, points)
+        if key not in self.bitmaps:
+            self.font.set_size(points, 72)  # 1 point = 1 pixel of the picture
+            self.font.set_text(text)
+            self.font.draw_glyphs_to_bitmap()
+            self.bitmaps[key] = np.asarray(self.font.get_image(), dtype=np.float64) / 255
+        return self.bitmaps[key]
+
+    def paint(self, values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        h, w = values.shape
+        ph, pw = self.size
+        rows, cols = np.arange(ph) * h // ph, np.arange(pw) * w // pw  # the cell of every picture pixel
+        level = (values - lo) / max(hi - lo, 1e-12) / 1.6  # the darkest blue stays light enough for digits
+        picture = self.cmap(level[rows[:, None], cols[None, :]])[..., :3].copy()
+        texts = [[_number(v) for v in row] for row in values]
+        longest = max(len(t) for row in texts for t in row)
+        points = int(min(40, ph / h * 0.4, pw / w / (0.65 * longest + 0.6)))  # the longest fits in a cell
+        for r in range(h):
+            for c in range(w):
+                ink = self._bitmap(texts[r][c], points)
+                top = max(int((r + 0.5) * ph / h - ink.shape[0] / 2), 0)
+                left = max(int((c + 0.5) * pw / w - ink.shape[1] / 2), 0)
+                region = picture[top : top + ink.shape[0], left : left + ink.shape[1]]
+                region *= 1 - ink[: region.shape[0], : region.shape[1], None]  # black ink over the colour
+        return picture
+
+
 def upsampling_explorer() -> widgets.VBox:
     """An input grid, a method (nearest, bilinear, bed of nails, max unpooling, transposed
     convolution, pixel shuffle) and a scale -> the output grid with its values."""
@@ -111,43 +154,26 @@ def upsampling_explorer() -> widgets.VBox:
     }
     fig, (ax_in, ax_out), canvas = interactive_figure(figsize=(8.4, 4.5), ncols=2)
     panels = {}
-    for ax, cells, name in ((ax_in, 2, "input"), (ax_out, MAX_CELLS, "output")):
-        img = ax.imshow(
-            np.zeros((1, 1)), cmap="Blues", vmin=0, vmax=1, extent=(0, 1, 1, 0), interpolation="nearest"
-        )
-        # one monospace text per row (a text per cell costs a glyph layout each: too slow to redraw)
-        rows = [
-            ax.text(0.5, 0, "", ha="center", va="center", family="monospace", visible=False)
-            for _ in range(cells)
-        ]
+    for ax, name in ((ax_in, "input"), (ax_out, "output")):
+        img = ax.imshow(np.ones((1, 1, 3)), extent=(0, 1, 1, 0), interpolation="nearest")
         ax.set_xlim(0, 1)
         ax.set_ylim(1, 0)
         ax.set_xticks([])
         ax.set_yticks([])
         style_axes(ax, name, "column", "row")
-        panels[name] = (ax, img, rows)
+        panels[name] = (ax, img)
+    fig.canvas.draw()  # constrained layout places the axes: the pictures are painted at their pixel size
+    painters = {}
+    for name, (ax, _) in panels.items():
+        box = ax.get_window_extent()
+        painters[name] = _GridPainter(round(box.width), round(box.height))
     note = widgets.HTML()
-    live_artists = [a for name in ("input", "output") for a in (panels[name][1], *panels[name][2])]
     spines = [*ax_in.spines.values(), *ax_out.spines.values()]
-    live = LiveArtists(fig, [*live_artists, *spines, ax_in.title, ax_out.title])
+    live = LiveArtists(fig, [panels["input"][1], panels["output"][1], *spines, ax_in.title, ax_out.title])
     state: dict = {}
 
     def show(name: str, values: np.ndarray, lo: float, hi: float) -> None:
-        ax, img, rows = panels[name]
-        img.set_data(values)
-        img.set_clim(lo, lo + 1.6 * (hi - lo))  # the darkest blue stays light enough for black digits
-        h, w = values.shape
-        cells = [[_number(v) for v in row] for row in values]
-        # a DejaVu Sans Mono character is 0.602 em wide: `width` characters at `size` points fill a cell
-        cell_points = ax.get_position().width * fig.get_figwidth() * 72 / w
-        width = max(max(len(c) for row in cells for c in row) + 1, round(cell_points / (0.602 * 16)))
-        size = cell_points / (0.602 * width)
-        for i, t in enumerate(rows):
-            t.set_visible(i < h)
-            if i < h:
-                t.set_text("".join(c.center(width) for c in cells[i]))
-                t.set_position((0.5, (i + 0.5) / h))
-                t.set_fontsize(size)
+        panels[name][1].set_data(painters[name].paint(values, lo, hi))
 
     def update(_change=None) -> None:
         c = controls
