@@ -37,14 +37,22 @@ from cvcourse._checks import check_float, check_int, check_type, describe
 __all__ = [
     "CheckFailed",
     "NotAnswered",
+    "TimeLimitExceeded",
     "exercise",
     "check",
     "check_close",
+    "check_equal",
     "check_shape",
     "check_raises",
     "forbidden",
     "check_written_here",
 ]
+
+# Seconds a block of checks may run before ``exercise`` stops it (an endless loop in an answer): far
+# above what any check of the course takes on a slow laptop, far below nbgrader's per-cell limit
+# (``c.Execute.timeout`` in notebooks/exercises/nbgrader_config.py), so the student reads which
+# exercise hangs instead of a bare kernel interrupt.
+TIME_LIMIT_S = 30.0
 
 
 def __getattr__(name: str) -> Any:
@@ -91,6 +99,52 @@ class NotAnswered(_Friendly):
         )
 
 
+class TimeLimitExceeded(CheckFailed):
+    """The checks of an exercise ran longer than their time limit (usually an endless loop)."""
+
+    def __init__(self, number: int, name: str, seconds: float) -> None:
+        self.number, self.name, self.seconds = number, name, seconds
+        super().__init__(
+            f"Exercise {number} (`{name}`) did not finish within {seconds:g} s: the checks were "
+            f"stopped. Look for a loop in `{name}` that never ends (a `while` whose condition never "
+            "becomes false, an index that is never advanced), fix it, run that cell, then this one again."
+        )
+
+
+@contextmanager
+def _time_limit(seconds: float | None, on_timeout: Callable[[], BaseException]) -> Iterator[None]:
+    """Raise ``on_timeout()`` inside the block after ``seconds`` of wall time (SIGALRM).
+
+    Only where the signal exists and this is the main thread (Jupyter kernels run cells there); a
+    timer already set by someone else is put back afterwards. Elsewhere the block runs unlimited and
+    nbgrader's per-cell timeout is the only limit.
+    """
+    import signal
+    import threading
+
+    usable = (
+        seconds is not None
+        and hasattr(signal, "SIGALRM")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise on_timeout()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_delay:
+            signal.setitimer(signal.ITIMER_REAL, outer_delay, outer_interval)
+
+
 def _is_stub_error(err: NotImplementedError, name: str) -> bool:
     """True when ``err`` was raised directly by a function called ``name`` (the nbgrader stub)."""
     tb = err.__traceback__
@@ -102,25 +156,48 @@ def _is_stub_error(err: NotImplementedError, name: str) -> bool:
 
 
 @contextmanager
-def exercise(number: int, name: str) -> Iterator[None]:
+def exercise(
+    number: int, name: str, *, also: Sequence[str] = (), seconds: float | None = TIME_LIMIT_S
+) -> Iterator[None]:
     """Run the checks of exercise ``number``, whose function is called ``name``.
 
-    A ``NotImplementedError`` raised by ``name`` itself (the stub nbgrader leaves in the student
-    version) becomes ``NotAnswered``; any other error passes through unchanged.
+    A ``NotImplementedError`` raised by ``name`` itself, or by one of the helper functions named in
+    ``also`` (the stub nbgrader leaves in the student version), becomes ``NotAnswered`` naming that
+    function. A block still running after ``seconds`` is stopped with ``TimeLimitExceeded`` (a
+    ``CheckFailed``: the exercise scores 0, the next cells still run). Any other error passes
+    through with its type and traceback, and a note naming the exercise.
 
     Args:
         number: the exercise number shown to the student (>= 1).
         name: the name of the function the student writes, e.g. ``"adam_step"``.
+        also: names of further functions the student writes for this exercise (``("split_heads",)``).
+        seconds: wall-clock limit of the block (> 0), or None for no limit (``TIME_LIMIT_S``).
     """
     check_int("number", number, low=1)
-    check_type("name", name, str, "the function's name (an identifier)")
-    if not name.isidentifier():
-        raise ValueError(f"name must be the function's name (an identifier), got {name!r}")
+    if isinstance(also, str) or not isinstance(also, Sequence):
+        raise TypeError(f"also must be a sequence of function names, got {describe(also)}")
+    for argument, value in [("name", name)] + [(f"also[{i}]", v) for i, v in enumerate(also)]:
+        check_type(argument, value, str, "the function's name (an identifier)")
+        if not value.isidentifier():
+            raise ValueError(f"{argument} must be the function's name (an identifier), got {value!r}")
+    if seconds is not None:
+        seconds = check_float("seconds", seconds, low=0.0, low_inclusive=False)
     try:
-        yield
+        with _time_limit(seconds, lambda: TimeLimitExceeded(number, name, seconds)):
+            yield
     except NotImplementedError as err:
-        if _is_stub_error(err, name):
-            raise NotAnswered(number, name) from None
+        for function in (name, *also):
+            if _is_stub_error(err, function):
+                raise NotAnswered(number, function) from None
+        raise
+    except _Friendly:
+        raise
+    except Exception as err:
+        if hasattr(err, "add_note"):  # Python >= 3.11: shown under the traceback
+            err.add_note(
+                f"(raised while checking Exercise {number}, `{name}`: the error above comes from your "
+                "code or from what it returned; this exercise scores 0 until it is fixed)"
+            )
         raise
 
 
@@ -210,6 +287,60 @@ def check_close(name: str, got: Any, expected: Any, *, atol: float = 1e-8, rtol:
     )
 
 
+def check_equal(name: str, got: Any, expected: Any) -> None:
+    """Check that ``got`` equals ``expected`` exactly: numbers, bools, strings, lists and tuples of
+    them, or integer / bool tensors (indices, labels, masks).
+
+    Args:
+        name: what the value is, in the student's words (``"indices kept by NMS"``).
+        got: the student's value.
+        expected: the value computed by the authority. A tensor ``expected`` needs a tensor of the
+            same shape and equal entries (any dtype); a list or tuple accepts a list or a tuple.
+
+    Raises:
+        CheckFailed: on a wrong type, length, shape or value (naming the first difference).
+    """
+    _check_name(name)
+    if isinstance(expected, Tensor):
+        if not isinstance(got, Tensor):
+            raise CheckFailed(f"{name} should be a torch.Tensor, got {type(got).__name__}")
+        if _shape(got) != _shape(expected):
+            raise CheckFailed(f"{name} should have shape {_shape(expected)}, got {_shape(got)}")
+        same = got.detach().cpu() == expected.detach().cpu()
+        if bool(same.all()):
+            return
+        flat = int((~same).flatten().to(torch.uint8).argmax())
+        index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), same.shape))
+        where = f" at index {index}" if index else ""
+        raise CheckFailed(
+            f"{name} is not the expected value: {int((~same).sum())} of {same.numel()} entries differ; "
+            f"first difference{where}: got {got.flatten()[flat].item()!r}, "
+            f"expected {expected.flatten()[flat].item()!r}"
+        )
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(got, (list, tuple)):
+            raise CheckFailed(f"{name} should be a list, got {type(got).__name__}")
+        if len(got) != len(expected):
+            raise CheckFailed(f"{name} should have {len(expected)} items, got {len(got)}: {_short(got)}")
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+            check_equal(f"{name}[{i}]", g, e)
+        return
+    if isinstance(got, Tensor) and got.dim() == 0 and not isinstance(expected, str):
+        got = got.item()
+    real = (int, float)
+    kind = bool if isinstance(expected, bool) else real if isinstance(expected, real) else type(expected)
+    if not isinstance(got, kind) or (isinstance(got, bool) and not isinstance(expected, bool)):
+        wanted, came = type(expected).__name__, type(got).__name__
+        raise CheckFailed(f"{name} should be {wanted} {expected!r}, got {came} {_short(got)}")
+    if got != expected:
+        raise CheckFailed(f"{name} should be {expected!r}, got {got!r}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def check_raises(
     name: str,
     fn: Callable[..., Any],
@@ -279,14 +410,23 @@ def forbidden(owner: Any, attribute: str, reason: str) -> Iterator[None]:
         setattr(owner, attribute, original)
 
 
-REFERENCE_MODULES = ("cvcourse.optim", "cvcourse.transformers")
+REFERENCE_MODULES = (
+    "cvcourse.optim",
+    "cvcourse.architectures",
+    "cvcourse.transformers",
+    "cvcourse.detection",
+    "cvcourse.segmentation",
+    "cvcourse.depth",
+    "cvcourse.generative",
+)
 
 
 def check_written_here(fn: Callable[..., Any], avoid: Sequence[str] = REFERENCE_MODULES) -> None:
     """Check that the student's ``fn`` does not use the course's reference implementations.
 
-    ``cvcourse.optim`` and ``cvcourse.transformers`` hold the readable reference code that the
-    exercises ask students to write themselves. This looks at every global name that ``fn`` (and any
+    The chapters' packages (``cvcourse.optim``, ``cvcourse.transformers``, ``cvcourse.detection``,
+    ...) hold the readable reference code that the exercises ask students to write themselves.
+    This looks at every global name that ``fn`` (and any
     function defined inside it) uses, and fails if one is a module in ``avoid`` (or a package above
     one, such as ``cvcourse``) or an object defined in one.
 

@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 from cvcourse.grading import (
     CheckFailed,
     NotAnswered,
+    TimeLimitExceeded,
     check,
     check_close,
+    check_equal,
     check_raises,
     check_shape,
     check_written_here,
@@ -334,3 +336,111 @@ def test_the_moved_chapter_1_helper_is_still_importable_from_here():
     with pytest.raises(AttributeError, match="no attribute 'no_such_check'"):
         cvcourse.grading.no_such_check  # noqa: B018
     assert "torch_optimizer_trajectory" not in cvcourse.grading.__all__
+
+
+# --- exercise: helpers, time limit, notes ----------------------------------------------------------
+
+
+def split_heads(x):  # a helper of an exercise, still the nbgrader stub
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+def test_a_helper_stub_named_in_also_becomes_not_answered():
+    with pytest.raises(NotAnswered, match=r"^Exercise 3 \(`split_heads`\) is not answered yet"):
+        with exercise(3, "multi_head_self_attention", also=("split_heads",)):
+            split_heads(torch.zeros(1))
+    with pytest.raises(NotImplementedError) as info:  # not named: passes through as it is
+        with exercise(3, "multi_head_self_attention"):
+            split_heads(torch.zeros(1))
+    assert not isinstance(info.value, NotAnswered)
+
+
+@pytest.mark.parametrize(
+    "also, error",
+    [("split_heads", TypeError), (["not a name"], ValueError), ([3], TypeError)],
+)
+def test_exercise_rejects_bad_helper_names(also, error):
+    with pytest.raises(error, match="also"):
+        with exercise(1, "f", also=also):
+            pass
+
+
+def test_an_endless_loop_is_stopped_with_the_exercise_named():
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(TimeLimitExceeded) as info:
+        with exercise(5, "rmsprop_step", seconds=0.2):
+            while True:
+                pass
+    elapsed = time.perf_counter() - start
+    assert 0.2 <= elapsed < 5, elapsed
+    assert isinstance(info.value, CheckFailed)  # scores 0 like any failed check
+    assert str(info.value).startswith("Exercise 5 (`rmsprop_step`) did not finish within 0.2 s")
+    with exercise(5, "rmsprop_step", seconds=0.2):
+        time.sleep(0.05)
+    time.sleep(0.3)  # the timer is off after the block: no alarm fires later
+
+
+def test_the_time_limit_restores_an_outer_timer():
+    import signal
+
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(True))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 5.0)
+        with exercise(1, "f", seconds=1.0):
+            pass
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 3.0 < remaining <= 5.0, remaining
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not fired
+    with pytest.raises(ValueError, match="seconds must be a number > 0.0"):
+        with exercise(1, "f", seconds=0):
+            pass
+
+
+def test_other_errors_keep_their_type_and_get_a_note():
+    with pytest.raises(ZeroDivisionError) as info:
+        with exercise(4, "adam_step"):
+            _ = 1 / 0
+    assert any("raised while checking Exercise 4, `adam_step`" in n for n in info.value.__notes__)
+
+
+# --- check_equal ------------------------------------------------------------------------------------
+
+
+def test_check_equal_accepts_equal_values():
+    check_equal("kept", torch.tensor([3, 1]), torch.tensor([3, 1]))
+    check_equal("cost", (10, 20), (10, 20))
+    check_equal("cost", [10, 20], (10, 20))  # a list for a tuple is fine
+    check_equal("r", torch.tensor(5), 5)  # a 0-d tensor for a number
+    check_equal("mask", torch.ones(2, 2, dtype=torch.bool), torch.ones(2, 2, dtype=torch.bool))
+    check_equal("empty", torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64))
+
+
+@pytest.mark.parametrize(
+    "got, expected, message",
+    [
+        (
+            torch.tensor([3, 2]),
+            torch.tensor([3, 1]),
+            r"x is not the expected value: 1 of 2 entries differ; first "
+            r"difference at index \(1,\): got 2, expected 1",
+        ),
+        ([3, 1], torch.tensor([3, 1]), "x should be a torch.Tensor, got list"),
+        (torch.tensor([3]), torch.tensor([3, 1]), r"x should have shape \(2,\), got \(1,\)"),
+        ((1, 2, 3), (1, 2), "x should have 2 items, got 3"),
+        ((1, 3), (1, 2), r"x\[1\] should be 2, got 3"),
+        (5, (5, 6), "x should be a list, got int"),
+        ("5", 5, "x should be int 5, got str '5'"),
+        (True, 1, "x should be int 1, got bool True"),
+        (None, 5, "x should be int 5, got NoneType None"),
+    ],
+)
+def test_check_equal_says_what_differs(got, expected, message):
+    with pytest.raises(CheckFailed, match=message):
+        check_equal("x", got, expected)

@@ -22,5 +22,13 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Each notebook runs in a few seconds on a CPU; a student's endless loop must not hang grading.
-c.Execute.timeout = 120
+# The per-cell time limit, which nbgrader honours (ExecutePreprocessor.timeout it does not): a
+# student's endless loop must not hang grading. A cell that runs longer is interrupted, scores 0
+# ("CellTimeoutError") and the next cells still run. Every cell of the sources runs in a few seconds
+# on a laptop CPU, the project's training cell in about a minute on 2 cores; inside a check cell
+# cvcourse.grading.exercise() stops an endless loop first (after TIME_LIMIT_S = 30 s), naming the
+# exercise.
+c.Execute.timeout = 180
+# Output that arrives late on a loaded machine (a kernel starting next to others) is waited for,
+# not reported as an error of nbgrader's.
+c.Execute.iopub_timeout = 30

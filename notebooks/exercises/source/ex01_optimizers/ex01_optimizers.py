@@ -18,15 +18,15 @@
 # %% [markdown]
 # # Exercise sheet 1: optimizers by hand
 #
-# **What you practise.** Writing one update step of SGD with momentum and of Adam (notes, sections
-# 1.3 and 1.4.3) as plain functions on tensors, and checking them, step by step, against
-# `torch.optim.SGD` and `torch.optim.Adam`, the implementations you use every day.
+# **What you practise.** Writing one update step of SGD with momentum, Nesterov momentum, RMSProp,
+# Adam and AdamW (notes, sections 1.3 and 1.4; chapter 1's notebook) as plain functions on tensors,
+# and checking them, step by step, against `torch.optim`, the implementations you use every day.
 #
-# **Points.** Exercise 1: 3 points, exercise 2: 4 points (checked automatically; some checks are
-# hidden and run when your notebook is graded), exercise 3: 2 points (a written answer, graded by
-# hand). Total: 9 points.
+# **Points.** Exercise 1: 3, exercise 2: 2, exercise 3: 2, exercise 4: 4, exercise 5: 3 (checked
+# automatically; some checks are hidden and run when your notebook is graded), exercise 6: 2 (a
+# written answer, graded by hand). Total: 16 points.
 #
-# **Time.** About 45 minutes. Every cell runs in well under a second on a laptop CPU; no GPU needed.
+# **Time.** About 75 minutes. Every cell runs in well under a second on a laptop CPU; no GPU needed.
 #
 # **How to work.** Replace each `raise NotImplementedError()` with your code, run the cell, then run
 # the check cell below it. A check that passes prints nothing; one that fails says what it expected
@@ -104,7 +104,103 @@ with exercise(1, "sgd_momentum_step"):
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## Exercise 2: Adam with bias correction (4 points)
+# ## Exercise 2: Nesterov momentum (2 points)
+#
+# Nesterov momentum takes the gradient at the look-ahead point $\theta^{(t)} + \mu v^{(t)}$ (section 1.3).
+# `torch.optim.SGD(..., nesterov=True)` stores that look-ahead point as its parameter, so it only needs
+# the gradient at its own parameters (chapter 1 shows that both forms give the same points):
+#
+# $$b^{(t+1)} = \mu\, b^{(t)} + \nabla, \qquad \theta^{(t+1)} = \theta^{(t)} - \text{lr}\,\big(\nabla + \mu\, b^{(t+1)}\big), \qquad b^{(0)} = 0.$$
+#
+# Write `nesterov_step(theta, grad, buf, lr, momentum)` returning $(\theta^{(t+1)}, b^{(t+1)})$, checked
+# against `torch.optim.SGD(nesterov=True)` and its `momentum_buffer`.
+
+# %% nbgrader={"grade": false, "grade_id": "nesterov_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def nesterov_step(theta, grad, buf, lr, momentum):
+    """One step of SGD with Nesterov momentum, in torch's form.
+
+    Args:
+        theta: Tensor[*shape], the parameters.
+        grad: Tensor[*shape], the gradient of the loss at theta.
+        buf: Tensor[*shape], the momentum buffer b (zeros before the first step).
+        lr: the learning rate (> 0).
+        momentum: mu in [0, 1).
+
+    Returns:
+        (theta, buf) after the step, both Tensor[*shape].
+    """
+    ### BEGIN SOLUTION
+    buf = momentum * buf + grad
+    return theta - lr * (grad + momentum * buf), buf
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_nesterov_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+def check_trajectory(step, optimizer, state, hyper, shape=(3, 4), steps=5, torch_only=None):
+    """Run the student's `step` from zeros next to torch's `optimizer`; compare after every step.
+
+    `state` names the student's extra tensors by torch's keys (`["momentum_buffer"]`); `step` is
+    called as step(theta, grad, *extra, **hyper) and returns (theta, *extra); `torch_only` holds the
+    optimizer's options the student's function does not take (`nesterov=True`).
+    """
+    theta, grads = torch.randn(shape), torch.randn(steps, *shape)
+    extra = [torch.zeros(shape) for _ in state]
+    expected = torch_optimizer_trajectory(optimizer, theta, grads, **hyper, **(torch_only or {}))
+    for t, (grad, want) in enumerate(zip(grads, expected, strict=True), start=1):
+        with forbidden(torch.optim, optimizer.__name__, "write the step, not torch.optim"):
+            theta, *extra = step(theta, grad, *extra, **hyper)
+        check_shape(f"theta after step {t}", theta, shape)
+        for key, value in zip(state, extra, strict=True):
+            check_close(f"{key} after step {t} ({hyper})", value, want[key])
+        check_close(f"theta after step {t} ({hyper})", theta, want["param"])
+
+
+with exercise(2, "nesterov_step"):
+    torch.manual_seed(3)
+    check_trajectory(nesterov_step, torch.optim.SGD, ["momentum_buffer"], dict(lr=0.1, momentum=0.9),
+                     torch_only=dict(nesterov=True))
+### BEGIN HIDDEN TESTS
+check_written_here(nesterov_step)
+with exercise(2, "nesterov_step"):
+    for lr, mu in [(0.01, 0.5), (1.0, 0.99), (0.3, 0.3)]:
+        check_trajectory(nesterov_step, torch.optim.SGD, ["momentum_buffer"], dict(lr=lr, momentum=mu),
+                         shape=(7,), steps=9, torch_only=dict(nesterov=True))
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 3: RMSProp (2 points)
+#
+# RMSProp replaces AdaGrad's sum of squared gradients by an exponential moving average, so old
+# gradients are forgotten (section 1.4.2; torch calls $\beta$ `alpha`):
+#
+# $$s \leftarrow \beta s + (1-\beta)\, \nabla \odot \nabla, \qquad \theta \leftarrow \theta - \frac{\text{lr}}{\sqrt{s} + \varepsilon} \odot \nabla, \qquad s^{(0)} = 0.$$
+#
+# Write `rmsprop_step(theta, grad, s, lr, alpha, eps)` returning `(theta, s)`; the check compares with
+# `torch.optim.RMSprop` and its `square_avg`.
+
+# %% nbgrader={"grade": false, "grade_id": "rmsprop_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def rmsprop_step(theta, grad, s, lr=1e-2, alpha=0.99, eps=1e-8):
+    """One RMSProp step: returns (theta, s), both Tensor[*shape]."""
+    ### BEGIN SOLUTION
+    s = alpha * s + (1 - alpha) * grad * grad
+    return theta - lr * grad / (s.sqrt() + eps), s
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rmsprop_step", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+with exercise(3, "rmsprop_step"):
+    torch.manual_seed(4)
+    check_trajectory(rmsprop_step, torch.optim.RMSprop, ["square_avg"], dict(lr=0.01, alpha=0.9, eps=1e-8))
+### BEGIN HIDDEN TESTS
+check_written_here(rmsprop_step)
+with exercise(3, "rmsprop_step"):
+    for lr, alpha, eps in [(0.1, 0.5, 1e-3), (1e-3, 0.999, 1e-8), (0.5, 0.0, 0.1)]:
+        check_trajectory(rmsprop_step, torch.optim.RMSprop, ["square_avg"], dict(lr=lr, alpha=alpha, eps=eps),
+                         shape=(6,), steps=8)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 4: Adam with bias correction (4 points)
 #
 # Adam keeps running averages of the gradient, $g$, and of its square, $s$ (section 1.4.3). With
 # $\nabla = \nabla\mathcal{L}(\theta^{(t)})$ and the step counter $t = 1, 2, \dots$:
@@ -114,8 +210,10 @@ with exercise(1, "sgd_momentum_step"):
 # $$\hat g = \frac{g}{1 - \beta_1^{\,t}}, \qquad \hat s = \frac{s}{1 - \beta_2^{\,t}}, \qquad
 #   \theta \leftarrow \theta - \frac{\text{lr}}{\sqrt{\hat s} + \varepsilon} \odot \hat g .$$
 #
-# $g$ and $s$ start at zero, so without the division by $1 - \beta^{\,t}$ the first steps would be
-# far too small. Write `adam_step(theta, grad, g, s, t, lr, betas, eps)` returning the new
+# $g$ and $s$ start at zero, so both are too small during the first steps, but not by the same factor:
+# at $t = 1$, $g = (1-\beta_1)\nabla = 0.1\,\nabla$ while $\sqrt{s} = \sqrt{1-\beta_2}\,|\nabla| \approx 0.032\,|\nabla|$
+# with the default betas. Without the division by $1 - \beta^{\,t}$ the first step would be
+# $0.1/0.032 \approx 3.2$ times **too large** (chapter 1's table of the first steps). Write `adam_step(theta, grad, g, s, t, lr, betas, eps)` returning the new
 # `(theta, g, s)`. The check compares all three with `torch.optim.Adam` (`exp_avg`, `exp_avg_sq`).
 
 # %% nbgrader={"grade": false, "grade_id": "adam_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -146,7 +244,7 @@ def adam_step(theta, grad, g, s, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_adam_step", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-with exercise(2, "adam_step"):
+with exercise(4, "adam_step"):
     torch.manual_seed(2)
     theta, grads = torch.randn(3, 4), torch.randn(6, 3, 4)
     g, s = torch.zeros_like(theta), torch.zeros_like(theta)
@@ -159,7 +257,7 @@ with exercise(2, "adam_step"):
         check_close(f"theta after step {t} (lr=0.1, default betas and eps)", theta, want["param"])
 ### BEGIN HIDDEN TESTS
 check_written_here(adam_step)
-with exercise(2, "adam_step"):
+with exercise(4, "adam_step"):
     settings = [(0.01, (0.5, 0.7), 0.1), (1.0, (0.0, 0.9), 1e-8), (0.05, (0.99, 0.9999), 1e-3)]
     for lr, betas, eps in settings:
         theta, grads = torch.randn(9), torch.randn(8, 9)
@@ -180,9 +278,55 @@ with exercise(2, "adam_step"):
 first = adam_step(torch.zeros(3), torch.tensor([1e-3, 1.0, 1e3]),
                   torch.zeros(3), torch.zeros(3), t=1, lr=0.1)[0]
 print("first step for gradients 1e-3, 1, 1e3:", first.tolist())
+print(f"without bias correction it would be (1 - 0.9) / sqrt(1 - 0.999) = {0.1 / 0.001 ** 0.5:.2f} times larger")
 
 # %% [markdown]
-# ## Exercise 3: why does AdaGrad's step shrink? (2 points, graded by hand)
+# ## Exercise 5: AdamW, weight decay is not an L2 penalty (3 points)
+#
+# With plain SGD, adding $\frac{\lambda}{2}\lVert\theta\rVert^2$ to the loss ($\nabla \leftarrow \nabla + \lambda\theta$) and
+# shrinking the weights ($\theta \leftarrow (1 - \text{lr}\,\lambda)\,\theta$) are the same update. With Adam they are
+# not: the penalty's gradient goes through $g$ and $s$ and is rescaled by $1/\sqrt{\hat s}$. AdamW (section
+# 1.4.4) **decouples** the decay: first $\theta \leftarrow (1 - \text{lr}\,\lambda)\,\theta$ (torch multiplies
+# $\lambda$ by lr), then the Adam step of exercise 4 with the plain gradient $\nabla$.
+#
+# Write `adamw_step(theta, grad, g, s, t, lr, betas, eps, weight_decay)` returning `(theta, g, s)`,
+# checked against `torch.optim.AdamW`. You may call your `adam_step`.
+
+# %% nbgrader={"grade": false, "grade_id": "adamw_step", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def adamw_step(theta, grad, g, s, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """One AdamW step (decoupled weight decay): returns (theta, g, s), each Tensor[*shape]."""
+    ### BEGIN SOLUTION
+    theta = theta * (1 - lr * weight_decay)
+    return adam_step(theta, grad, g, s, t, lr=lr, betas=betas, eps=eps)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_adamw_step", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+def adamw_trajectory_check(hyper, shape, steps):
+    theta, grads = torch.randn(shape), torch.randn(steps, *shape)
+    g, s = torch.zeros(shape), torch.zeros(shape)
+    expected = torch_optimizer_trajectory(torch.optim.AdamW, theta, grads, **hyper)
+    for t, (grad, want) in enumerate(zip(grads, expected, strict=True), start=1):
+        with forbidden(torch.optim, "AdamW", "write the step, not torch.optim.AdamW"):
+            theta, g, s = adamw_step(theta, grad, g, s, t, **hyper)
+        check_shape(f"theta after step {t}", theta, shape)
+        check_close(f"g after step {t} (the decay must not enter g)", g, want["exp_avg"])
+        check_close(f"theta after step {t} ({hyper})", theta, want["param"])
+
+
+with exercise(5, "adamw_step"):
+    torch.manual_seed(5)
+    adamw_trajectory_check(dict(lr=0.1, weight_decay=0.5), (3, 4), 5)
+### BEGIN HIDDEN TESTS
+check_written_here(adamw_step)
+with exercise(5, "adamw_step"):
+    for hyper in [dict(lr=0.01, betas=(0.5, 0.7), eps=0.1, weight_decay=2.0),
+                  dict(lr=1.0, betas=(0.0, 0.9), eps=1e-8, weight_decay=0.0)]:
+        adamw_trajectory_check(hyper, (5,), 7)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 6: why does AdaGrad's step shrink? (2 points, graded by hand)
 #
 # AdaGrad (section 1.4.1) divides each step by the root of the **sum** of all past squared gradients:
 # $s^{(t+1)} = s^{(t)} + \nabla \odot \nabla$, $\theta^{(t+1)} = \theta^{(t)} - \frac{\text{lr}}{\sqrt{s^{(t+1)}} + \varepsilon} \odot \nabla$.
