@@ -104,12 +104,12 @@ class _GridPainter:
     a glyph rendering per redraw: the grid's texts made a control change slower than 150 ms); the
     strings' bitmaps are rendered once by FreeType and kept."""
 
-    def __init__(self, width_px: int, height_px: int, cmap: str = "Blues") -> None:
+    def __init__(self, ax, cmap: str = "Blues") -> None:
         from matplotlib import colormaps
         from matplotlib.font_manager import FontProperties, findfont
         from matplotlib.ft2font import FT2Font
 
-        self.size = (height_px, width_px)
+        self.ax = ax  # painted at the axes' size in pixels (once drawn, the layout is frozen)
         self.cmap = colormaps[cmap]
         self.font = FT2Font(findfont(FontProperties(family="DejaVu Sans")))
         self.bitmaps: dict[tuple[str, int], np.ndarray] = {}
@@ -125,7 +125,8 @@ class _GridPainter:
 
     def paint(self, values: np.ndarray, lo: float, hi: float) -> np.ndarray:
         h, w = values.shape
-        ph, pw = self.size
+        box = self.ax.get_window_extent()
+        ph, pw = max(round(box.height), 8), max(round(box.width), 8)
         rows, cols = np.arange(ph) * h // ph, np.arange(pw) * w // pw  # the cell of every picture pixel
         level = (values - lo) / max(hi - lo, 1e-12) / 1.6  # the darkest blue stays light enough for digits
         picture = self.cmap(level[rows[:, None], cols[None, :]])[..., :3].copy()
@@ -162,11 +163,7 @@ def upsampling_explorer() -> widgets.VBox:
         ax.set_yticks([])
         style_axes(ax, name, "column", "row")
         panels[name] = (ax, img)
-    fig.canvas.draw()  # constrained layout places the axes: the pictures are painted at their pixel size
-    painters = {}
-    for name, (ax, _) in panels.items():
-        box = ax.get_window_extent()
-        painters[name] = _GridPainter(round(box.width), round(box.height))
+    painters = {name: _GridPainter(ax) for name, (ax, _) in panels.items()}
     note = widgets.HTML()
     spines = [*ax_in.spines.values(), *ax_out.spines.values()]
     live = LiveArtists(fig, [panels["input"][1], panels["output"][1], *spines, ax_in.title, ax_out.title])
