@@ -47,7 +47,7 @@ from .nms import batched_nms
 __all__ = ["RetinaNet", "TRAINING", "prior_bias", "anchor_statistics", "per_anchor_losses"]
 
 # the full-mode recipe of the shipped detector (train_detector's arguments)
-TRAINING = {"epochs": 12, "lr": 2e-3, "batch_size": 32, "train_scenes": 4000, "weight_decay": 1e-4}
+TRAINING = {"epochs": 14, "lr": 3e-3, "batch_size": 32, "train_scenes": 4000, "weight_decay": 1e-4}
 BOX_LOSSES = ("smooth_l1", "giou")
 STRIDES = (8, 16, 32)
 
@@ -116,7 +116,7 @@ class RetinaNet(nn.Module):
         bg_iou: float = 0.4,
         alpha: float = 0.25,
         gamma: float = 2.0,
-        box_loss: str = "smooth_l1",
+        box_loss: str = "giou",
         box_weight: float = 1.0,
         topk_candidates: int = 1000,
         detections_per_image: int = 100,
