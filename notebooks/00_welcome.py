@@ -65,8 +65,10 @@ RESULTS["torchvision_ops"] = report["torchvision ops"]
 # - **The code is the lesson.** Everything a notebook computes comes from the `cvcourse` package,
 #   where each function carries the notes' formula in its docstring and is tested against the library
 #   it mirrors (`torch.optim`, `torchvision`, ...). Read any of it with `??` or `inspect.getsource`.
-# - **Nothing downloads.** Data are synthetic scenes generated from a seed, and the photographs that
-#   scikit-image ships. Below: one of each.
+# - **Nothing downloads unless you ask.** Data are synthetic scenes generated from a seed, and the
+#   photographs that scikit-image ships; the trained models the chapters show ship in `data/`. The one
+#   exception is a button: chapter 3's attention viewer can load torchvision's ImageNet ViT-B/16
+#   weights (330 MB), only when you press it and only online (offline it says so). Below: one of each.
 
 # %%
 import matplotlib.pyplot as plt

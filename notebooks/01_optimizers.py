@@ -190,7 +190,8 @@ cost = co.hessian_cost(k, bytes_per_entry=4)
 print(f"ResNet-18: k = {k:,} parameters")
 print(f"Hessian: {cost['entries']:.2e} entries = {cost['bytes'] / 1e12:,.0f} TB in float32")
 print(f"solve:   ~{cost['flops']:.1e} operations = {cost['flops'] / 1e15 / 86400:,.0f} days at 1 PFLOP/s")
-assert cost["bytes"] == 4 * k**2 and cost["bytes"] > 1e14  # hundreds of terabytes
+assert cost["bytes"] == 4 * k**2 and round(cost["bytes"] / 1e12) == 547  # 547 TB for 11,689,512 parameters
+RESULTS["resnet18_hessian_tb"] = cost["bytes"] / 1e12
 
 # %% [markdown]
 # ## 1.3 Momentum
@@ -224,6 +225,45 @@ for name, (sgd, mom) in first_below.items():
     RESULTS[f"{name}_steps_sgd"], RESULTS[f"{name}_steps_momentum"] = sgd, mom
 
 # %% [markdown]
+# **Momentum counteracts poor conditioning** (the notes' remark). On canyons of growing condition number
+# $\kappa$ (the ratio of the Hessian's largest to smallest eigenvalue), each method with its best
+# constant settings for a quadratic (SGD: $\mathrm{lr} = 2/(1+\kappa)$; momentum, Polyak's heavy ball:
+# $\mathrm{lr} = 4/(1+\sqrt\kappa)^2$, $\mu = ((\sqrt\kappa-1)/(\sqrt\kappa+1))^2$): SGD needs about
+# $\kappa$ times more steps than on a sphere, momentum about $\sqrt\kappa$.
+
+# %%
+from cvcourse.optim.behaviour import momentum_filter, nesterov_step_parts, steps_to_tolerance
+
+conditions = (4, 16, 64, 256)
+needed = {"SGD": [], "momentum": []}
+for kappa in conditions:
+    r = math.sqrt(kappa)
+    tuned = {"SGD": (co.SGD, dict(lr=2 / (1 + kappa))),
+             "momentum": (co.SGD, dict(lr=4 / (1 + r) ** 2, momentum=((r - 1) / (r + 1)) ** 2))}
+    for label, n in steps_to_tolerance(surfaces.canyon(condition=kappa), tuned, tol=1e-8, steps=5000).items():
+        needed[label].append(n)
+print("condition number:", conditions, "\nsteps to f - f* < 1e-8:", needed)
+growth = {label: n[-1] / n[0] for label, n in needed.items()}  # kappa grows 64x
+assert growth["SGD"] > 30 and growth["momentum"] < 12, growth  # ~kappa vs ~sqrt(kappa) = 8
+RESULTS.update({f"conditioning_growth_{label}": g for label, g in growth.items()})
+
+# %% [markdown]
+# **Momentum is a low-pass filter** (the notes' second remark): the buffer, rescaled by $1-\mu$, is an
+# exponential moving average $m_t = \mu m_{t-1} + (1-\mu) g_t$ of the gradients. For gradients with
+# independent noise of variance $\sigma^2$ its variance is $
+# rac{1-\mu}{1+\mu}\sigma^2$: 19 times smaller for
+# $\mu = 0.9$. Measured on noisy gradients $g_t = 1 + 	ext{noise}$:
+
+# %%
+noisy = 1 + torch.randn(20_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+for mu in (0.5, 0.9, 0.99):
+    filtered = momentum_filter(noisy, mu)[1000:]  # after the start-up transient
+    print(f"mu = {mu}: variance {filtered.var().item():.4f}, predicted {(1 - mu) / (1 + mu):.4f} "
+          f"(gradients: {noisy.var().item():.3f}); mean {filtered.mean().item():.3f}")
+    assert abs(filtered.var().item() / noisy.var().item() - (1 - mu) / (1 + mu)) < 0.25 * (1 - mu) / (1 + mu)
+    assert abs(filtered.mean().item() - 1) < 0.1  # the signal passes, the noise is averaged away
+
+# %% [markdown]
 # **Nesterov momentum** evaluates the gradient at the look-ahead point $\boldsymbol\theta^{(t)} + \mu v^{(t)}$:
 # $$v^{(t+1)} = \mu v^{(t)} - \mathrm{lr}\,\nabla\mathcal{L}(\boldsymbol\theta^{(t)} + \mu v^{(t)}),\qquad
 # \boldsymbol\theta^{(t+1)} = \boldsymbol\theta^{(t)} + v^{(t+1)}.$$
@@ -242,6 +282,27 @@ print("largest difference between the two forms:", np.abs(notes_form.numpy() - t
 np.testing.assert_allclose(notes_form.numpy(), torch_form, rtol=1e-10, atol=1e-12)
 
 # %% [markdown]
+# **Figure 1.2**, the two steps from the same point and velocity: standard momentum adds $\mu v$ and the
+# gradient step taken at $\boldsymbol\theta$; Nesterov first moves to the look-ahead point $\boldsymbol\theta + \mu v$
+# and takes the gradient *there*, which already "sees" the far wall of the canyon and turns back.
+
+# %%
+parts = nesterov_step_parts(canyon.grad, theta=np.array([-1.2, 0.5]), v=np.array([0.3, -0.5]), lr=0.02, mu=0.9)
+fig, ax = plt.subplots(figsize=(6, 3.6))
+Xg, Yg, Zg = canyon.grid()
+ax.contour(Xg, Yg, Zg, levels=20, cmap="Greys")
+arrow = dict(angles="xy", scale_units="xy", scale=1, width=0.006)
+th, la = parts["theta"], parts["lookahead"]
+ax.quiver(*th, *(la - th), color="tab:gray", label="momentum step μv", **arrow)
+ax.quiver(*la, *(parts["standard"] - la), color="tab:blue", label="gradient step at θ (standard)", **arrow)
+ax.quiver(*la, *(parts["nesterov"] - la), color="tab:red", label="gradient step at θ + μv (Nesterov)", **arrow)
+ax.set(title="Fig. 1.2: one momentum step, standard vs Nesterov", xlabel="$w_1$", ylabel="$w_2$",
+       xlim=(-1.6, -0.4), ylim=(-0.6, 0.7))
+ax.legend(fontsize=8, loc="lower right")
+plt.show()
+assert canyon.value(parts["nesterov"]) < canyon.value(parts["standard"])  # the look-ahead corrects the overshoot
+
+# %% [markdown]
 # Figure 1.3: SGD vs momentum vs Nesterov momentum on the canyon. The look-ahead damps the
 # oscillation.
 
@@ -256,6 +317,35 @@ assert t.losses[2, 100] < t.losses[1, 100] < t.losses[0, 100]
 # %% [markdown]
 # ## 1.4 Adaptive learning rates
 #
+# **The idea: one learning rate per parameter.** If the curvature changes along the axes (the
+# parameters are independent), a step is better balanced when the learning rate is *reduced* along the
+# dimension where the gradient is large and *increased* where it is small. Figure 1.4: on the canyon
+# the gradient is mostly across ($w_2$), so SGD's step points across the canyon; dividing each
+# coordinate by the size of its gradient makes the step point much closer to the minimum. In high
+# dimension nobody can look at the landscape, so the methods below set the per-parameter rates from the
+# gradients themselves.
+
+# %%
+w = np.array(canyon.start)
+g = canyon.grad(w)
+directions = {"SGD, -g": -g, "per-coordinate rates, -g / |g|": -g / np.abs(g)}
+to_min = np.asarray(canyon.minimum) - w
+cosine = {k: float(d @ to_min / np.linalg.norm(d) / np.linalg.norm(to_min)) for k, d in directions.items()}
+fig, ax = plt.subplots(figsize=(6, 3.6))
+Xg, Yg, Zg = canyon.grid()
+ax.contour(Xg, Yg, Zg, levels=20, cmap="Greys")
+for (label, d), color in zip(directions.items(), ("tab:blue", "tab:red"), strict=True):
+    d = 0.8 * d / np.linalg.norm(d)
+    ax.quiver(*w, *d, angles="xy", scale_units="xy", scale=1, color=color, width=0.006,
+              label=f"{label} (cos to minimum {cosine[label]:.2f})")
+ax.plot(*canyon.minimum, "k*", ms=10)
+ax.set(title="Fig. 1.4: large gradient along w2, small along w1", xlabel="$w_1$", ylabel="$w_2$")
+ax.legend(fontsize=8, loc="lower right")
+plt.show()
+print(f"gradient at the start: {g.round(2)}; cosine with the direction to the minimum: {cosine}")
+assert cosine["per-coordinate rates, -g / |g|"] > 0.9 > 0.5 > cosine["SGD, -g"]
+
+# %% [markdown]
 # ### AdaGrad
 # Each coordinate of the gradient is divided by the root of the sum of its past squares:
 # $$\mathbf{s}^{(t+1)} = \mathbf{s}^{(t)} + \nabla\mathcal{L}\odot\nabla\mathcal{L},\qquad
@@ -285,6 +375,26 @@ assert t.losses[1, -1] > 100 * t.losses[0, -1]  # AdaGrad stopped far away
 print(inspect.getsource(co.RMSprop.step))
 
 # %% [markdown]
+# **AdaGrad's vanishing steps vs RMSProp's**, same surface, same lr: AdaGrad's step length falls like
+# $1/\sqrt t$ because $\mathbf{s}$ sums every squared gradient; RMSProp's average forgets, so its step
+# stays of the order of lr until the gradient itself is small, and it gets much further.
+
+# %%
+ada_rms = {"AdaGrad": (co.Adagrad, dict(lr=0.05)), "RMSProp": (co.RMSprop, dict(lr=0.05, alpha=0.9))}
+t = co.trajectories(canyon, ada_rms, steps=steps)
+step_len = np.linalg.norm(np.diff(t.paths, axis=1), axis=2)  # [2, steps]
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
+draw_paths(canyon, t, axes[0], axes[1], title="AdaGrad vs RMSProp, lr = 0.05")
+for label, lengths in zip(t.labels, step_len, strict=True):
+    axes[2].semilogy(range(1, steps + 1), lengths, label=label)
+axes[2].set(title="Step length", xlabel="step t", ylabel="‖θ(t) − θ(t−1)‖")
+axes[2].legend()
+plt.show()
+print({label: f"loss {loss:.2e}" for label, loss in zip(t.labels, t.losses[:, -1], strict=True)})
+assert t.losses[1, -1] < 0.1 * t.losses[0, -1]  # RMSProp gets much further on the same surface
+assert step_len[0, 100] < 0.1 * step_len[0, 0]  # AdaGrad's step has shrunk tenfold
+
+# %% [markdown]
 # ### Adam
 # Adam adds a moving average of the gradient itself, and corrects both averages for starting at 0:
 # $\hat{\mathbf{g}} = \mathbf{g}^{(t)}/(1-\beta_1^t)$, $\hat{\mathbf{s}} = \mathbf{s}^{(t)}/(1-\beta_2^t)$,
@@ -292,20 +402,27 @@ print(inspect.getsource(co.RMSprop.step))
 # The first steps with a constant gradient 3, with and without the correction:
 
 # %%
-m = co.adam_moments(torch.full((5,), 3.0, dtype=torch.float64), beta1=0.9, beta2=0.999)
+m = co.adam_moments(torch.full((30,), 3.0, dtype=torch.float64), beta1=0.9, beta2=0.999)
 print(" t      g     g_hat        s   s_hat   step (corrected)   step (uncorrected)")
-for i in range(5):
+for i in list(range(5)) + [9, 11, 14, 19, 29]:
     print(f"{i + 1:2d} {m['g'][i]:6.3f} {m['g_hat'][i]:9.3f} {m['s'][i]:8.4f} {m['s_hat'][i]:7.3f}"
           f" {m['step'][i]:18.3f} {m['step_uncorrected'][i]:20.3f}")
-torch.testing.assert_close(m["g_hat"], torch.full((5,), 3.0, dtype=torch.float64))  # unbiased
+torch.testing.assert_close(m["g_hat"], torch.full((30,), 3.0, dtype=torch.float64))  # unbiased
 assert abs(m["g"][0] - 0.1 * 3.0) < 1e-12  # g^(1) = (1 - beta1) grad: 10x too small ...
 assert m["step_uncorrected"][0] > 3  # ... but s is 1000x too small: uncorrected, the step is ~3x too big
+ratio = m["step_uncorrected"] / m["step"]  # how much too large the uncorrected step is, per t
+t_max = int(ratio.argmax()) + 1
+print(f"uncorrected / corrected step: {ratio[0]:.2f} at t = 1, largest {ratio.max():.2f} at t = {t_max}")
+assert abs(ratio[0] - 1000**0.5 / 10) < 1e-9 and t_max == 12 and round(float(ratio.max()), 1) == 6.6
+RESULTS["adam_uncorrected_ratio_max"] = float(ratio.max())
 
 # %% [markdown]
 # The notes point at $\mathbf{g}^{(1)} = (1-\beta_1)\nabla\mathcal{L}$ being too small; the table
 # shows that $\mathbf{s}$ is biased even more ($1-\beta_2 = 0.001$), so *without* the correction
-# the first steps are about $\sqrt{1000}/10 \approx 3.2$ times **too large**. With it, the step
-# is exactly lr from the first iteration.
+# the first step is $\sqrt{1000}/10 \approx 3.2$ times **too large** (at $t = 1$ only: the ratio
+# $(1-\beta_1^t)/\sqrt{1-\beta_2^t}$ keeps growing while $\mathbf{g}$ catches up faster than $\mathbf{s}$, to
+# about **6.6 at $t = 12$**, and comes back towards 1 only after hundreds of steps). With the
+# correction, the step is exactly lr from the first iteration.
 #
 # Figures 1.6–1.7: SGD vs AdaGrad vs RMSProp vs Adam, on the canyon and on Rosenbrock's valley.
 
@@ -335,20 +452,70 @@ plt.show()
 assert np.isfinite(t_noisy.paths).all()
 
 # %% [markdown]
+# **Adam's step is bounded** (the notes' remark). By Cauchy-Schwarz, for *any* gradient sequence
+# $|\hat{\mathbf{g}}_t|/\sqrt{\hat{\mathbf{s}}_t}$ is at most a bound that depends only on $\beta_1, \beta_2, t$
+# (`adam_step_bound`, derivation in `cvcourse/optim/behaviour.py`); for large $t$ it is
+# $(1-\beta_1)/\sqrt{(1-\beta_2)(1-\beta_1^2/\beta_2)}$. RMSProp's ratio $|\nabla|/\sqrt{\mathbf{s}}$ can reach
+# $1/\sqrt{1-\beta}$: a gradient spike after a quiet stretch gives a step 31.6 × lr with $\beta = 0.999$,
+# where Adam's average of the gradient damps the spike by about $1-\beta_1$ (its step stays below
+# $(1-\beta_1)/\sqrt{1-\beta_2} \approx 3.2$ × lr).
+
+# %%
+from cvcourse.optim.behaviour import adam_step_bound, single_parameter_steps
+
+quiet_then_spike = torch.cat([torch.full((1000,), 1e-3, dtype=torch.float64), torch.ones(1, dtype=torch.float64)])
+spike = {name: float(single_parameter_steps(cls, quiet_then_spike, lr=1.0, eps=0.0, **kw)[-1].abs())
+         for name, cls, kw in (("RMSProp", co.RMSprop, dict(alpha=0.999)), ("Adam", co.Adam, dict(betas=(0.9, 0.999))))}
+print(f"step on the spike, in units of lr: {spike}; Adam's bound at t = 1001: {adam_step_bound(1001):.2f}")
+assert abs(spike["RMSProp"] - 1000**0.5) < 0.05 and spike["Adam"] < 0.1 / 0.001**0.5 < 0.11 * spike["RMSProp"]
+heavy_tailed = torch.randn(2000, generator=torch.Generator().manual_seed(1), dtype=torch.float64) ** 5
+adam_steps = single_parameter_steps(co.Adam, heavy_tailed, lr=1.0, eps=0.0).abs()
+bound = torch.tensor([adam_step_bound(t) for t in range(1, len(heavy_tailed) + 1)], dtype=torch.float64)
+assert (adam_steps <= bound + 1e-12).all()  # the bound holds at every step of a wild sequence
+RESULTS.update({f"spike_step_{k}": v for k, v in spike.items()})
+
+# %% [markdown]
+# **Adam assumes axis-aligned curvature** (the notes' remark). Its per-coordinate rescaling helps when
+# the canyon lies along the axes and not when it is rotated. Same canyon ($\kappa = 25$) rotated by 45°,
+# start point rotated with it: SGD is rotation invariant (its path is exactly the rotated path, same
+# losses), Adam is not, and needs more than twice the steps.
+
+# %%
+rotated = surfaces.canyon(angle=45)
+turn = np.array([[1, -1], [1, 1]]) / np.sqrt(2)  # the same 45 degree rotation
+sgd_adam = {"SGD": (co.SGD, dict(lr=0.05)), "Adam": (co.Adam, dict(lr=0.05))}
+t_axis = co.trajectories(canyon, sgd_adam, steps=steps)
+t_rot = co.trajectories(rotated, sgd_adam, start=turn @ np.array(canyon.start), steps=steps)
+fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), layout="constrained")
+draw_paths(canyon, t_axis, *axes[0], title="SGD vs Adam, canyon along the axes")
+draw_paths(rotated, t_rot, *axes[1], title="... and rotated by 45°")
+plt.show()
+np.testing.assert_allclose(t_rot.losses[0], t_axis.losses[0], rtol=1e-9, atol=1e-15)  # SGD: same losses
+needed = {name: steps_to_tolerance(s, sgd_adam, tol=1e-4, steps=1000, start=st)["Adam"]
+          for name, s, st in (("axis", canyon, None), ("rotated", rotated, turn @ np.array(canyon.start)))}
+print("Adam's steps to f - f* < 1e-4:", needed)
+assert needed["rotated"] > 2 * needed["axis"]
+RESULTS.update({f"adam_steps_{k}": v for k, v in needed.items()})
+
+# %% [markdown]
 # ### AdamW
 # $$\boldsymbol\theta^{(t+1)} = \boldsymbol\theta^{(t)} - \frac{\mathrm{lr}}{\sqrt{\hat{\mathbf{s}}}+\varepsilon}\odot\hat{\mathbf{g}} - \lambda\boldsymbol\theta^{(t)}$$
-# For SGD, an L2 penalty ($\nabla \leftarrow \nabla + \lambda\boldsymbol\theta$) and weight decay
-# ($\boldsymbol\theta \leftarrow (1-\mathrm{lr}\,\lambda)\boldsymbol\theta$) are the same update. For Adam they
-# are not: the penalty goes through the averages and is rescaled by $1/\sqrt{\hat{\mathbf{s}}}$. Note:
+# For plain SGD **without momentum**, an L2 penalty ($\nabla \leftarrow \nabla + \lambda\boldsymbol\theta$) and
+# weight decay ($\boldsymbol\theta \leftarrow (1-\mathrm{lr}\,\lambda)\boldsymbol\theta$) are the same update. With
+# momentum they are not: the penalty enters the velocity and is averaged with the past gradients, decay
+# is not (which is why SGDW exists, Loshchilov & Hutter). For Adam they are not either: the penalty goes
+# through the averages and is rescaled by $1/\sqrt{\hat{\mathbf{s}}}$. Note:
 # torch (and `cvcourse.optim.AdamW`) multiply the decay by lr, $-\mathrm{lr}\,\lambda\boldsymbol\theta$,
 # where the notes write $-\lambda\boldsymbol\theta$; we follow torch.
 
 # %%
-for adaptive in (False, True):
-    l2, decay = co.l2_vs_decay(grad_fn, w0, lr=0.05, weight_decay=0.1, steps=100, adaptive=adaptive)
-    gap = (l2 - decay).abs().max().item()
-    print(f"{'Adam' if adaptive else 'SGD '}: largest gap between L2 and weight decay = {gap:.2e}")
-    assert (gap < 1e-12) if not adaptive else (gap > 1e-3)
+gaps = {}
+for name, adaptive, momentum in (("SGD", False, 0.0), ("SGD, momentum 0.9", False, 0.9), ("Adam", True, 0.0)):
+    l2, decay = co.l2_vs_decay(grad_fn, w0, lr=0.05, weight_decay=0.1, steps=100, adaptive=adaptive,
+                               momentum=momentum)
+    gaps[name] = (l2 - decay).abs().max().item()
+    print(f"{name:>17}: largest gap between L2 and weight decay = {gaps[name]:.2e}")
+assert gaps["SGD"] < 1e-12 and gaps["SGD, momentum 0.9"] > 1e-3 and gaps["Adam"] > 1e-3
 
 # %% [markdown]
 # ## Explore

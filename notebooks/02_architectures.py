@@ -80,8 +80,9 @@ train_size = pick(full=1000, fast=64)     # training images for the training cel
 val_size = pick(full=500, fast=32)
 batch_size = pick(full=64, fast=32)
 grad_batch = pick(full=32, fast=8)        # batch for the gradient-norm measurement
-deep_depth = pick(full=44, fast=20)       # plain vs residual: 6n + 2 weighted layers
-deep_epochs = pick(full=2, fast=1)
+shallow_depth = 8                         # degradation: a shallow plain net (6n + 2 weighted layers) ...
+deep_depth = pick(full=56, fast=32)       # ... vs a deep plain and a deep residual one
+deep_epochs = pick(full=3, fast=6)
 regnet_models = pick(full=5, fast=2)      # models sampled per design space
 regnet_steps = pick(full=20, fast=2)      # optimizer steps per sampled model
 max_phi = pick(full=3, fast=1)            # compound scaling: measure phi = 0 .. max_phi
@@ -144,6 +145,24 @@ assert flatten_fc - 1000 == 49 * (gap_fc - 1000)
 print(inspect.getsource(resnet.BasicBlock.forward))
 
 # %% [markdown]
+# **Training starts near the identity** (the notes' remark): with small weights each block is close to
+# $x \mapsto x$ and training perturbs it. torchvision's `zero_init_residual=True` makes it exact: the
+# last BN of every residual branch starts at $\gamma = 0$, so $F(x) = 0$ and each block outputs
+# $\mathrm{ReLU}(x) = x$ for its (non-negative, post-ReLU) input. **Batch normalisation is used heavily**:
+# every convolution of a ResNet is followed by one.
+
+# %%
+identity_net = resnet.resnet18(zero_init_residual=True).eval()
+x = torch.relu(torch.randn(2, 64, 56, 56))  # a block's input comes out of a ReLU
+with torch.no_grad():
+    for block in identity_net.layer1:
+        assert torch.equal(block(x), x)  # F(x) = 0: the block is the identity
+convs = [m for m in identity_net.modules() if isinstance(m, nn.Conv2d)]
+bns = [m for m in identity_net.modules() if isinstance(m, nn.BatchNorm2d)]
+print(f"ResNet-18: {len(convs)} convolutions, {len(bns)} batch norms")
+assert len(convs) == len(bns) == 20
+
+# %% [markdown]
 # ### ResNet-18, stage by stage
 # Each stage is a stack of two-conv blocks; the first block of stages 2-4 halves H, W (stride 2,
 # no pooling) and doubles the channels. The table is computed from the model with a FLOP counter
@@ -164,7 +183,9 @@ assert r18_rows[3].flops == r18_rows[4].flops == r18_rows[5].flops
 # ### The bottleneck block
 # 1x1 (compress the channels by 4) -> 3x3 -> 1x1 (restore): three layers for about the
 # parameters and FLOPs of two 3x3s. Compare ResNet-34's basic block on 64 channels with
-# ResNet-50's bottleneck on 256 channels (at 56 x 56):
+# ResNet-50's bottleneck on 256 channels (at 56 x 56). The weights are counted from the blocks'
+# convolutions: $2 \cdot 3 \cdot 3 \cdot 64 \cdot 64 = 73{,}728$ against
+# $256 \cdot 64 + 3 \cdot 3 \cdot 64 \cdot 64 + 64 \cdot 256 = 69{,}632$.
 
 # %%
 basic = resnet.BasicBlock(64, 64)
@@ -172,10 +193,25 @@ bottle = resnet.Bottleneck(256, 64)
 for name, block, c in (("basic, 64 ch", basic, 64), ("bottleneck, 256 ch", bottle, 256)):
     print(f"{name:>18}: {count_parameters(block):>7,} parameters, "
           f"{count_flops(block, (1, c, 56, 56)) / 1e6:6.1f} MFLOPs")
-# conv weights by hand: 2 * 3*3*64*64 vs 1*1*256*64 + 3*3*64*64 + 1*1*64*256
-assert 2 * conv_params(64, 64, 3) == 73_728
-assert conv_params(256, 64, 1) + conv_params(64, 64, 3) + conv_params(64, 256, 1) == 69_632
+conv_weights = {name: sum(m.weight.numel() for m in block.modules() if isinstance(m, nn.Conv2d))
+                for name, block in (("basic", basic), ("bottleneck", bottle))}
+print("convolution weights:", conv_weights)
+assert conv_weights == {"basic": 73_728, "bottleneck": 69_632}
+assert conv_weights["basic"] == 2 * conv_params(64, 64, 3)  # the formula agrees with the blocks
+assert conv_weights["bottleneck"] == conv_params(256, 64, 1) + conv_params(64, 64, 3) + conv_params(64, 256, 1)
 assert abs(count_flops(bottle, (1, 256, 56, 56)) / count_flops(basic, (1, 64, 56, 56)) - 1) < 0.1
+
+# %% [markdown]
+# **Where the stride goes.** The notes put the down-sampling stride on the *first* 1x1 of a stage's first
+# bottleneck (the original ResNet); torchvision, and so our `Bottleneck`, follow "ResNet v1.5" and put it on
+# the 3x3 (a strided 1x1 would skip three quarters of the pixels; v1.5 is about 0.5 % more accurate on
+# ImageNet, and its weights are the ones that load):
+
+# %%
+down = resnet.resnet50().layer2[0]  # first block of stage 2: 256 -> 512 channels, 56 -> 28 px
+print(f"conv1 (1x1) stride {down.conv1.stride}, conv2 (3x3) stride {down.conv2.stride}, "
+      f"conv3 (1x1) stride {down.conv3.stride}")
+assert down.conv1.stride == (1, 1) and down.conv2.stride == (2, 2) and down.conv3.stride == (1, 1)
 
 # %% [markdown]
 # ### Exercise 7-1: why deep residual networks train
@@ -230,11 +266,41 @@ RESULTS.update({f"gradient_spread_{k}": float(v) for k, v in spread.items()})
 # with fewer weights:
 
 # %%
-for block, c in ((inception_resnet.InceptionResNetA(), 320), (inception_resnet.InceptionResNetB(), 1088)):
-    y = block.eval()(torch.rand(1, c, 17, 17))
+for block, c, hw in ((inception_resnet.InceptionResNetA(), 320, 35), (inception_resnet.InceptionResNetB(), 1088, 17)):
+    y = block.eval()(torch.rand(1, c, hw, hw))  # A runs at 35 x 35 in the paper, B at 17 x 17
     print(f"{type(block).__name__}: {count_parameters(block):,} parameters, shape kept: {tuple(y.shape)}")
 assert receptive_field([(3, 1), (3, 1)]) == 5 and 2 * 9 < 25     # two 3x3 see 5x5
-assert receptive_field([(1, 1), (7, 1)]) == 7 and 7 + 7 < 49     # 1x7 + 7x1 see 7x7 (per axis)
+
+# %% [markdown]
+# One axis is not enough for the 1x7 + 7x1 pair (each of the two has a 1-D receptive field of 7 along its
+# own axis). In 2-D: the set of input pixels that reach one output pixel (`receptive_region`, from the
+# gradient), for a 1x7 alone, the 1x7 + 7x1 pair and a 7x7, with positive weights:
+
+# %%
+from cvcourse.architectures.complexity import receptive_region
+
+
+def positive(*convs):  # positive weights: no contribution can cancel
+    net = nn.Sequential(*convs).double()
+    for p in net.parameters():
+        nn.init.uniform_(p, 0.1, 1.0)
+    return net
+
+
+one_by_seven = positive(nn.Conv2d(1, 1, (1, 7), padding=(0, 3)))
+pair = positive(nn.Conv2d(1, 1, (1, 7), padding=(0, 3)), nn.Conv2d(1, 1, (7, 1), padding=(3, 0)))
+full = positive(nn.Conv2d(1, 1, 7, padding=3))
+regions = {name: receptive_region(net) for name, net in (("1x7", one_by_seven), ("1x7 + 7x1", pair), ("7x7", full))}
+fig, axes = plt.subplots(1, 3, figsize=(8, 2.8))
+for ax, (name, region) in zip(axes, regions.items(), strict=True):
+    ax.imshow(region.numpy(), cmap="Blues", vmin=0, vmax=1.3)
+    style_axes(ax, f"{name}: {int(region.sum())} pixels", "input column", "input row")
+plt.show()
+assert torch.equal(regions["1x7 + 7x1"], regions["7x7"]) and int(regions["7x7"].sum()) == 49
+assert int(regions["1x7"].sum()) == 7
+weights_pair, weights_full = (sum(c.weight.numel() for c in n) for n in (pair, full))
+print(f"same 7 x 7 region with {weights_pair} weights instead of {weights_full}")
+assert weights_pair == 14 and weights_full == 49
 
 # %% [markdown]
 # ## 2.3 ResNeXt
@@ -249,6 +315,19 @@ for groups in (1, 2, 4, 32):
           f"{count_flops(conv, (1, 128, 28, 28)) / 1e6:6.1f} MFLOPs")
     assert count_parameters(conv) * groups == conv_params(128, 128, 3)
     assert count_flops(conv, (1, 128, 28, 28)) * groups == conv_flops(128, 128, 3, 28, 28)
+
+# %% [markdown]
+# **Less expressive** (the notes' remark): output channel group $g$ sees only input group $g$, so a
+# grouped convolution cannot mix information across groups; the network is expected to build its
+# hierarchy of features anyway. Which output channels each input channel reaches:
+
+# %%
+grouped_conv = nn.Conv2d(8, 8, 3, padding=1, groups=4, bias=False).double()
+x = torch.randn(1, 8, 5, 5, dtype=torch.float64)
+jac = torch.autograd.functional.jacobian(grouped_conv, x)  # [1, 8, 5, 5, 1, 8, 5, 5]
+reach = jac.abs().sum(dim=(0, 2, 3, 4, 6, 7)) > 0  # [out channel, in channel]
+print(reach.int().numpy())
+assert torch.equal(reach, torch.block_diag(*[torch.ones(2, 2, dtype=torch.bool)] * 4))  # block-diagonal
 
 # %% [markdown]
 # A **ResNeXt block** with $G$ branches of width $d$ sums the branches:
@@ -275,6 +354,24 @@ for mode in ("train", "eval"):
     print(f"{mode}: max |branches - grouped| = {diff:.1e}")
     assert diff < 1e-10
 assert grouped.conv2.groups == 8 and count_parameters(grouped) == count_parameters(branchy)
+
+# %% [markdown]
+# **FLOP-matched configurations** (the notes' remark). With $G$ fixed, a block on $C = 256$ channels has
+# $G\,(2Cd + 9d^2)$ convolution weights (so FLOPs, at a fixed size); setting it equal to ResNet-50's
+# bottleneck (69,632) is a second-order equation in $d$, whose positive root
+# $d = (-2CG + \sqrt{(2CG)^2 + 36\,G\,W})/(18G)$ rounds to the paper's Table 2. More groups at the same
+# FLOPs means **wider** activations ($Gd$ channels in the 3x3), which the paper found works better
+# (ResNeXt-50 32×4d: 22.2 % top-1 error vs ResNet-50's 23.9 %, as reported in the paper, not measured here).
+
+# %%
+widths = {g: resnext.flop_matched_width(g) for g in (1, 2, 4, 8, 32)}
+for g, d in widths.items():
+    w = resnext.block_weights(256, g, round(d))
+    print(f"G = {g:2d}: d = {d:6.2f} -> {round(d):2d}, {w:,} weights ({w / 69_632 - 1:+.1%}), "
+          f"3x3 width G d = {g * round(d)}")
+assert [round(d) for d in widths.values()] == [64, 40, 24, 14, 4]  # Table 2 of the paper
+assert all(abs(resnext.block_weights(256, g, round(d)) / 69_632 - 1) < 0.03 for g, d in widths.items())
+assert [g * round(d) for g, d in widths.items()] == sorted(g * round(d) for g, d in widths.items())  # wider
 
 # %% [markdown]
 # ## 2.4 Squeeze-and-excitation
@@ -351,6 +448,8 @@ for phi in range(max_phi + 1):
           f"(predicted {m['flops_factor']:.2f}, 2^phi = {2 ** phi})")
     assert 0.5 * 2**phi <= measured <= 2 * 2**phi  # about 2^phi (rounding adds a bit)
 print(f"alpha * beta^2 * gamma^2 = {m['constraint']:.3f}")
+assert round(m["constraint"], 2) == 1.92  # 1.2 * 1.1^2 * 1.15^2 = 1.9203: "about 2"
+RESULTS["efficientnet_constraint"] = m["constraint"]
 
 # %% [markdown]
 # Play with $\phi$, $\alpha$, $\beta$, $\gamma$: the line is the prediction, the dashed line
@@ -427,28 +526,33 @@ assert regnet.error_cdf(errors["free"], 1.01) == 1.0 and regnet.error_cdf(errors
 
 # %% [markdown]
 # ## Training: the degradation problem
-# A deep plain CNN and a ResNet of the same depth (same layers; the ResNet adds skips), trained
-# the same way on the shapes. Without skips the deeper network trains worse, even on its training
-# data: not overfitting, but optimisation (the gradients measured above).
+# **Degradation** is a *deeper* plain network training worse than a *shallower* plain one, on its own
+# training data: not overfitting (which would show only on validation data) but optimisation. Three
+# nets trained the same way on the same shapes batches: a shallow plain CNN, a deep plain CNN, and the
+# deep one with skips (same layers). Each run is fixed by its seed, so the assertions are reproducible.
 
 # %%
 histories = {}
-for kind, build in (("plain", small.plain_cnn), ("residual", small.residual_cnn)):
-    seed_everything(0)
-    model = build(deep_depth, num_classes=num_classes)
-    histories[kind] = fit(model, train_loader, nn.functional.cross_entropy,
-                          torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
-                          epochs=deep_epochs, val_loader=val_loader, metrics={"accuracy": accuracy},
-                          device=device(), live_plot=False, progress=not fast_mode())
+for kind, depth, build in (("plain", shallow_depth, small.plain_cnn), ("plain", deep_depth, small.plain_cnn),
+                           ("residual", deep_depth, small.residual_cnn)):
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=seed_everything(0))
+    model = build(depth, num_classes=num_classes)  # the same seed, the same batches for every net
+    histories[f"{kind}-{depth}"] = fit(model, loader, nn.functional.cross_entropy,
+                                       torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+                                       epochs=deep_epochs, val_loader=val_loader, metrics={"accuracy": accuracy},
+                                       device=device(), live_plot=False, progress=not fast_mode())
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
-for kind, h in histories.items():
-    ax.plot(h.steps["train_loss"], label=f"{kind}-{deep_depth}")
-style_axes(ax, "Training loss: plain vs residual, same depth", "step", "cross-entropy")
+for name, h in histories.items():
+    ax.plot(range(1, len(h["train_loss"]) + 1), h["train_loss"], "o-", label=name)
+style_axes(ax, "Training loss: shallow plain, deep plain, deep residual", "epoch", "cross-entropy (training)")
 ax.legend()
 plt.show()
-print({k: round(h["val_accuracy"][-1], 3) for k, h in histories.items()})
-RESULTS.update({f"val_accuracy_{k}{deep_depth}": h["val_accuracy"][-1] for k, h in histories.items()})
-RESULTS.update({f"train_loss_{k}{deep_depth}": h["train_loss"][-1] for k, h in histories.items()})
+final = {name: h["train_loss"][-1] for name, h in histories.items()}
+print({k: round(v, 3) for k, v in final.items()})
+shallow, deep_plain, deep_res = final[f"plain-{shallow_depth}"], final[f"plain-{deep_depth}"], final[f"residual-{deep_depth}"]
+assert deep_plain > shallow and deep_res < deep_plain  # degradation, and the skips remove it
+RESULTS.update({f"train_loss_{k.replace('-', '')}": v for k, v in final.items()})
+RESULTS.update({f"val_accuracy_{k.replace('-', '')}": h["val_accuracy"][-1] for k, h in histories.items()})
 RESULTS

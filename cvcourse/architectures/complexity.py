@@ -44,6 +44,7 @@ __all__ = [
     "format_rows",
     "receptive_field",
     "empirical_receptive_field",
+    "receptive_region",
 ]
 
 
@@ -255,3 +256,23 @@ def empirical_receptive_field(model: nn.Module, input_size: Sequence[int] = (1, 
     if rows.numel() == 0:
         return 0
     return int(rows.max() - rows.min() + 1)
+
+
+def receptive_region(model: nn.Module, input_size: Sequence[int] = (1, 1, 15, 15)) -> torch.Tensor:
+    """The 2-D set of input pixels that reach the centre output pixel (non-zero gradient).
+
+    Unlike ``receptive_field`` (one axis of a chain of layers), this tells a 1x7 then 7x1 pair from
+    a 7x7: both give a full 7 x 7 square, while a 1x7 alone gives a 1 x 7 bar.
+
+    Returns:
+        BoolTensor[H, W]: True where an input pixel influences the centre output pixel.
+    """
+    check_type("model", model, nn.Module, "a torch.nn.Module")
+    size = _check_input_size(input_size)
+    if len(size) != 4:
+        raise ValueError(f"input_size must be (B, C, H, W), got {size}")
+    dtype = next((p.dtype for p in model.parameters()), torch.float64)
+    x = torch.ones(size, dtype=dtype, requires_grad=True)
+    y = model(x)  # [B, C, H', W']
+    y[0, :, y.shape[2] // 2, y.shape[3] // 2].sum().backward()
+    return x.grad[0].abs().sum(dim=0) > 0

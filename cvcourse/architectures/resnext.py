@@ -31,7 +31,13 @@ from torch import Tensor, nn
 
 from cvcourse._checks import check_int, check_type
 
-__all__ = ["ResNeXtBranchBlock", "ResNeXtGroupedBlock", "branches_to_grouped"]
+__all__ = [
+    "ResNeXtBranchBlock",
+    "ResNeXtGroupedBlock",
+    "branches_to_grouped",
+    "block_weights",
+    "flop_matched_width",
+]
 
 
 def _check(channels: int, cardinality: int, width: int) -> None:
@@ -122,3 +128,27 @@ def branches_to_grouped(block: ResNeXtBranchBlock) -> ResNeXtGroupedBlock:
         grouped.conv3.weight[:, sl] = branch[6].weight  # [C, d, 1, 1] -> columns of [C, G*d, 1, 1]
     grouped.bn3.load_state_dict(block.bn3.state_dict())
     return grouped.train(block.training)
+
+
+def block_weights(channels: int, cardinality: int, width: int) -> int:
+    r"""Convolution weights of a ResNeXt block: :math:`G (C d + 9 d^2 + d C)` (1x1, 3x3, 1x1 per branch)."""
+    _check(channels, cardinality, width)
+    return cardinality * (channels * width + 9 * width * width + width * channels)
+
+
+def flop_matched_width(cardinality: int, channels: int = 256, weights: int = 69_632) -> float:
+    r"""The branch width d that gives a ResNeXt block ``weights`` convolution weights (notes 2.3).
+
+    With G fixed, :math:`G (2 C d + 9 d^2) = W` is a second-order equation in d; its positive root is
+
+    .. math:: d = rac{-2 C G + \sqrt{(2 C G)^2 + 36 G W}}{18 G}.
+
+    At a fixed spatial size FLOPs are proportional to the weights, so this also matches FLOPs. The
+    default W is ResNet-50's bottleneck at C = 256 (1x1 256->64, 3x3 64->64, 1x1 64->256); rounded,
+    the roots are the paper's Table 2 widths (G = 1, 2, 4, 8, 32 -> d = 64, 40, 24, 14, 4).
+    """
+    check_int("cardinality", cardinality, low=1)
+    check_int("channels", channels, low=1)
+    check_int("weights", weights, low=1)
+    a, b = 9 * cardinality, 2 * channels * cardinality  # a d^2 + b d - W = 0
+    return (-b + (b * b + 4 * a * weights) ** 0.5) / (2 * a)

@@ -6,8 +6,8 @@ Matches ``torch.optim.AdamW(foreach=False)`` (which, like this class, is Adam wi
 ``decoupled_weight_decay=True``). One departure from the notes, following torch: the notes subtract
 lambda * theta, torch subtracts lr * lambda * theta (the decay is scaled by the learning rate, so a
 learning-rate schedule also schedules the decay, as in the paper's Algorithm 2 with eta_t = lr).
-``l2_vs_decay`` shows numerically the notes' remark that L2 regularisation and weight decay are the
-same for SGD but not for Adam.
+``l2_vs_decay`` shows numerically that L2 regularisation and weight decay are the same for SGD
+without momentum (the notes say "for SGD") but not with momentum (hence SGDW) nor for Adam.
 """
 
 from __future__ import annotations
@@ -77,14 +77,23 @@ class AdamW(Adam):
 
 
 def l2_vs_decay(
-    grad_fn, theta0: Tensor, lr: float, weight_decay: float, steps: int, adaptive: bool
+    grad_fn,
+    theta0: Tensor,
+    lr: float,
+    weight_decay: float,
+    steps: int,
+    adaptive: bool,
+    *,
+    momentum: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
     r"""Run L2 regularisation and decoupled weight decay side by side on the same problem.
 
     L2 adds lambda theta to the gradient; decoupled decay multiplies theta by (1 - lr lambda). For
-    SGD (``adaptive=False``) both give theta - lr (grad + lambda theta): identical paths. For Adam
-    (``adaptive=True``) L2's lambda theta is rescaled by 1 / (sqrt(s) + eps) like the gradient,
-    decoupled decay is not: the paths differ.
+    SGD without momentum (``adaptive=False, momentum=0``) both give theta - lr (grad + lambda theta):
+    identical paths. With momentum, L2's lambda theta enters the buffer and is averaged with past
+    gradients while decoupled decay (SGDW) is not: the paths differ. For Adam (``adaptive=True``) L2's
+    lambda theta is rescaled by 1 / (sqrt(s) + eps) like the gradient, decoupled decay is not: the
+    paths differ.
 
     Args:
         grad_fn: maps parameters Tensor[k] to the loss gradient Tensor[k] (without the penalty).
@@ -93,6 +102,7 @@ def l2_vs_decay(
         weight_decay: lambda > 0.
         steps: number of updates.
         adaptive: False for SGD, True for Adam.
+        momentum: SGD's momentum mu (``adaptive=False`` only); 0 is plain SGD.
 
     Returns:
         (path_l2, path_decay), each Tensor[steps + 1, k].
@@ -103,13 +113,16 @@ def l2_vs_decay(
     check_number("weight_decay", weight_decay)
     check_int("steps", steps, low=0)
     check_bool("adaptive", adaptive)
+    check_number("momentum", momentum)
+    if adaptive and momentum:
+        raise ValueError(f"momentum is SGD's (adaptive=False); Adam has betas, got momentum={momentum}")
     paths = []
     for decoupled in (False, True):
         p = theta0.detach().clone().requires_grad_(True)
         if adaptive:
             opt = Adam([p], lr=lr, weight_decay=weight_decay, decoupled_weight_decay=decoupled)
         else:  # SGD has no decoupled flag: shrink the weights by hand before a plain step
-            opt = SGD([p], lr=lr, weight_decay=0.0 if decoupled else weight_decay)
+            opt = SGD([p], lr=lr, momentum=momentum, weight_decay=0.0 if decoupled else weight_decay)
         path = [p.detach().clone()]
         for _ in range(steps):
             p.grad = grad_fn(p.detach())

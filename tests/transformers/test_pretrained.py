@@ -11,6 +11,7 @@ from cvcourse.train import accuracy
 from cvcourse.transformers.pretrained import (
     SHAPES_VIT_CONFIG,
     SHAPES_VIT_FILE,
+    build_shapes_vit,
     load_shapes_vit,
     load_torchvision_vit_b_16,
 )
@@ -26,9 +27,19 @@ def test_shipped_vit_loads_and_beats_chance_by_far():
     with torch.no_grad():
         acc = accuracy(model(images), labels)
     chance = 1 / len(info["classes"])
-    assert acc > 2.25 * chance, f"accuracy {acc:.2f} on unseen shapes"
+    assert acc > 4 * chance, f"accuracy {acc:.2f} on unseen shapes"  # >= 80 %; 95 % on seed 987654
+    assert info["unseen_accuracy"] >= 0.9 and info["unseen_seed"] not in (0, 1, 7)
     # the recorded validation accuracy is what this model scores (within sampling noise)
     assert abs(acc - info["val_accuracy"]) < 0.1
+
+
+def test_build_shapes_vit_stem_or_plain():
+    stem = build_shapes_vit()
+    assert len(stem.conv_proj) == 3  # two conv-BN-ReLU layers + the 1x1 projection
+    plain = build_shapes_vit({**SHAPES_VIT_CONFIG, "stem_channels": []})
+    assert isinstance(plain.conv_proj, torch.nn.Conv2d)
+    x = torch.rand(2, 3, 32, 32)
+    assert stem(x).shape == plain(x).shape == (2, SHAPES_VIT_CONFIG["num_classes"])
 
 
 def _copy_data(tmp_path):
