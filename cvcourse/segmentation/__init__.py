@@ -9,10 +9,16 @@ Modules, in the order of the notes (section 5.1, appendix 5.A):
   ``conv_matrix`` transpose), ``bilinear_kernel``, checkerboard measure, pixel shuffle (= torch ops);
 * ``receptive_field``: receptive fields, dilated stacks, gridding, ``conv_cost`` (= FlopCounterMode);
 * ``pooling``: SPP and PSPNet's pyramid pooling;
+* ``fcn``: ``SmallFCN`` (32s / 16s / 8s skips), ``FCNHead``, ``fcn_resnet50`` (= torchvision's);
+* ``unet``: ``UNet`` (same padding);
+* ``deeplab``: ``ASPPv2``, ``ASPP``, ``DeepLabHead``, ``deeplabv3_resnet50`` (= torchvision's);
+* ``segformer``: ``SegFormer``, ``EfficientSelfAttention``, ``attention_cost``;
 * ``widgets``: ``receptive_field_explorer()``, ``upsampling_explorer()`` (import them from
   ``cvcourse.segmentation.widgets``).
 """
 
+from .deeplab import ASPP, ASPPv2, DeepLabHead, DeepLabV3, deeplabv3_resnet50
+from .fcn import FCN, FCNHead, SmallFCN, fcn_resnet50
 from .losses import pixel_cross_entropy, softmax_focal_loss
 from .metrics import (
     confusion_matrix,
@@ -34,6 +40,8 @@ from .receptive_field import (
     valid_tap_fraction,
     valid_unet_sizes,
 )
+from .segformer import EfficientSelfAttention, SegFormer, attention_cost
+from .unet import UNet
 from .upsampling import (
     bed_of_nails,
     bilinear_kernel,
@@ -81,4 +89,17 @@ __all__ = [
     "valid_unet_sizes",
     "spatial_pyramid_pool",
     "PyramidPooling",
+    "SmallFCN",
+    "FCN",
+    "FCNHead",
+    "fcn_resnet50",
+    "UNet",
+    "ASPPv2",
+    "ASPP",
+    "DeepLabHead",
+    "DeepLabV3",
+    "deeplabv3_resnet50",
+    "SegFormer",
+    "EfficientSelfAttention",
+    "attention_cost",
 ]
