@@ -464,6 +464,26 @@ upsampling_explorer()
 # *where*. The original used `valid` convolutions, so the output is smaller than the input and a big
 # image is segmented tile by tile, each tile's input a larger, mirror-padded area (**overlap-tile**):
 
+# %% [markdown]
+# **FCN-32s / 16s / 8s in code.** A small five-stage CNN (total stride 32, `SmallFCN`): the three
+# variants differ only in which activations are scored and fused. The output is the image's size in
+# every case; what changes is the resolution the scores were computed at.
+
+# %%
+from cvcourse.segmentation.fcn import SmallFCN
+
+scene_batch = torch.stack([scenes["semantic"][i][0] for i in range(2)])
+for variant in SmallFCN.VARIANTS:
+    fcn = SmallFCN(variant).eval()
+    with torch.no_grad():
+        out = fcn(scene_batch)
+    scored = {"32s": "stride 32", "16s": "strides 32 + 16", "8s": "strides 32 + 16 + 8"}[variant]
+    print(f"FCN-{variant}: scores from {scored:20s} -> logits {list(out.shape)}  params {sum(p.numel() for p in fcn.parameters()):,}")
+    assert out.shape == (2, 9, 64, 64)
+
+# %% [markdown]
+# Back to the U-Net's original `valid` padding: the sizes of its maps.
+
 # %%
 from cvcourse.segmentation.receptive_field import valid_unet_sizes
 
@@ -582,3 +602,88 @@ fractions = {rate: valid_tap_fraction(33, rate) for rate in (1, 6, 12, 18, 24, 3
 print({rate: f"{f:.0%}" for rate, f in fractions.items()})
 assert abs(fractions[36] - 1 / 9) < 1e-12  # at a rate past the map only the centre weight sees the image
 RESULTS["aspp_valid_taps_rate24"] = fractions[24]
+
+# %% [markdown]
+# **DeepLab's ASPP, v2 and v3.** v2 sums 3 x 3 dilated convolutions of rates 6, 12, 18, 24; v3 (a 1 x 1
+# branch, three 3 x 3 branches of rates 12, 24, 36 at output stride 8, halved at 16, and **image pooling**,
+# a global average broadcast back: the context that a rate-36 kernel on a small map no longer gives)
+# concatenates its branches and projects them to 256 channels. **v3+** adds a U-Net-like decoder: the
+# ASPP output, upsampled 4x, concatenated with a stride-4 activation and refined by 3 x 3 convolutions.
+# `deeplabv3_resnet50` and `fcn_resnet50` are torchvision's models exactly (same state-dict keys,
+# same outputs; tested in `tests/segmentation`).
+
+# %%
+from cvcourse.segmentation.deeplab import ASPP, ASPPv2
+
+feature_map = torch.rand(1, 64, 33, 33)
+aspp2, aspp3 = ASPPv2(64, 9).eval(), ASPP(64, (6, 12, 18), out_channels=32).eval()
+with torch.no_grad():
+    print("ASPP v2: [1, 64, 33, 33] ->", list(aspp2(feature_map).shape), "(class scores, branches summed)")
+    print("ASPP v3: [1, 64, 33, 33] ->", list(aspp3(feature_map).shape), f"({len(aspp3.convs)} branches concatenated, projected)")
+
+# %% [markdown]
+# ## Transformers for dense prediction
+#
+# **DPT** (Ranftl et al. 2021): a ViT encoder whose tokens from several layers are reassembled into
+# image-like maps at several resolutions and fused by a convolutional decoder. **PVT** (Wang et al.
+# 2021): a *pyramid* of transformer stages, each starting with a patch embedding that shrinks the map,
+# so it gives the multi-scale maps a CNN backbone gives; attention with spatially reduced keys.
+# **Swin** (Liu et al. 2021): attention inside local windows, shifted from one layer to the next,
+# patch merging between stages: a hierarchical backbone of linear cost. **HRFormer** (Yuan et al.
+# 2021): HRNet's parallel resolutions with local-window attention, and 3 x 3 depth-wise convolutions in
+# the FFN to connect the windows.
+#
+# **SegFormer** (Xie et al. 2021): a hierarchical encoder (Mix Transformer) of four stages at strides
+# 4, 8, 16, 32, each an **overlapping patch embedding** (a strided convolution with kernel > stride),
+# blocks of **efficient self-attention** and **Mix-FFN** (a 3 x 3 depth-wise conv inside the FFN gives
+# position information: no positional encoding); and an **all-MLP decoder** (every stage's map
+# projected to one width, upsampled to stride 4, concatenated, fused, scored). Efficient self-attention
+# computes its keys and values on a map shrunk by a strided convolution: $n$ queries against $n/R$
+# keys, $R$ = the reduction of the sequence (the report's `sr_ratio` per side, squared):
+
+# %%
+from cvcourse.segmentation.segformer import EfficientSelfAttention, SegFormer, attention_cost
+
+n_tokens, dim = (512 // 4) ** 2, 64  # stage 1 of a 512 x 512 image
+for sr in (1, 2, 4, 8):
+    cost = attention_cost(n_tokens, dim, sr * sr)
+    print(f"sr_ratio {sr} (R = {sr * sr:2d}): {cost['total'] / 1e9:6.2f} GMACs, attention matrix {n_tokens} x {n_tokens // (sr * sr)}")
+attn = EfficientSelfAttention(32, 2, sr_ratio=1).double().eval()
+mha = torch.nn.MultiheadAttention(32, 2, batch_first=True, dtype=torch.float64).eval()
+with torch.no_grad():  # R = 1: the same weights in nn.MultiheadAttention give the same output
+    mha.in_proj_weight.copy_(torch.cat([attn.q.weight, attn.kv.weight]))
+    mha.in_proj_bias.copy_(torch.cat([attn.q.bias, attn.kv.bias]))
+    mha.out_proj.weight.copy_(attn.proj.weight), mha.out_proj.bias.copy_(attn.proj.bias)
+    tokens = torch.randn(2, 36, 32, dtype=torch.float64)
+    assert torch.allclose(attn(tokens, 6, 6), mha(tokens, tokens, tokens, need_weights=False)[0])
+RESULTS["segformer_attention_cost_ratio_sr8"] = attention_cost(n_tokens, dim, 64)["total"] / attention_cost(n_tokens, dim, 1)["total"]
+
+# %% [markdown]
+# ## The report's questions, answered with code where code can answer
+#
+# *How does SegFormer differ from FCN, U-Net, FPN?* All four build multi-scale features and decode
+# them to a map; SegFormer's features come from attention (global from the first stage), its positions
+# from Mix-FFN's depth-wise convolutions, and its decoder is a few MLPs, where U-Net has a mirrored
+# convolutional decoder with skips and FCN a bilinear upsampling of scores. Parameters, compared:
+
+# %%
+from cvcourse.segmentation.unet import UNet
+
+with torch.no_grad():
+    for name, net in (("FCN-8s (small)", SmallFCN("8s")), ("U-Net", UNet()), ("SegFormer (small)", SegFormer())):
+        net.eval()
+        print(f"{name:18s} params {sum(p.numel() for p in net.parameters()):8,d}   output {list(net(scene_batch).shape)}")
+
+# %% [markdown]
+# *Why down- and upsample instead of keeping the resolution?* Cost and receptive field. Cost: the
+# dilated ResNet-50 above, which keeps more resolution, already paid several times the multiply-adds
+# and memory of output stride 32 (printed again below). Receptive field: without strides, seeing a
+# 63-pixel object takes 31 plain 3 x 3 layers; with four stride-2 stages, eight layers do.
+
+# %%
+plain = [(3, 1, 1)] * 31
+strided = [(3, 2, 1), (3, 1, 1)] * 4
+print(f"31 plain 3x3 layers: RF {receptive_field(plain)}; 8 layers with 4 strides of 2: RF {receptive_field(strided)}")
+print(f"ResNet-50 at OS 8 vs OS 32: {costs[8]['gmacs'] / costs[32]['gmacs']:.1f}x the multiply-adds, {costs[8]['activation_mib'] / costs[32]['activation_mib']:.1f}x the memory")
+assert receptive_field(plain) == 63 and receptive_field(strided) >= 63
+
