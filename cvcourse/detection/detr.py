@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 # The full-mode recipe (see ``cvcourse.detection.training.train_detector``).
-TRAINING = {"epochs": 40, "lr": 3e-4, "batch_size": 32, "train_scenes": 4000, "weight_decay": 1e-4}
+TRAINING = {"epochs": 12, "lr": 5e-4, "batch_size": 16, "train_scenes": 4000, "weight_decay": 1e-4}
 
 # DETR's weights of the class, L1 and GIoU terms in the matching cost and in the loss
 # (``set_cost_class``, ``set_cost_bbox``, ``set_cost_giou`` = ``ce``, ``bbox``, ``giou`` loss coefs).
@@ -259,7 +259,8 @@ def set_loss(
     ``eos_coef`` = 0.1 (most queries are empty; they would drown the few objects), and the terms are
     normalised: the class term is the weighted mean over all queries (``F.cross_entropy`` with class
     weights), the box terms are summed over matched pairs and divided by the number of targets in the
-    batch (at least 1). With ``eos_coef=1`` the class term is the notes' sum divided by ``N * Q``.
+    batch (at least 1). With ``eos_coef=1`` the class term is the notes' sum over all the batch's
+    queries divided by their number, and the box terms the notes' sum divided by the number of targets.
 
     Args:
         pred_logits: Tensor[N, Q, C + 1] class logits (last: no object).
