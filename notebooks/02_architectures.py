@@ -389,6 +389,19 @@ print(f"{count_parameters(se):,} parameters; s in [{float(s.min()):.3f}, {float(
 assert torch.equal(se(x), tv_se(x)) and s.min() >= 0 and s.max() <= 1
 
 # %% [markdown]
+# **SE-ResNet module** (Fig. 2.5): the SE block re-weights the residual branch *before* the skip is added,
+# $\mathrm{ReLU}(\mathbf{x} + \mathrm{SE}(F(\mathbf{x})))$; an SENet is a ResNet / ResNeXt built of these. It costs
+# $2C^2/r$ extra weights per block (+ biases), about 10 % here:
+
+# %%
+print(inspect.getsource(squeeze_excitation.SEBottleneck.forward))
+plain_block = resnet.Bottleneck(256, 64)
+se_block = squeeze_excitation.SEBottleneck(plain_block)
+extra = count_parameters(se_block) - count_parameters(plain_block)
+print(f"bottleneck {count_parameters(plain_block):,} parameters, SE-bottleneck {count_parameters(se_block):,} (+{extra:,})")
+assert extra == 2 * 256 * 16 + 16 + 256 and se_block.eval()(torch.rand(1, 256, 14, 14)).shape == (1, 256, 14, 14)
+
+# %% [markdown]
 # ## 2.5 MobileNetV2
 # **Depth-wise separable convolution**: a depth-wise $k \times k$ convolution (groups = channels,
 # each channel filtered alone) then a point-wise 1x1 that mixes channels. Its cost relative to a
@@ -402,6 +415,9 @@ separable = nn.Sequential(nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=
 f_std, f_sep = count_flops(standard, (1, c_in, hw, hw)), count_flops(separable, (1, c_in, hw, hw))
 print(f"standard {f_std / 1e6:.1f} MFLOPs, separable {f_sep / 1e6:.1f} MFLOPs: {f_std / f_sep:.1f}x fewer")
 assert np.isclose(f_sep / f_std, 1 / c_out + 1 / 9)
+depthwise = separable[0]
+reach = torch.autograd.functional.jacobian(lambda t: depthwise(t), torch.randn(1, c_in, 5, 5)).abs().sum(dim=(0, 2, 3, 4, 6, 7)) > 0
+assert torch.equal(reach, torch.eye(c_in, dtype=torch.bool))  # less expressive: no channel sees another
 
 # %% [markdown]
 # **Inverted residual block**: 1x1 expanding the channels by $t$ -> 3x3 depth-wise (stride 2
@@ -429,6 +445,21 @@ notes_table = [("224 × 3", "conv2d", "-", "32", "1", "2"),
                ("7 × 1280", "avgpool 7x7", "-", "-", "1", "-"), ("1 × 1 × 1280", "conv2d 1x1", "-", "k", "-", "1")]
 assert table == notes_table
 assert mobilenet.table_2_1(torchvision.models.mobilenet_v2()) == notes_table  # torchvision's too
+
+# %% [markdown]
+# The notes' three remarks on the table, read from the models: the channels **grow slowly** (32 → 320
+# over the blocks, where ResNet-50 reaches 2048); the **stem is light** (one 3x3 convolution to 32
+# channels); and because the last block is narrow, a 1x1 **expands to 1280** channels before the classifier.
+
+# %%
+mb, r50 = mobilenet.mobilenet_v2(), resnet.resnet50()
+stem_mb = count_parameters(mb.features[0])
+stem_r50 = count_parameters(r50.conv1) + count_parameters(r50.bn1)
+print(f"stem parameters: MobileNetV2 {stem_mb:,}, ResNet-50 {stem_r50:,}; "
+      f"last block {mb.features[-1][0].in_channels} channels -> {mb.features[-1][0].out_channels} before the "
+      f"classifier; ResNet-50 ends at {r50.fc.in_features}")
+assert stem_mb < stem_r50 / 8 and mb.features[-1][0].in_channels == 320 and mb.features[-1][0].out_channels == 1280
+assert mb.classifier[-1].in_features == 1280 < r50.fc.in_features == 2048
 
 # %% [markdown]
 # ## 2.6 Model scaling
@@ -470,11 +501,43 @@ f50, fw = count_flops(r50), count_flops(wrn)
 print(f"ResNet-50: {p50 / 1e6:.1f} M params, {f50 / 1e9:.1f} GFLOPs; "
       f"Wide ResNet-50-2: {pw / 1e6:.1f} M params, {fw / 1e9:.1f} GFLOPs ({fw / f50:.2f}x)")
 assert 2 < fw / f50 < 4  # the inner 3x3 convs cost 4x, the 1x1s 2x
+layers = {name: sum(isinstance(m, nn.Conv2d) for m in net.modules()) for name, net in (("r50", r50), ("wrn", wrn))}
+print(f"both have {layers['r50']} convolutions in sequence; work per convolution: x{fw / f50:.2f} for the wide one")
+assert layers["r50"] == layers["wrn"]  # same depth: the extra work is within layers, which a GPU runs in parallel
 
 # %% [markdown]
 # ## 2.7 EfficientNet-B0
-# Found by neural architecture search from MobileNet's inverted residual block, adding
-# squeeze-and-excitation and SiLU ("MBConv"); B1-B7 are B0 compound-scaled. Every stage at 224 px:
+# **Neural architecture search (NAS)**: a controller network, trained with policy gradients, outputs
+# architectures; each is trained and its accuracy is the controller's reward. B0 was found this way,
+# searching around MobileNet's inverted residual block, and B1-B7 are B0 compound-scaled. As the notes
+# remark, NAS gives no guiding principle: B0's stages mix 3x3 and 5x5 kernels and strides with no
+# visible rule (read from the configuration below).
+#
+# **The MBConv cell**: 1x1 expansion by $t$ (6, or 1 in the first stage) → $k \times k$ depth-wise conv
+# (stride 2 when down-sampling) → squeeze-and-excitation on the expanded channels, squeezing to a quarter
+# of the block's *input* channels → 1x1 projection with no activation; SiLU elsewhere; the skip (with
+# stochastic depth) only when the shape is kept. The second stage's first block:
+
+# %%
+b0 = efficientnet.efficientnet_b0()
+print("stage kernels:", [c.kernel for c in efficientnet.B0_SETTING],
+      "strides:", [c.stride for c in efficientnet.B0_SETTING],
+      "expansion:", [c.expand_ratio for c in efficientnet.B0_SETTING])
+cell = b0.features[2][0]  # 16 -> 24 channels, stride 2
+print(cell)
+expand, dw, se_block, project = cell.block
+assert expand[0].out_channels == 6 * expand[0].in_channels == 96 and isinstance(expand[2], nn.SiLU)
+assert dw[0].groups == dw[0].in_channels == 96 and dw[0].stride == (2, 2)
+assert se_block.fc1.out_channels == max(1, 16 // 4) and len(project) == 2  # no activation after the projection
+assert not cell.use_res_connect and b0.features[2][1].use_res_connect  # skip only when the shape is kept
+tv_b0 = torchvision.models.efficientnet_b0().eval()
+b0.load_state_dict(tv_b0.state_dict(), strict=True)
+x = torch.rand(1, 3, 224, 224)
+with torch.no_grad():
+    assert torch.allclose(b0.eval()(x), tv_b0(x), atol=1e-5)  # the same network as torchvision's
+
+# %% [markdown]
+# Every stage at 224 px:
 
 # %%
 print(format_rows(stage_summary(efficientnet.efficientnet_b0(), (1, 3, 224, 224))))
@@ -523,6 +586,26 @@ style_axes(ax, "Empirical error distribution F(e) (Fig. 2.9)", "validation error
 ax.legend()
 plt.show()
 assert regnet.error_cdf(errors["free"], 1.01) == 1.0 and regnet.error_cdf(errors["free"], 0.0) == 0.0
+
+# %% [markdown]
+# The notes' remarks, computed. The design space has **16 dimensions** (4 stages × $d_i, w_i, g_i, b_i$).
+# The **perfect** design space, every model at 0 % error, has $F(e) = 1$ for every $e > 0$ (a line at 1,
+# like a perfect ROC curve). The paper samples **n = 500** models because an empirical CDF is only as
+# precise as its sample: by the Dvoretzky-Kiefer-Wolfowitz inequality, with 95 % probability the whole
+# curve is within $\varepsilon = \sqrt{\ln(2/0.05)/(2n)}$ of the true one. Refinement then repeats the
+# comparison, each time fixing a parameter or a relation between them (here: shared $g$, $b$ and
+# non-shrinking widths), keeping the space whose curve is higher. And a caution from the notes: RegNet
+# beat EfficientNet in its paper with EfficientNet *retrained* under RegNet's hyperparameters, not
+# EfficientNet's own tuned ones.
+
+# %%
+config = regnet.sample_config("free", random.Random(0))
+dims = sum(len(getattr(config, f)) for f in ("depths", "widths", "groups", "bottlenecks"))
+assert dims == 16
+assert (regnet.error_cdf([0.0] * 5, np.array([0.01, 0.5, 1.0])) == 1).all()  # the perfect space
+eps = {n: float(np.sqrt(np.log(2 / 0.05) / (2 * n))) for n in (500, regnet_models)}
+print(f"16 dimensions; 95 % band of the ECDF: ±{eps[500]:.3f} with n = 500, ±{eps[regnet_models]:.2f} with our n = {regnet_models}")
+assert round(eps[500], 3) == 0.061
 
 # %% [markdown]
 # ## Training: the degradation problem

@@ -181,6 +181,23 @@ ax.imshow(self_weights.numpy(), cmap="viridis")
 style_axes(ax, "Self-attention weights", "key token j", "query token i")
 
 # %% [markdown]
+# ## 3.1.2 Embeddings
+#
+# An **embedding layer** turns each input token (an integer id) into a learned vector of $d_Y = d_\text{model}$
+# numbers: row `id` of a matrix, i.e. a one-hot vector times that matrix. The toy model above multiplies the
+# embedding by $\sqrt{d_\text{model}}$ before adding the positional encoding, as the original transformer does:
+
+# %%
+ids = src[:4]  # [N, L] token ids
+E = model_masked.embed.weight  # [vocabulary, d_model]
+with torch.no_grad():
+    one_hot = F.one_hot(ids, E.shape[0]).to(E.dtype) @ E  # [N, L, d_model]
+    assert torch.equal(model_masked.embed(ids), E[ids]) and torch.allclose(one_hot, E[ids])
+    d_model = E.shape[1]
+    assert torch.allclose(model_masked._tokens(ids), E[ids] * d_model**0.5 + model_masked.pe[: ids.shape[1]])
+print(f"vocabulary {E.shape[0]}, d_model {d_model}: token ids {tuple(ids.shape)} -> vectors {tuple(one_hot.shape)}")
+
+# %% [markdown]
 # ## 3.1.3 Encoder: multi-head self-attention
 #
 # $h$ self-attention heads run in parallel on the same tokens, each with its own projections and
@@ -223,6 +240,15 @@ print("max |ours - torch| =", (ours - theirs).abs().max().item())
 RESULTS["mha_max_abs_diff_vs_torch"] = (ours - theirs).abs().max().item()
 
 # %% [markdown]
+# The heads attend to information from **different representation subspaces**: each has its own
+# $d_K = d_Y / h$ columns of the projections (the head-by-head loop above), so with the same input tokens
+# they produce different weights.
+
+# %%
+_, per_head = mha(tokens, tokens, tokens, average_attn_weights=False)  # [1, h, L, L]
+assert per_head.shape == (1, h, 5, 5) and not torch.allclose(per_head[0, 0], per_head[0, 1])
+
+# %% [markdown]
 # ### Layer normalisation vs batch normalisation
 #
 # Layer norm normalises **each activation on its own**, over its $D$ features:
@@ -248,6 +274,26 @@ for ax, name in zip(axes, NORMS, strict=True):
     style_axes(ax, name, "channel (its H×W pixels)", "sample n")
 assert normalised_together("layer norm")[1:].sum() == 0  # never across samples
 assert normalised_together("batch norm")[:, 1:].sum() == 0  # never across channels
+
+# %% [markdown]
+# **Why layer norm in NLP** (the notes' two remarks). Sentences have different lengths, so batches are
+# padded; batch norm's statistics then depend on how much padding the batch holds, layer norm's do not
+# (each token is normalised over its own features). And layer norm computes the same thing in training
+# and at inference, where batch norm switches from batch statistics to running averages.
+
+# %%
+sentence = torch.randn(1, 4, 8, dtype=torch.float64)  # [N, L, D]: 4 real tokens
+outputs = {"layer norm": [], "batch norm": []}
+for padding in (0, 6):
+    batch = torch.cat([sentence, torch.zeros(1, padding, 8, dtype=torch.float64)], dim=1)  # zero padding
+    outputs["layer norm"].append(layer_norm(batch)[:, :4])
+    outputs["batch norm"].append(batch_norm(batch.transpose(1, 2)).transpose(1, 2)[:, :4])  # channels first
+print({k: f"{(v[0] - v[1]).abs().max().item():.2e}" for k, v in outputs.items()}, "(change on the real tokens)")
+assert torch.allclose(*outputs["layer norm"]) and not torch.allclose(*outputs["batch norm"])
+ln, bn = torch.nn.LayerNorm(8).double(), torch.nn.BatchNorm1d(8).double()
+x = torch.randn(16, 8, dtype=torch.float64)
+train_out = (ln.train()(x), bn.train()(x))
+assert torch.equal(train_out[0], ln.eval()(x)) and not torch.allclose(train_out[1], bn.eval()(x))
 
 # %% [markdown]
 # ### The feed-forward network, and residual connections
@@ -276,6 +322,22 @@ with torch.no_grad():
 
 # %%
 print(inspect.getsource(TransformerEncoderLayer.forward).split('"""')[-1])
+
+# %% [markdown]
+# Of all the parts of an encoder layer, **attention is the only one where tokens interact**: LN and the FFN
+# act on each token alone. Change token 0 and see which outputs move:
+
+# %%
+layer = TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=True).double().eval()
+x = torch.randn(1, 6, 16, dtype=torch.float64)
+x2 = x.clone()
+x2[0, 0] += torch.randn(16, dtype=torch.float64)  # change token 0 only (not by a constant: LN would remove it)
+with torch.no_grad():
+    token_wise = lambda t: layer._ff_block(layer.norm2(t))  # LN + FFN  # noqa: E731
+    moved = {"LN + FFN": (token_wise(x2) - token_wise(x)).abs().amax(-1)[0] > 1e-12,
+             "whole layer": (layer(x2) - layer(x)).abs().amax(-1)[0] > 1e-12}
+print({k: v.int().tolist() for k, v in moved.items()}, "(1 = output token changed)")
+assert moved["LN + FFN"].tolist() == [True] + [False] * 5 and moved["whole layer"].all()
 
 # %% [markdown]
 # In post-norm every residual path goes through a LN, which "disrupts" it. Xiong et al.
@@ -331,6 +393,62 @@ RESULTS.update({f"stability_final_loss_{name.replace('-', '_')}": sum(losses[-10
 #
 # Without a mask, position $i$ can attend to position $i+1$ of its input, which *is* the answer: a
 # **data leak**. `influence_matrix` changes one input token at a time and records which outputs move.
+#
+# First the layer itself (Fig. 3.7, post-norm): our `TransformerDecoderLayer` has the parameters of
+# `torch.nn.TransformerDecoderLayer` and gives its outputs. **Cross-attention** (Fig. 3.6) is this method,
+# queries `x` from the decoder, keys and values `mem` from the encoder:
+
+# %%
+from cvcourse.transformers.attention import causal_mask
+from cvcourse.transformers.layers import TransformerDecoderLayer
+
+print(inspect.getsource(TransformerDecoderLayer._mha_block))
+dec = TransformerDecoderLayer(16, 4, 32, dropout=0.0, batch_first=True).double().eval()
+torch_dec = torch.nn.TransformerDecoderLayer(16, 4, 32, dropout=0.0, batch_first=True, dtype=torch.float64).eval()
+dec.load_state_dict(torch_dec.state_dict(), strict=True)
+z, mem = torch.randn(2, 6, 16, dtype=torch.float64), torch.randn(2, 5, 16, dtype=torch.float64)
+future = ~causal_mask(6)  # True = may not attend (torch's convention for tgt_mask)
+with torch.no_grad():
+    assert torch.allclose(dec(z, mem, tgt_mask=future), torch_dec(z, mem, tgt_mask=future))
+
+# %% [markdown]
+# The notes' two remarks on cross-attention, checked. (1) Its output is an **additive delta** on the
+# activations $\mathbf{z}$ from the first (masked) self-attention: in a pre-norm layer whose self-attention and
+# FFN outputs are switched off, the layer returns exactly $\mathbf{z} + \mathrm{CA}(\mathrm{LN}(\mathbf{z}), \text{memory})$.
+# (2) It works **token by token**: the keys and values are fixed by the encoder and the queries do not
+# interact, so changing decoder token 3 changes only output row 3.
+
+# %%
+pre = TransformerDecoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=True).double().eval()
+with torch.no_grad():
+    for p in (pre.self_attn.out_proj.weight, pre.self_attn.out_proj.bias, pre.linear2.weight, pre.linear2.bias):
+        p.zero_()  # self-attention and FFN add nothing
+    delta = pre._mha_block(pre.norm2(z), mem, None, None, False)
+    assert torch.allclose(pre(z, mem), z + delta)  # (1) the additive delta
+    ca = lambda q: dec._mha_block(q, mem, None, None, False)  # noqa: E731
+    z3 = z.clone()
+    z3[:, 3] += torch.randn(16, dtype=torch.float64)
+    rows = ((ca(z3) - ca(z)).abs().amax(-1) > 1e-12)[0]
+assert rows.tolist() == [False, False, False, True, False, False]  # (2) only row 3 moved
+print("cross-attention rows changed by editing decoder token 3:", rows.int().tolist())
+
+# %% [markdown]
+# Fig. 3.6 on the toy model: the cross-attention weights of its decoder (output position against source
+# position, averaged over heads and sequences). Reversing a string, output $i$ needs source digit
+# $n - i$: a trained model shows an anti-diagonal (train longer in full mode to see it form).
+
+# %%
+from cvcourse.transformers.attention_maps import record_attention
+
+tgt_in = torch.stack([toy_val[i][0][LENGTH:] for i in range(len(toy_val))])  # [<SoS>, t_1 .. t_n]
+with torch.no_grad(), record_attention(model_masked.decoder[-1].multihead_attn) as cross:
+    model_masked(torch.cat([src, tgt_in], 1))
+weights = cross[0].mean(dim=(0, 1))  # [decoder positions, source positions]
+fig, ax = plt.subplots(figsize=(3.8, 3.2))
+shown = ax.imshow(weights.numpy(), cmap="viridis")
+fig.colorbar(shown, ax=ax)
+style_axes(ax, "Fig. 3.6: cross-attention of the toy decoder", "source position j", "decoder position i")
+assert weights.shape == (LENGTH + 1, LENGTH) and torch.allclose(weights.sum(-1), torch.ones(LENGTH + 1))
 
 # %%
 from cvcourse.transformers.toy_seq import influence_matrix, stepwise_logits

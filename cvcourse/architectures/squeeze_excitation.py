@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from cvcourse._checks import check_int, check_tensor
+from cvcourse._checks import check_int, check_tensor, check_type
 
-__all__ = ["SqueezeExcitation"]
+__all__ = ["SqueezeExcitation", "SEBottleneck"]
 
 
 class SqueezeExcitation(nn.Module):
@@ -61,3 +61,31 @@ class SqueezeExcitation(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         check_tensor("x", x, shape=("B", self.fc1.in_channels, "H", "W"), dtype="float")
         return self.scale(x) * x  # x~_c = s_c x_c, broadcast over H, W
+
+
+class SEBottleneck(nn.Module):
+    """SE-ResNet module (notes Fig. 2.5; Hu et al., https://arxiv.org/abs/1709.01507, Fig. 3): a ResNet
+    bottleneck whose residual branch is re-weighted by squeeze-and-excitation *before* the sum,
+    ``relu(x + SE(F(x)))``; the skip is left untouched.
+
+    ``block`` is a ``cvcourse.architectures.resnet.Bottleneck``, kept as an attribute so its weights
+    (and its downsample) are the plain bottleneck's.
+    """
+
+    def __init__(self, block: nn.Module, reduction: int = 16) -> None:
+        super().__init__()
+        from .resnet import Bottleneck  # the plain block this one extends
+
+        check_type("block", block, Bottleneck, "a resnet.Bottleneck")
+        check_int("reduction", reduction, low=1)
+        channels = block.conv3.out_channels
+        self.block = block
+        self.se = SqueezeExcitation(channels, max(1, channels // reduction))
+
+    def forward(self, x: Tensor) -> Tensor:
+        b = self.block
+        identity = x if b.downsample is None else b.downsample(x)
+        out = b.relu(b.bn1(b.conv1(x)))  # [B, width, H, W]
+        out = b.relu(b.bn2(b.conv2(out)))  # [B, width, H/s, W/s]
+        out = b.bn3(b.conv3(out))  # F(x): [B, 4 planes, H/s, W/s]
+        return b.relu(self.se(out) + identity)  # SE on the branch, then the skip

@@ -46,3 +46,25 @@ def test_receptive_region_tells_factorised_from_one_axis():
     assert receptive_region(single).sum() == 1
     with pytest.raises(ValueError, match="input_size"):
         receptive_region(single, (1, 15, 15))
+
+
+def test_se_bottleneck_equals_bottleneck_when_the_gate_is_one_and_adds_se_parameters():
+    from cvcourse.architectures.resnet import Bottleneck
+    from cvcourse.architectures.squeeze_excitation import SEBottleneck
+
+    torch.manual_seed(0)
+    down = nn.Sequential(nn.Conv2d(64, 256, 1, stride=2, bias=False), nn.BatchNorm2d(256))
+    plain = Bottleneck(64, 64, stride=2, downsample=down).double().eval()
+    se = SEBottleneck(plain).double().eval()
+    assert count_parameters(se) == count_parameters(plain) + 2 * 256 * 16 + 16 + 256
+    x = torch.randn(2, 64, 8, 8, dtype=torch.float64)
+    se.se.scale = lambda t: torch.ones_like(t[:, :, :1, :1])  # gate s = 1: the plain block
+    with torch.no_grad():
+        torch.testing.assert_close(se(x), plain(x))
+    se2 = SEBottleneck(plain).double().eval()
+    with torch.no_grad():
+        branch = plain.bn3(plain.conv3(plain.relu(plain.bn2(plain.conv2(plain.relu(plain.bn1(plain.conv1(x))))))))
+        expected = torch.relu(se2.se.scale(branch) * branch + down(x))
+        torch.testing.assert_close(se2(x), expected)
+    with pytest.raises(TypeError, match="block"):
+        SEBottleneck(nn.Conv2d(1, 1, 1))
