@@ -1,0 +1,51 @@
+"""The shipped segmenters: checksum verified, strict loads, logits [N, 9, H, W]; their records are true."""
+
+import shutil
+
+import pytest
+import torch
+
+from cvcourse.data import ShapesSegmentation
+from cvcourse.runtime import data_dir
+from cvcourse.segmentation.pretrained import SEGMENTER_FILES, load_shapes_segmenter
+from cvcourse.segmentation.training import VAL_SEED, evaluate_segmenter
+
+KINDS = [k for k in SEGMENTER_FILES if (data_dir() / SEGMENTER_FILES[k]).exists()]
+
+
+def test_the_unet_ships():
+    assert "unet" in KINDS
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_shipped_model_loads_and_its_record_is_true(kind):
+    model, info = load_shapes_segmenter(kind)
+    assert (data_dir() / SEGMENTER_FILES[kind]).stat().st_size < 5 * 2**20
+    assert not model.training and info["kind"] == kind and info["image_size"] == 64
+    assert info["val_seed"] == VAL_SEED and "seed=0" in info["data"] and len(info["iou_per_class"]) == 9
+    assert info["train_seconds"] > 0 and info["device"] in ("cpu", "cuda")
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 64, 64)).shape == (2, 9, 64, 64)
+    # re-score on the first 60 of the 300 unseen scenes the script scored: close to the recorded numbers
+    scores = evaluate_segmenter(model, ShapesSegmentation(60, size=64, seed=VAL_SEED))
+    assert abs(scores["miou"] - info["miou"]) < 0.08
+    assert abs(scores["pixel_accuracy"] - info["pixel_accuracy"]) < 0.03
+    assert scores["miou"] > 0.5  # far above chance (1/8 of the classes)
+
+
+def test_corrupt_missing_or_unlisted_files_are_refused(tmp_path):
+    for name in (SEGMENTER_FILES["unet"], "SHA256SUMS"):
+        shutil.copy(data_dir() / name, tmp_path / name)
+    path = tmp_path / SEGMENTER_FILES["unet"]
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupt"):
+        load_shapes_segmenter("unet", path)
+    (tmp_path / "SHA256SUMS").write_text("")
+    with pytest.raises(FileNotFoundError, match="no line"):
+        load_shapes_segmenter("unet", path)
+    with pytest.raises(FileNotFoundError, match="train_shapes_segmenter.py --kind unet"):
+        load_shapes_segmenter("unet", tmp_path / "nothing.pt")
+    with pytest.raises(ValueError, match="kind must be one of 'unet', 'segformer', got str 'fcn'"):
+        load_shapes_segmenter("fcn")
