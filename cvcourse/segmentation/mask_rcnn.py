@@ -100,7 +100,7 @@ def mask_loss(
 
 
 def paste_masks(masks: Tensor, boxes: Tensor, image_shape, padding: int = 1) -> Tensor:
-    """Paste m x m masks into the image by their boxes, as torchvision's ``paste_masks_in_image``.
+    r"""Paste m x m masks into the image by their boxes, as torchvision's ``paste_masks_in_image``.
 
     1. pad each mask by ``padding`` zero cells and enlarge its box by the same factor
        :math:`(m + 2p) / m` about its centre (so the mask's border falls off smoothly);

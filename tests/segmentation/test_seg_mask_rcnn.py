@@ -171,8 +171,14 @@ def test_mask_head_state_dict_and_outputs_equal_torchvision():
     predictor = MaskRCNNPredictor(12, 10, 5).double()
     expected = {f"heads.{k}" for k in heads.state_dict()} | {f"predictor.{k}" for k in predictor.state_dict()}
     assert set(ours.state_dict()) == expected
-    ours.heads.load_state_dict(heads.state_dict())
-    ours.predictor.load_state_dict(predictor.state_dict())
+    # a strict load of torchvision's two state dicts, under our two attribute names
+    ours.load_state_dict(
+        {
+            **{f"heads.{k}": v for k, v in heads.state_dict().items()},
+            **{f"predictor.{k}": v for k, v in predictor.state_dict().items()},
+        },
+        strict=True,
+    )
     x = torch.randn(3, 8, 14, 14, dtype=D)
     out = ours(x)
     assert out.shape == (3, 5, 28, 28)

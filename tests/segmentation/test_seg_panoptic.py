@@ -261,3 +261,7 @@ def test_merge_bad_input():
         )
     with pytest.raises(ValueError, match="labels"):
         panoptic_merge(m, torch.ones(2), torch.full((2,), 6), torch.zeros(4, 4, dtype=torch.long), STUFFS)
+    with pytest.raises(TypeError, match="stuffs"):
+        panoptic_merge(
+            m, torch.ones(2), torch.ones(2, dtype=torch.long), torch.zeros(4, 4, dtype=torch.long), 6
+        )
