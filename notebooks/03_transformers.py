@@ -107,6 +107,27 @@ RESULTS["toy_generated_sequence_accuracy"] = float(gen_accuracy)
 # %% [markdown]
 # ## 3.1.1 Attention
 #
+# **Traditional attention** (before transformers). For machine translation, an RNN first squeezed the whole
+# input sentence into one vector that steered the generation. Bahdanau et al. (2014) let the decoder, at each
+# output step $i$, weigh every input token $j$ with a small network, $e_{ij} = v^T\tanh(W s_{i-1} + U h_j)$,
+# $\alpha_{ij} = \mathrm{softmax}_j(e_{ij})$; the matrix $\alpha$ is the alignment of Fig. 3.2. It weighs the
+# tokens of one sequence against another, through a learned network: not yet the transformer's attention.
+
+# %%
+from cvcourse.transformers.additive import AdditiveAttention
+
+print(inspect.getsource(AdditiveAttention.forward).split('"""')[-1])
+seed_everything(0)
+bahdanau = AdditiveAttention(query_dim=8, key_dim=6, hidden_dim=16).double()
+decoder_states, encoder_states = torch.randn(1, 5, 8, dtype=torch.float64), torch.randn(1, 7, 6, dtype=torch.float64)
+context, alpha = bahdanau(decoder_states, encoder_states)
+fig, ax = plt.subplots(figsize=(4, 3))
+ax.imshow(alpha[0].detach().numpy(), cmap="Greys")
+style_axes(ax, "Fig. 3.2 (untrained): weights α_ij", "input token j", "output step i")
+assert torch.allclose(alpha.sum(-1), torch.ones(1, 5, dtype=torch.float64))
+assert torch.allclose(context, alpha @ encoder_states)  # c_i = sum_j alpha_ij h_j
+
+# %% [markdown]
 # **Dot-product attention** of one vector $\mathbf{x}_1 \in \mathbb{R}^{d_Y}$ against $M$ tokens
 # $\mathbf{Y} \in \mathbb{R}^{M \times d_Y}$: similarity scores $\mathbf{x}_1\mathbf{Y}^T \in \mathbb{R}^M$, a
 # softmax turns them into weights, and the output is the weighted mean of the tokens:
@@ -556,6 +577,22 @@ print(f"{m['entries'] / 1e9:.2f} billion entries; {m['bytes_one'] / 1e9:.2f} GB 
 assert round(m["entries"] / 1e9, 1) == 2.5 and round(m["bytes_one"] / 1e9) == 5 and round(m["bytes_all"] / 1e9) == 483
 
 # %% [markdown]
+# Nor is it needed: **pixels are redundant** and individually carry little meaning, unlike words. In a
+# photograph a pixel and its right-hand neighbour are almost the same (correlation close to 1), so a patch
+# of $P \times P$ pixels says little more than a few numbers:
+
+# %%
+import numpy as np
+
+from cvcourse.data import sample_image
+
+for name in ("astronaut", "coffee", "chelsea"):
+    grey = sample_image(name).astype(np.float64).mean(-1)
+    corr = np.corrcoef(grey[:, :-1].ravel(), grey[:, 1:].ravel())[0, 1]
+    print(f"{name:9s}: correlation of horizontally adjacent pixels {corr:.3f}")
+    assert corr > 0.85
+
+# %% [markdown]
 # **Patches.** Cut the $C \times H \times W$ image into $P \times P$ patches, flatten each into a $P^2C$
 # vector, project it with $\mathbf{W}_E \in \mathbb{R}^{P^2C \times d_Y}$. That is exactly a convolution
 # with kernel $P$ and stride $P$, which is how `VisionTransformer.conv_proj` (and torchvision) computes it:
@@ -774,6 +811,14 @@ RESULTS.update({f"inductive_bias_{kind.replace(' ', '_')}_accuracy_at_{n}": floa
                 for kind, accs in results.items() for n, a in zip(BIAS_SIZES, accs, strict=True)})
 
 # %% [markdown]
+# **Fig. 3.11 and the notes' last remarks.** The paper's Fig. 3.11: pre-trained on ImageNet (1.3 M images),
+# ViTs are below a ResNet (BiT); on ImageNet-21k (14 M) they match it; only on JFT-300M (300 M) do the large
+# ViTs win. The experiment above is that figure in miniature, with training images instead of pre-training
+# data (in fast mode the runs are too short to show it). Comparing CNNs and ViTs is not straightforward:
+# the answer depends on data, compute, augmentation and training recipe (our shipped ViT needed a conv stem
+# and augmentation to learn on one CPU). And on today's common inference hardware, more optimised for
+# convolutions, equal FLOPs need not mean equal speed (`benchmarks/` is where timings belong).
+#
 # **What to take away.** Attention is a softmax-weighted mean with learned queries, keys and values; heads
 # run it in parallel; LN, residuals, the FFN and positions make it a transformer; the causal mask makes
 # parallel training equal to generation. A ViT is that encoder on patch tokens, and it needs data (or
