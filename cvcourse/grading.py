@@ -152,7 +152,10 @@ def _is_stub_error(err: NotImplementedError, name: str) -> bool:
         tb = tb.tb_next
     # The stub is ``raise NotImplementedError()``: no message. A NotImplementedError with a message
     # comes from a library (an unsupported op), and the student needs to see it as it is.
-    return not err.args and tb is not None and tb.tb_frame.f_code.co_name == name
+    if err.args or tb is None:
+        return False
+    code = tb.tb_frame.f_code  # a method is named by its qualified name, "TinySegmenter.forward"
+    return name in (code.co_name, getattr(code, "co_qualname", code.co_name))
 
 
 @contextmanager
@@ -169,7 +172,8 @@ def exercise(
 
     Args:
         number: the exercise number shown to the student (>= 1).
-        name: the name of the function the student writes, e.g. ``"adam_step"``.
+        name: the name of the function the student writes, e.g. ``"adam_step"`` (a method:
+            ``"TinySegmenter.forward"``, Python >= 3.11).
         also: names of further functions the student writes for this exercise (``("split_heads",)``).
         seconds: wall-clock limit of the block (> 0), or None for no limit (``TIME_LIMIT_S``).
     """
@@ -178,7 +182,7 @@ def exercise(
         raise TypeError(f"also must be a sequence of function names, got {describe(also)}")
     for argument, value in [("name", name)] + [(f"also[{i}]", v) for i, v in enumerate(also)]:
         check_type(argument, value, str, "the function's name (an identifier)")
-        if not value.isidentifier():
+        if not all(part.isidentifier() for part in value.split(".")):
             raise ValueError(f"{argument} must be the function's name (an identifier), got {value!r}")
     if seconds is not None:
         seconds = check_float("seconds", seconds, low=0.0, low_inclusive=False)

@@ -444,3 +444,18 @@ def test_check_equal_accepts_equal_values():
 def test_check_equal_says_what_differs(got, expected, message):
     with pytest.raises(CheckFailed, match=message):
         check_equal("x", got, expected)
+
+
+class TinySegmenter:  # a class of a student's notebook, its method still the stub
+    def forward(self, images):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+
+def test_a_method_is_named_by_its_qualified_name():
+    with pytest.raises(NotAnswered, match=r"^Exercise 1 \(`TinySegmenter.forward`\) is not answered yet"):
+        with exercise(1, "TinySegmenter.__init__", also=("TinySegmenter.forward",)):
+            TinySegmenter().forward(None)
+    with pytest.raises(ValueError, match="name must be the function's name"):
+        with exercise(1, "TinySegmenter."):
+            pass
