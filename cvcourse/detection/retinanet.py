@@ -47,7 +47,7 @@ from .nms import batched_nms
 __all__ = ["RetinaNet", "TRAINING", "prior_bias", "anchor_statistics", "per_anchor_losses"]
 
 # the full-mode recipe of the shipped detector (train_detector's arguments)
-TRAINING = {"epochs": 14, "lr": 3e-3, "batch_size": 32, "train_scenes": 4000, "weight_decay": 1e-4}
+TRAINING = {"epochs": 20, "lr": 3e-3, "batch_size": 32, "train_scenes": 4000, "weight_decay": 1e-4}
 BOX_LOSSES = ("smooth_l1", "giou")
 STRIDES = (8, 16, 32)
 

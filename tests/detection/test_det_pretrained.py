@@ -43,12 +43,17 @@ def test_shipped_retinanet_loads_and_its_record_is_true():
     assert all(p["labels"].dtype == torch.int64 and len(p["boxes"]) <= 100 for p in preds)
 
 
+def test_shipped_retinanet_meets_the_floor_for_every_detector():
+    _, info = load_shapes_detector("retinanet")
+    assert info["map_50"] >= 0.5  # the chapter's floor for every detector
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="the shipped RetinaNet (stride 8 and coarser, 0.56 M parameters) misses the chapter's targets "
-    "on seed 777: mAP@0.5 >= 0.8 for the best detector, >= 0.5 for every one; see data/README.md",
+    reason="the shipped RetinaNet (strides 8-32, 0.56 M parameters, 20 epochs) reaches mAP@0.5 0.59 on "
+    "seed 777, short of the 0.8 asked of the best detector (CenterNet is the best one: 0.93)",
 )
-def test_shipped_retinanet_meets_the_chapter_target():
+def test_shipped_retinanet_meets_the_best_detector_target():
     _, info = load_shapes_detector("retinanet")
     assert info["map_50"] >= 0.8
 
