@@ -30,7 +30,7 @@ def test_shipped_model_loads_and_its_record_is_true(kind):
     scores = evaluate_segmenter(model, ShapesSegmentation(60, size=64, seed=VAL_SEED))
     assert abs(scores["miou"] - info["miou"]) < 0.08
     assert abs(scores["pixel_accuracy"] - info["pixel_accuracy"]) < 0.03
-    assert scores["miou"] > 0.5  # far above chance (1/8 of the classes)
+    assert scores["miou"] > 0.4  # above the stuff-only level (3 of 8 classes right: 0.375)
 
 
 def test_corrupt_missing_or_unlisted_files_are_refused(tmp_path):
