@@ -11,6 +11,13 @@ trained with its module's ``TRAINING`` recipe (``epochs``, ``lr``, ``batch_size`
 seed 0, then scored on ``ShapesDetection(500, seed=777)`` (never trained on) by
 ``evaluate_detector`` after its weights are rounded to float16 as stored. On the CPU the run is
 deterministic (one thread, deterministic algorithms).
+
+``--init FILE --train-seed S`` continues training from a shipped file on scenes of another seed (the
+file's recipe and train time are kept in ``info["continued"]``). The shipped DETR was made in two runs::
+
+    python data/scripts/train_shapes_detector.py --kind detr                     # 12 epochs, seed 0
+    python data/scripts/train_shapes_detector.py --kind detr --init data/detr_shapes.pt \
+        --train-seed 1 --epochs 8 --lr 2e-4                                      # 8 more, seed 1
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from cvcourse.detection.pretrained import (
     detector_class,
     detector_file,
     half_rounded,
+    load_shapes_detector,
     save_detector,
 )
 from cvcourse.detection.training import VAL_SEED, evaluate_detector, train_detector
@@ -59,6 +67,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu (the shipped, deterministic run) or cuda")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     parser.add_argument("--out", type=Path, help="default data/<kind>_shapes.pt")
+    parser.add_argument("--init", type=Path, help="continue from this shipped file (same kind)")
+    parser.add_argument("--train-seed", type=int, default=TRAIN_SEED, help="seed of the training scenes")
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -74,12 +84,25 @@ def main() -> None:
     recipe = {k: recipe[k] for k in RECIPE_KEYS if k in recipe} | {
         k: v for k, v in recipe.items() if k not in RECIPE_KEYS
     }
-    model = cls()
+    if args.train_seed == VAL_SEED:
+        parser.error(f"--train-seed {VAL_SEED} is the validation seed")
+    before = None
+    if args.init is None:
+        model = cls()
+    else:
+        model, before = load_shapes_detector(args.kind, path=args.init)
+        model.train()
     print(
         f"{args.kind}: {sum(p.numel() for p in model.parameters())} parameters, recipe {recipe}", flush=True
     )
     history = train_detector(
-        model, **recipe, seed=TRAIN_SEED, device=device, size=SIZE, max_objects=MAX_OBJECTS, progress=True
+        model,
+        **recipe,
+        seed=args.train_seed,
+        device=device,
+        size=SIZE,
+        max_objects=MAX_OBJECTS,
+        progress=True,
     )
     train_seconds = history.train_seconds
     model = half_rounded(model.cpu()).eval()
@@ -102,12 +125,23 @@ def main() -> None:
         "device": machine(device),
         "torch_version": str(torch.__version__),  # a plain str: weights_only loading refuses TorchVersion
         "python_version": sys.version.split()[0],
-        "train_seed": TRAIN_SEED,
+        "train_seed": args.train_seed,
         "recipe": recipe,
         "steps": len(history.steps["train_loss"]),
         "train_loss": [float(v) for v in history["train_loss"]],
         "history": {k: [float(v) for v in vals] for k, vals in history.items()},
     }
+    if before is not None:  # a continued run: the file keeps the first run's record, plus this one's
+        continued = {
+            "recipe": recipe,
+            "train_seed": args.train_seed,
+            "train_seconds": train_seconds,
+            "steps": info["steps"],
+            "from_map_50": before["map_50"],
+        }
+        info = dict(before) | {k: info[k] for k in ("map", "map_50", "map_75", "ms_per_image", "params")}
+        info["train_seconds"] = before["train_seconds"] + train_seconds
+        info["continued"] = continued
     out = args.out or DATA / detector_file(args.kind)
     save_detector(model, args.kind, info, out)
     print(

@@ -476,9 +476,9 @@ def test_shipped_detr_loads_and_scores_what_its_info_says():
     assert (data_dir() / "detr_shapes.pt").stat().st_size <= 5 * 2**20
     params = sum(p.numel() for p in model.parameters())
     assert params == info["params"] <= 1_500_000
-    # The contract asks mAP@0.5 >= 0.5 of every detector; the shipped DETR has 0.447 (12 epochs, cut
-    # short by the machine's load): this floor guards that file, it does not say the target was met.
-    assert info["map_50"] >= 0.4
+    # the chapter's floor for every detector (the shipped DETR has 0.617 after 12 + 8 epochs)
+    assert info["map_50"] >= 0.5
+    assert info["continued"]["from_map_50"] < info["map_50"]
     # the same 500 unseen scenes, the same float16-rounded weights: the same numbers
     scores = evaluate_detector(model, ShapesDetection(500, seed=VAL_SEED, max_objects=4))
     for key in ("map", "map_50", "map_75"):
