@@ -313,6 +313,20 @@ WRONG: dict[str, dict[str, list[tuple[str, str, str]]]] = {
         ],
     },
     "written": {},  # answers graded by hand only
+    "project_segmentation": {  # one fake student: each one trains the network (seconds of CPU)
+        "wrong_a": [
+            # the encoder's output detached: the pre-trained weights are never fine-tuned
+            ("TinySegmenter", "self.encoder(images), size=", "self.encoder(images).detach(), size="),
+            # the optimizer never steps: the mIoU stays at its initial value
+            ("train_segmenter", "            optimizer.step()\n", "            pass\n"),
+            # keys and values from all N tokens: no spatial reduction
+            (
+                "spatial_reduction_attention",
+                "kv = sra.norm(sra.sr(grid).flatten(2).transpose(1, 2))",
+                "kv = sra.norm(x)",
+            ),
+        ],
+    },
 }
 
 FIRST_EXERCISE = {
@@ -323,6 +337,7 @@ FIRST_EXERCISE = {
     "ex05_segmentation": "Exercise 1 (`iou_from_confusion`) is not answered yet",
     "ex06_depth": "Exercise 1 (`disparity_to_depth`) is not answered yet",
     "ex07_autoencoders": "Exercise 1 (`gaussian_kl`) is not answered yet",
+    "project_segmentation": "Exercise 1 (`TinySegmenter.__init__`) is not answered yet",
 }
 
 ROBUST = {
