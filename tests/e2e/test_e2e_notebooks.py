@@ -1,4 +1,4 @@
-"""Every chapter notebook (and one released exercise) run in JupyterLab in a real browser.
+"""Every chapter notebook (and every released exercise) run in JupyterLab in a real browser.
 
 For each notebook: Restart Kernel and Run All Cells, then assert what a lecturer would see: every
 cell ran, no error or warning output, no widget that failed to render, every ipympl figure drawn,
