@@ -63,7 +63,8 @@ def test_se_bottleneck_equals_bottleneck_when_the_gate_is_one_and_adds_se_parame
         torch.testing.assert_close(se(x), plain(x))
     se2 = SEBottleneck(plain).double().eval()
     with torch.no_grad():
-        branch = plain.bn3(plain.conv3(plain.relu(plain.bn2(plain.conv2(plain.relu(plain.bn1(plain.conv1(x))))))))
+        hidden = plain.relu(plain.bn2(plain.conv2(plain.relu(plain.bn1(plain.conv1(x))))))
+        branch = plain.bn3(plain.conv3(hidden))
         expected = torch.relu(se2.se.scale(branch) * branch + down(x))
         torch.testing.assert_close(se2(x), expected)
     with pytest.raises(TypeError, match="block"):
