@@ -371,7 +371,8 @@ def decode_centernet(
     c, y, x = peaks.channels[keep], peaks.ys[keep], peaks.xs[keep]
     cells = torch.stack([x, y], dim=1).to(heatmap.dtype)  # [K, 2] (x, y)
     centers = stride * (cells + offset[c, :, y, x])  # [K, 2] pixels
-    half = stride * size[c, :, y, x] / 2  # [K, 2] half width, half height in pixels
+    # [K, 2] half width, half height in pixels; a negative size (an under-trained head) is a zero-size box
+    half = stride * size[c, :, y, x].clamp(min=0) / 2
     return {
         "boxes": torch.cat([centers - half, centers + half], dim=1),
         "scores": peaks.scores[keep],

@@ -43,6 +43,7 @@ from .boxes import decode_boxes, encode_boxes, generalized_box_iou
 from .fpn import FeaturePyramidNetwork
 from .losses import sigmoid_focal_loss, smooth_l1
 from .nms import batched_nms
+from .one_stage import prior_bias  # b = -ln((1 - psi) / psi), re-exported here
 
 __all__ = ["RetinaNet", "TRAINING", "prior_bias", "anchor_statistics", "per_anchor_losses"]
 
@@ -50,12 +51,6 @@ __all__ = ["RetinaNet", "TRAINING", "prior_bias", "anchor_statistics", "per_anch
 TRAINING = {"epochs": 20, "lr": 3e-3, "batch_size": 32, "train_scenes": 4000, "weight_decay": 1e-4}
 BOX_LOSSES = ("smooth_l1", "giou")
 STRIDES = (8, 16, 32)
-
-
-def prior_bias(prior: float) -> float:
-    r"""The bias that makes a zero-mean logit's sigmoid equal ``prior``: :math:`b = -\ln((1 - \psi)/\psi)`."""
-    prior = check_float("prior", prior, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-    return -math.log((1 - prior) / prior)
 
 
 def _conv_bn(cin: int, cout: int, stride: int) -> list[nn.Module]:
@@ -144,7 +139,7 @@ class RetinaNet(nn.Module):
                 raise ValueError("anchor_sizes must hold as many sizes on every level (the heads are shared)")
         check_type("aspect_ratios", aspect_ratios, (tuple, list), "a tuple of positive ratios")
         if prior is not None:
-            prior_bias(prior)
+            check_float("prior", prior, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
         self.fg_iou = check_float("fg_iou", fg_iou, low=0.0, high=1.0)
         self.bg_iou = check_float("bg_iou", bg_iou, low=0.0, high=self.fg_iou)
         self.alpha = check_float("alpha", alpha, high=1.0)

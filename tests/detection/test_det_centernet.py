@@ -287,6 +287,16 @@ def test_decode_reads_the_class_maps_and_thresholds():
     assert len(decode_centernet(heat, size, offset, 8, k=1)["boxes"]) == 1
 
 
+def test_a_negative_predicted_size_decodes_to_a_zero_size_box_never_x2_below_x1():
+    heat = torch.zeros(1, 4, 4, dtype=D)
+    heat[0, 1, 1] = 0.9
+    size, offset = torch.zeros(1, 2, 4, 4, dtype=D), torch.zeros(1, 2, 4, 4, dtype=D)
+    size[0, :, 1, 1] = torch.tensor([-2.0, 1.0])  # an under-trained size head: negative width
+    box = decode_centernet(heat, size, offset, 8)["boxes"][0]
+    torch.testing.assert_close(box, torch.tensor([8.0, 4.0, 8.0, 12.0], dtype=D))  # width 0, height 8
+    assert box[2] >= box[0] and box[3] >= box[1]
+
+
 # --- the model ------------------------------------------------------------------------------------
 
 
