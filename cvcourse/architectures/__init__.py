@@ -14,8 +14,9 @@ gives the same outputs. The course never downloads; online, pretrained weights l
 Modules: ``inception_v1`` (2.1, GoogLeNet), ``resnet`` (2.2), ``inception_resnet`` (2.2.2),
 ``resnext`` (2.3),
 ``squeeze_excitation`` (2.4), ``mobilenet`` (2.5), ``efficientnet`` (2.6-2.7), ``regnet`` (2.8),
-``small`` (small-input and plain vs residual nets, Exercise 7-1), ``complexity`` (parameters,
-FLOPs, receptive fields), ``widgets`` (explorers).
+``small`` (small-input and plain vs residual nets, Exercise 7-1), ``scaling`` (2.6: a small CNN
+scaled in depth, width and resolution, trained; the grid search for alpha, beta, gamma),
+``complexity`` (parameters, FLOPs, receptive fields), ``widgets`` (explorers).
 """
 
 from cvcourse.architectures.complexity import (
@@ -47,6 +48,13 @@ from cvcourse.architectures.resnext import (
     ResNeXtGroupedBlock,
     branches_to_grouped,
 )
+from cvcourse.architectures.scaling import (
+    ScalingExperiment,
+    compound_vs_single,
+    grid_search,
+    scaled_cnn,
+    scaling_curves,
+)
 from cvcourse.architectures.small import plain_cnn, residual_cnn, small_resnet18
 from cvcourse.architectures.squeeze_excitation import SqueezeExcitation
 
@@ -67,9 +75,11 @@ __all__ = [
     "InceptionResNetB",
     "ResNeXtBranchBlock",
     "ResNeXtGroupedBlock",
+    "ScalingExperiment",
     "SqueezeExcitation",
     "branches_to_grouped",
     "compound_scaling",
+    "compound_vs_single",
     "conv_flops",
     "conv_params",
     "count_flops",
@@ -78,6 +88,7 @@ __all__ = [
     "efficientnet_b0",
     "empirical_receptive_field",
     "googlenet",
+    "grid_search",
     "mobilenet_v2",
     "plain_cnn",
     "receptive_field",
@@ -86,6 +97,8 @@ __all__ = [
     "resnet34",
     "resnet50",
     "resnext50_32x4d",
+    "scaled_cnn",
+    "scaling_curves",
     "small_resnet18",
     "stage_summary",
     "wide_resnet50_2",
