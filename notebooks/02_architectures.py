@@ -53,6 +53,7 @@ from cvcourse.architectures import (
     regnet,
     resnet,
     resnext,
+    scaling,
     small,
     squeeze_excitation,
     widgets,
@@ -86,6 +87,17 @@ deep_epochs = pick(full=3, fast=6)
 regnet_models = pick(full=5, fast=2)      # models sampled per design space
 regnet_steps = pick(full=20, fast=2)      # optimizer steps per sampled model
 max_phi = pick(full=3, fast=1)            # compound scaling: measure phi = 0 .. max_phi
+scaling_train = pick(full=1000, fast=32)  # model scaling: training images (rendered at 32 px, resized)
+scaling_val = pick(full=1000, fast=32)    # ... unseen images (seed 777) the accuracy is measured on
+scaling_epochs = pick(full=8, fast=1)
+scaling_steps = pick(full=None, fast=1)   # fast mode: a tiny run, one optimizer step per net
+scaling_seeds = pick(full=(0, 1), fast=(0,))  # each net trained once per seed, accuracies averaged
+scaling_widths = pick(full=(1.0, 1.5, 2.0, 3.0), fast=(1.0, 2.0))
+scaling_depths = pick(full=(1.0, 2.0, 3.0), fast=(1.0, 2.0))
+scaling_resolutions = pick(full=(1.0, 1.25, 1.5, 2.0), fast=(1.0, 2.0))
+scaling_fixed = pick(full=((1.0, 1.0), (2.0, 1.0), (1.0, 1.25), (2.0, 1.25)), fast=((1.0, 1.0), (2.0, 1.0)))
+scaling_fixed_widths = pick(full=(1.0, 2.0, 3.0), fast=(1.0, 2.0))
+grid_values = pick(full=(1.0, 1.1, 1.2, 1.3), fast=(1.0, 1.2))  # the beta and gamma values of the grid
 
 # %% [markdown]
 # ## 2.1 Inception-v1 (GoogLeNet)
@@ -304,6 +316,22 @@ assert weights_pair == 14 and weights_full == 49
 
 # %% [markdown]
 # ## 2.3 ResNeXt
+# **Inception and Inception-ResNet modules are multi-branch** (the notes' remark): *split* the input into
+# branches, *transform* each (1x1, 1x1 → 3x3, ...), *merge* them (concatenate). Each branch is a
+# different, **hand-designed** path. Our Inception module, taken apart:
+
+# %%
+module = inception_v1.googlenet(init_weights=False).eval().inception3a
+x = torch.rand(1, 192, 28, 28)
+with torch.no_grad():
+    branches = [module.branch1(x), module.branch2(x), module.branch3(x), module.branch4(x)]  # split, transform
+    assert torch.equal(torch.cat(branches, dim=1), module(x))  # merge: the module is the concatenation
+print("branch outputs:", [tuple(b.shape[1:]) for b in branches], "-> merged:", tuple(module(x).shape[1:]))
+
+# %% [markdown]
+# ResNeXt keeps split-transform-merge but makes every branch **the same** (so nothing is hand-designed
+# per branch), and merges by a sum, which is what makes it a grouped convolution (below).
+#
 # A **grouped convolution** splits the $C_{in}$ input channels into $G$ chunks, each convolved by
 # its own $\frac{C_{out}}{G} \times \frac{C_{in}}{G} \times k \times k$ kernels: $G$ times fewer
 # parameters and FLOPs. Counted:
@@ -488,6 +516,100 @@ RESULTS["efficientnet_constraint"] = m["constraint"]
 
 # %%
 widgets.compound_scaling_explorer()
+
+# %% [markdown]
+# ### Scaling one dimension at a time, measured (Figs. 2.6-2.8)
+# The paper scales EfficientNet-B0 on ImageNet; we scale a small pre-activation ResNet on the shapes
+# (`scaling.ScaledCNN`: a 3x3 stem, three stages of residual blocks with $c, 2c, 4c$ channels, global
+# average pooling). Baseline ($\phi = 0$): 6 blocks, $c = 10$, 16 px inputs. Depth $d$ multiplies the
+# blocks, width $w$ the channels, resolution $r$ the input side (images rendered at 32 px and resized),
+# each rounded to whole blocks, channels and pixels. Fig. 2.8, drawn from these real nets (the titles give
+# their FLOPs, counted):
+
+# %%
+axes = scaling.draw_scaling_approaches(factor=2.0, alpha=1.2, beta=1.1, gamma=1.15, phi=3.0)
+plt.show()
+print(inspect.getsource(scaling.scaled_config).split('"""')[-1])
+
+# %% [markdown]
+# Every net is trained the same way (Adam, cosine decay, the same images and seeds) and its accuracy is
+# measured on images of a seed never trained on (777). The x axis is FLOPs from the FLOP counter, as in
+# the paper. **In fast mode this is a tiny run** (one optimizer step per net): the FLOPs are real, the
+# accuracies are not; run the notebook in full mode for the real curves.
+
+# %%
+scaling_exp = scaling.ScalingExperiment(scaling_train, scaling_val, epochs=scaling_epochs, seeds=scaling_seeds,
+                                        max_steps=scaling_steps)
+curves = scaling.scaling_curves(scaling_exp, widths=scaling_widths, depths=scaling_depths,
+                                resolutions=scaling_resolutions, fixed=scaling_fixed,
+                                fixed_widths=scaling_fixed_widths)
+tiny = " (tiny run)" if fast_mode() else ""
+scaling.plot_single_dimension(curves, note=tiny)
+plt.show()
+for dim in ("width", "depth", "resolution"):
+    runs = curves[dim]
+    print(f"{dim:>10}: " + ", ".join(f"{p['flops'] / 1e6:.1f} MFLOPs {100 * p['accuracy']:.1f} %" for p in runs))
+    assert all(a["flops"] < b["flops"] for a, b in zip(runs[:-1], runs[1:], strict=True))  # each step costs more
+RESULTS.update({f"scaling_{dim}_accuracy": [p["accuracy"] for p in curves[dim]]
+                for dim in ("width", "depth", "resolution")})
+
+# %% [markdown]
+# **Does the gain diminish for bigger models?** The notes (and the paper's Fig. 2.6) say the accuracy gain
+# saturates: each doubling of FLOPs buys less. Accuracy gained per doubling of FLOPs, first step and last
+# step of each curve:
+
+# %%
+for dim in ("width", "depth", "resolution"):
+    runs = curves[dim]
+    gains = [100 * (b["accuracy"] - a["accuracy"]) / np.log2(b["flops"] / a["flops"])
+             for a, b in zip(runs[:-1], runs[1:], strict=True)]
+    print(f"{dim:>10}: points per doubling of FLOPs, step by step: {np.round(gains, 1).tolist()}")
+    RESULTS[f"scaling_{dim}_gain_per_doubling"] = gains
+
+# %% [markdown]
+# Fig. 2.7: width scaling with depth and resolution held at other values. In the paper, a net scaled in
+# depth **and** resolution gets more out of extra width than one scaled in width alone: the dimensions
+# are not independent, which is the argument for scaling them together.
+
+# %%
+ax = scaling.plot_width_at_fixed(curves, note=tiny)
+plt.show()
+for (d, r), runs in curves["width_at"].items():
+    print(f"d={d:g}, r={r:g}: " + ", ".join(f"w={p['w']:.2g} {100 * p['accuracy']:.1f} %" for p in runs))
+    assert [p["d"] for p in runs] == [runs[0]["d"]] * len(runs) and runs[0]["flops"] < runs[-1]["flops"]
+
+# %% [markdown]
+# ### The grid search for $\alpha, \beta, \gamma$
+# With $\phi = 1$ (twice the FLOPs), take $\beta$ and $\gamma$ from a small grid, solve
+# $\alpha = 2 / (\beta^2 \gamma^2)$ and keep the points with $\alpha \ge 1$; train each and keep the best
+# (the paper found $\alpha = 1.2$, $\beta = 1.1$, $\gamma = 1.15$ for B0, on ImageNet):
+
+# %%
+grid = scaling.grid_search(scaling_exp, betas=grid_values, gammas=grid_values)
+for p in grid["points"]:
+    print(f"alpha {p['alpha']:.2f} beta {p['beta']:.2f} gamma {p['gamma']:.2f} -> {p['blocks']} blocks, "
+          f"{p['channels']} ch, {p['pixels']} px: FLOPs x{p['flops_ratio']:.2f}, accuracy {100 * p['accuracy']:.1f} %")
+    assert np.isclose(p["alpha"] * p["beta"] ** 2 * p["gamma"] ** 2, 2.0) and min(p["alpha"], p["beta"], p["gamma"]) >= 1
+    assert 1.5 < p["flops_ratio"] < 2.6  # about 2, up to the rounding to whole blocks, channels, pixels
+best = grid["best"]
+print(f"best{tiny}: alpha {best['alpha']:.2f}, beta {best['beta']:.2f}, gamma {best['gamma']:.2f} "
+      f"(EfficientNet-B0 on ImageNet: 1.2, 1.1, 1.15); baseline {100 * grid['base']['accuracy']:.1f} %")
+RESULTS["scaling_grid_best"] = {k: best[k] for k in ("alpha", "beta", "gamma", "accuracy")}
+
+# %% [markdown]
+# **Compound against single-dimension scaling at equal FLOPs**: scale the baseline with the found values at
+# $\phi = 2$ (FLOPs $\times 4$), against depth $\times 4$, width $\times 2$ or resolution $\times 2$ alone:
+
+# %%
+vs = scaling.compound_vs_single(scaling_exp, best["alpha"], best["beta"], best["gamma"], phi=2.0)
+fig, ax = plt.subplots(figsize=(6, 3.2))
+ax.bar(list(vs), [100 * p["accuracy"] for p in vs.values()], color=["0.6", "C3", "C0", "C1", "C2"])
+for i, p in enumerate(vs.values()):
+    ax.text(i, 100 * p["accuracy"], f"x{p['flops'] / vs['base']['flops']:.1f}", ha="center", va="bottom")
+style_axes(ax, f"phi = 2 (label: FLOPs vs baseline){tiny}", "scaling", "accuracy on unseen images (%)")
+plt.show()
+assert all(3.0 < p["flops"] / vs["base"]["flops"] < 5.0 for k, p in vs.items() if k != "base")  # all about 4x
+RESULTS["scaling_phi2_accuracy"] = {k: p["accuracy"] for k, p in vs.items()}
 
 # %% [markdown]
 # ### Wide ResNet
