@@ -13,8 +13,13 @@ Modules, in the order of the notes (section 5.1, appendix 5.A):
 * ``unet``: ``UNet`` (same padding);
 * ``deeplab``: ``ASPPv2``, ``ASPP``, ``DeepLabHead``, ``deeplabv3_resnet50`` (= torchvision's);
 * ``segformer``: ``SegFormer``, ``EfficientSelfAttention``, ``attention_cost``;
-* ``widgets``: ``receptive_field_explorer()``, ``upsampling_explorer()`` (import them from
-  ``cvcourse.segmentation.widgets``).
+* ``training``: ``train_segmenter`` (``cvcourse.train.fit``, AdamW, cosine decay), ``evaluate_segmenter``
+  (mIoU, pixel accuracy, IoU per class on unseen scenes), ``predict_labels``, ``pretrain_vs_scratch``
+  (the SegFormer report's experiment on our data);
+* ``pretrained``: ``load_shapes_segmenter("unet" | "segformer")`` -> ``(model, info)``, the shipped
+  weights, checksum verified;
+* ``widgets``: ``receptive_field_explorer()``, ``upsampling_explorer()``, ``segmentation_viewer()``
+  (the last defined in ``viewer``; import all three from ``cvcourse.segmentation.widgets``).
 """
 
 from .deeplab import ASPP, ASPPv2, DeepLabHead, DeepLabV3, deeplabv3_resnet50
@@ -29,6 +34,7 @@ from .metrics import (
     scores_from_confusion,
 )
 from .pooling import PyramidPooling, spatial_pyramid_pool
+from .pretrained import load_shapes_segmenter
 from .receptive_field import (
     conv_cost,
     conv_stack,
@@ -41,6 +47,7 @@ from .receptive_field import (
     valid_unet_sizes,
 )
 from .segformer import EfficientSelfAttention, SegFormer, attention_cost
+from .training import evaluate_segmenter, predict_labels, pretrain_vs_scratch, train_segmenter
 from .unet import UNet
 from .upsampling import (
     bed_of_nails,
@@ -102,4 +109,9 @@ __all__ = [
     "SegFormer",
     "EfficientSelfAttention",
     "attention_cost",
+    "train_segmenter",
+    "evaluate_segmenter",
+    "predict_labels",
+    "pretrain_vs_scratch",
+    "load_shapes_segmenter",
 ]

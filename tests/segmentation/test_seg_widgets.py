@@ -114,3 +114,13 @@ def test_explorers_show_their_numbers():
             assert ink[r * h : (r + 1) * h, c * w : (c + 1) * w].sum() > 20
     # longer numbers leave more ink: "12.5" against "10"
     assert ink[:h, w : 2 * w].sum() > ink[:h, :w].sum()
+
+
+def test_the_viewer_is_imported_from_widgets_too():
+    import cvcourse.segmentation as segmentation
+    from cvcourse.segmentation import viewer, widgets
+
+    assert widgets.segmentation_viewer is viewer.segmentation_viewer  # one function, two import paths
+    assert "segmentation_viewer" in widgets.__all__
+    for name in ("load_shapes_segmenter", "train_segmenter", "evaluate_segmenter", "pretrain_vs_scratch"):
+        assert name in segmentation.__all__ and name in segmentation.__doc__, name
