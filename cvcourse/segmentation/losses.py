@@ -1,4 +1,4 @@
-r"""Pixel-wise losses for segmentation (``003_...``'s slides): cross-entropy and the focal loss.
+r"""Pixel-wise losses for segmentation (``003_...``'s slides): cross-entropy, the focal loss, soft Dice.
 
 Every pixel is a classification example: the scores ``[N, C, H, W]`` hold one score vector per
 pixel, the target ``[N, H, W]`` one class id. The loss of an image is the mean over its pixels.
@@ -6,7 +6,9 @@ pixel, the target ``[N, H, W]`` one class id. The loss of an image is the mean o
 ``pixel_cross_entropy`` equals ``F.cross_entropy`` (``weight``, ``ignore_index`` and the
 reductions included); ``softmax_focal_loss`` is the multi-class focal loss, equal to
 ``pixel_cross_entropy`` for ``gamma = 0`` and to the detection chapter's
-``sigmoid_focal_loss`` on two classes with logits ``(0, z)`` (tests).
+``sigmoid_focal_loss`` on two classes with logits ``(0, z)`` (tests). ``soft_dice_loss`` is the
+V-Net / generalised Dice loss (Milletari et al., https://arxiv.org/abs/1606.04797), a region loss:
+each class weighs the same however few pixels it has, which is what mIoU rewards.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from torch import Tensor
 
 from cvcourse._checks import check_choice, check_float, check_int, check_tensor
 
-__all__ = ["pixel_cross_entropy", "softmax_focal_loss"]
+__all__ = ["pixel_cross_entropy", "softmax_focal_loss", "soft_dice_loss"]
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -118,3 +120,50 @@ def softmax_focal_loss(
         loss = alpha[safe] * loss
     loss = loss * valid
     return _reduce(loss, valid.to(logits.dtype), reduction)
+
+
+def soft_dice_loss(
+    logits: Tensor,
+    target: Tensor,
+    ignore_index: int | None = None,
+    smooth: float = 1.0,
+    classes: Tensor | None = None,
+) -> Tensor:
+    r"""One minus the mean over classes of the soft Dice coefficient, over the whole batch.
+
+    .. math::
+        \mathcal{L} = 1 - \frac{1}{|K|}\sum_{c \in K}
+            \frac{2 \sum_p \hat y_{pc} \, y_{pc} + s}{\sum_p \hat y_{pc} + \sum_p y_{pc} + s}
+
+    with :math:`\hat y_{pc} = \operatorname{softmax}(s_p)_c` (``logits``), :math:`y_{pc}` the
+    one-hot target, :math:`p` over every non-ignored pixel of the batch and :math:`s` = ``smooth``.
+    Dice = 2 |A ∩ B| / (|A| + |B|) is a monotone function of IoU (Dice = 2 IoU / (1 + IoU)), so
+    this loss is a differentiable stand-in for mIoU; a shape of 50 pixels counts as much as a sky of
+    5000 (the cross-entropy gives it 1 %). ``smooth`` keeps a class absent from target and prediction
+    at Dice 1 (no loss) instead of 0/0.
+
+    Args:
+        logits: scores ``[N, C, H, W]`` (any number of spatial dims).
+        target: class ids ``[N, H, W]``.
+        ignore_index: a target value whose pixels add nothing, or None.
+        smooth: :math:`s` > 0.
+        classes: LongTensor of the class ids :math:`K` in the mean (default: all ``C``).
+
+    Returns:
+        a 0-dim tensor in ``[0, 1)``.
+    """
+    ignore_index = _check(logits, target, None, ignore_index, "mean")
+    smooth = check_float("smooth", smooth, low=0.0, low_inclusive=False)
+    c = logits.shape[1]
+    if classes is not None:
+        check_tensor("classes", classes, ndim=1, dtype="int")
+        if classes.numel() == 0 or int(classes.min()) < 0 or int(classes.max()) >= c:
+            raise ValueError(
+                f"classes must be a non-empty list of ids in [0, {c - 1}], got {classes.tolist()}"
+            )
+    _, _, valid, safe = _per_pixel(logits, target, ignore_index)
+    probs = F.softmax(logits, dim=1) * valid.unsqueeze(1)  # [N, C, ...], 0 at ignored pixels
+    one_hot = F.one_hot(safe, c).movedim(-1, 1).to(logits.dtype) * valid.unsqueeze(1)  # [N, C, ...]
+    dims = [0, *range(2, logits.ndim)]  # sum over the batch and the pixels, keep the classes
+    dice = (2 * (probs * one_hot).sum(dims) + smooth) / (probs.sum(dims) + one_hot.sum(dims) + smooth)  # [C]
+    return 1 - (dice if classes is None else dice[classes]).mean()

@@ -6,11 +6,14 @@ The loss is the notes' pixel-wise cross-entropy (section 5.1.2): for image :math
 .. math:: \mathcal{L}^{(i)} = \frac{1}{HW}\sum_{(u,v)} -\log \operatorname{softmax}(s_{(u,v)})_{c_{(u,v)}}
 
 (``F.cross_entropy`` on logits [N, C, H, W] and labels [N, H, W]: the mean over every pixel).
+A shape covers 1-4 % of a scene, so the cross-entropy is mostly about sky, ground and water;
+``loss="ce+dice"`` adds the soft Dice loss over the 8 real classes
+(:func:`cvcourse.segmentation.losses.soft_dice_loss`), in which every class weighs the same, as in mIoU.
 
 * :func:`segmentation_tensors`: a ``ShapesSegmentation`` set rendered once into tensors;
 * :class:`RandomHFlip`: mirror image and labels together (sky stays on top, so no vertical flip);
 * :func:`pixel_cross_entropy`: the loss, with clear errors for labels out of range, mismatched
-  shapes and wrong dtypes;
+  shapes and wrong dtypes; :func:`ce_dice_loss`: it plus the soft Dice loss;
 * :func:`train_segmenter`: ``cvcourse.train.fit`` with AdamW and a cosine learning-rate decay;
   the validation mIoU per epoch is computed on the whole validation set at once (one batch), so it
   is the data set's mIoU, not a mean of per-batch ones;
@@ -28,10 +31,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from cvcourse._checks import check_bool, check_float, check_int, check_tensor, check_type
+from cvcourse._checks import check_bool, check_choice, check_float, check_int, check_tensor, check_type
 from cvcourse.data import ShapesClassification, ShapesSegmentation
 from cvcourse.train import History, accuracy, fit
 
+from .losses import soft_dice_loss
 from .metrics import confusion_matrix, mean_iou, scores_from_confusion
 
 __all__ = [
@@ -41,6 +45,8 @@ __all__ = [
     "RandomHFlip",
     "check_logits_and_labels",
     "pixel_cross_entropy",
+    "ce_dice_loss",
+    "LOSSES",
     "batch_miou",
     "train_segmenter",
     "predict_labels",
@@ -109,6 +115,19 @@ def pixel_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits, labels)
 
 
+REAL_CLASSES = torch.arange(1, NUM_CLASSES)  # void (0) never occurs: left out of Dice, as of mIoU
+
+
+def ce_dice_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """:func:`pixel_cross_entropy` + the soft Dice loss over the classes 1 .. 8 (not void), batch-wide."""
+    check_logits_and_labels(logits, labels)
+    classes = REAL_CLASSES[REAL_CLASSES < logits.shape[1]]
+    return F.cross_entropy(logits, labels) + soft_dice_loss(logits, labels, classes=classes)
+
+
+LOSSES = {"ce": pixel_cross_entropy, "ce+dice": ce_dice_loss}  # train_segmenter's ``loss`` choices
+
+
 def batch_miou(logits: Tensor, labels: Tensor) -> float:
     """mIoU of a batch's predictions (argmax of logits [N, C, H, W]) against labels [N, H, W].
 
@@ -140,6 +159,7 @@ def train_segmenter(
     live_plot: bool = True,
     max_steps: int | None = None,
     train_data: Dataset | None = None,
+    loss: str = "ce",
 ) -> History:
     """Train ``model`` (images -> logits [N, 9, H, W]) on ``ShapesSegmentation(train_scenes, size, seed)``.
 
@@ -159,6 +179,7 @@ def train_segmenter(
             (0: no validation).
         weight_decay: AdamW's decoupled weight decay.
         train_data: ready ``(image, labels)`` pairs instead of rendering ``train_scenes`` scenes.
+        loss: ``"ce"`` (pixel-wise cross-entropy) or ``"ce+dice"`` (:func:`ce_dice_loss`).
 
     Returns:
         the History: ``train_loss``, ``train_miou`` (mean over batches), and with ``val_scenes``
@@ -171,6 +192,7 @@ def train_segmenter(
     train_scenes, seed = check_int("train_scenes", train_scenes, low=1), check_int("seed", seed, low=0)
     val_scenes, val_seed = check_int("val_scenes", val_scenes, low=0), check_int("val_seed", val_seed, low=0)
     check_bool("progress", progress)
+    loss_fn = LOSSES[check_choice("loss", loss, LOSSES)]
     if val_scenes and val_seed == seed:
         raise ValueError(f"val_seed must differ from the training seed, got {val_seed} for both")
     if train_data is None:
@@ -185,7 +207,7 @@ def train_segmenter(
     history = fit(
         model,
         _loader(RandomHFlip(train_data, seed=seed), batch_size, True, seed),
-        pixel_cross_entropy,
+        loss_fn,
         optimizer,
         epochs=epochs,
         val_loader=val_loader,
@@ -222,11 +244,17 @@ def predict_labels(model: nn.Module, images: Tensor, batch_size: int = 64) -> Te
 def evaluate_segmenter(model: nn.Module, dataset: Dataset, batch_size: int = 64) -> dict:
     """Score ``model`` on every ``(image, labels)`` pair of ``dataset`` (all pixels pooled).
 
+    The mIoU is torchmetrics' ``MulticlassJaccardIndex(9, average="macro")`` of all pixels pooled:
+    the mean IoU over the classes that occur in the truth *or* the prediction. Void (0) never occurs
+    in the truth, so it is left out unless the model predicts it somewhere; then it enters with
+    IoU 0, as it should (those pixels are wrong). ``"classes_in_miou"`` lists the ids averaged.
+
     Returns:
         ``{"miou", "pixel_accuracy", "mean_accuracy", "iou_per_class"`` (list of NUM_CLASSES
         floats; 0 for a class neither predicted nor present, e.g. void, which the mIoU leaves out),
-        ``"confusion"`` (rows truth, columns prediction), ``"ms_per_image"`` (inference on this
-        machine), ``"params", "scenes"}``, from the confusion matrix of all pixels pooled.
+        ``"classes_in_miou"`` (the class ids in the mean), ``"confusion"`` (rows truth, columns
+        prediction), ``"ms_per_image"`` (inference on this machine), ``"params", "scenes"}``, from
+        the confusion matrix of all pixels pooled.
     """
     check_type("model", model, nn.Module, "a torch.nn.Module")
     check_int("batch_size", batch_size, low=1)
@@ -246,6 +274,8 @@ def evaluate_segmenter(model: nn.Module, dataset: Dataset, batch_size: int = 64)
         "pixel_accuracy": float(scores["pixel_accuracy"]),
         "mean_accuracy": float(scores["mean_accuracy"]),
         "iou_per_class": scores["iou_per_class"].tolist(),
+        # in the truth or in the prediction: the classes mean_iou averages over
+        "classes_in_miou": [c for c in range(NUM_CLASSES) if confusion[c].sum() + confusion[:, c].sum() > 0],
         "confusion": confusion.tolist(),
         "ms_per_image": 1000 * seconds / len(images),
         "params": sum(p.numel() for p in model.parameters()),

@@ -1,11 +1,12 @@
-"""losses.py against F.cross_entropy and torchvision's sigmoid focal loss (float64), with gradchecks."""
+"""losses.py against F.cross_entropy, torchvision's sigmoid focal loss, a Dice loop (float64); gradchecks."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
 
-from cvcourse.segmentation.losses import pixel_cross_entropy, softmax_focal_loss
+from cvcourse.segmentation.losses import pixel_cross_entropy, soft_dice_loss, softmax_focal_loss
+from cvcourse.segmentation.metrics import iou_per_class
 
 D = torch.float64
 
@@ -82,6 +83,50 @@ def test_gradchecks():
     w = torch.tensor([1.0, 2.0, 0.5], dtype=D)
     assert torch.autograd.gradcheck(lambda t: pixel_cross_entropy(t, y, w, ignore_index=1), (x,))
     assert torch.autograd.gradcheck(lambda t: softmax_focal_loss(t, y, gamma=2.0, alpha=w), (x,))
+    assert torch.autograd.gradcheck(lambda t: soft_dice_loss(t, y, ignore_index=1, smooth=0.5), (x,))
+
+
+def dice_loop(logits, target, ignore_index, smooth, classes):
+    """The soft Dice loss pixel by pixel, class by class (the obvious loop)."""
+    n, c, h, w = logits.shape
+    terms = []
+    for k in classes:
+        inter = p_sum = y_sum = 0.0
+        for i in range(n):
+            for u in range(h):
+                for v in range(w):
+                    if target[i, u, v] == ignore_index:
+                        continue
+                    p = torch.softmax(logits[i, :, u, v], 0)[k]
+                    y = float(target[i, u, v] == k)
+                    inter, p_sum, y_sum = inter + p * y, p_sum + p, y_sum + y
+        terms.append((2 * inter + smooth) / (p_sum + y_sum + smooth))
+    return 1 - torch.stack(terms).mean()
+
+
+@pytest.mark.parametrize("ignore_index", [None, 2, 255])
+@pytest.mark.parametrize("classes", [None, [1, 3, 4]])
+def test_soft_dice_equals_the_loop(ignore_index, classes):
+    x, y = data(seed=5)
+    if ignore_index == 255:
+        y[1, 0] = 255
+    ks = list(range(5)) if classes is None else classes
+    theirs = dice_loop(x, y, ignore_index, 0.7, ks)
+    ours = soft_dice_loss(
+        x, y, ignore_index, smooth=0.7, classes=None if classes is None else torch.tensor(ks)
+    )
+    torch.testing.assert_close(ours, theirs)
+
+
+def test_soft_dice_of_hard_predictions_is_read_off_the_iou():
+    # one-hot probabilities (huge logits) make Dice_c = 2 |A and B| / (|A| + |B|) = 2 IoU_c / (1 + IoU_c)
+    x, y = data(n=2, c=4, h=6, w=5, seed=6)
+    pred = x.argmax(1)
+    hard = 200.0 * torch.nn.functional.one_hot(pred, 4).movedim(-1, 1).to(D)
+    iou = iou_per_class(pred, y, 4)
+    expected = 1 - (2 * iou / (1 + iou)).mean()
+    torch.testing.assert_close(soft_dice_loss(hard, y, smooth=1e-12), expected)
+    assert soft_dice_loss(200.0 * torch.nn.functional.one_hot(y, 4).movedim(-1, 1).to(D), y) < 1e-12
 
 
 def test_bad_input():
@@ -96,3 +141,7 @@ def test_bad_input():
         softmax_focal_loss(x, y, alpha=torch.ones(3, dtype=D))
     with pytest.raises(ValueError, match="gamma must be a number >= 0"):
         softmax_focal_loss(x, y, gamma=-1.0)
+    with pytest.raises(ValueError, match="smooth must be a number > 0"):
+        soft_dice_loss(x, y, smooth=0.0)
+    with pytest.raises(ValueError, match=r"classes must be a non-empty list of ids in \[0, 4\], got \[5\]"):
+        soft_dice_loss(x, y, classes=torch.tensor([5]))
