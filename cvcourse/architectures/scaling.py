@@ -164,7 +164,7 @@ class ScalingExperiment:
 
     Args:
         train_size, val_size: images to train on (seed ``train_seed``) and to measure on (seed 777).
-        epochs: passes over the training images (Adam, cosine learning-rate decay).
+        epochs: passes over the training images (Adam, cosine learning-rate decay, then precise BN).
         batch_size, lr: the recipe.
         seeds: training seeds; the accuracy reported is their mean.
         base: the baseline net.
@@ -179,7 +179,7 @@ class ScalingExperiment:
         *,
         epochs: int,
         batch_size: int = 64,
-        lr: float = 3e-3,
+        lr: float = 2e-3,
         seeds: Sequence[int] = (0,),
         base: ScalingBase = ScalingBase(),
         train_seed: int = 0,
@@ -240,6 +240,7 @@ class ScalingExperiment:
             fit(model, loader, F.cross_entropy, optimizer, epochs=self.epochs, device=self.device,
                 scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.epochs),
                 max_steps=self.max_steps, live_plot=False, progress=False)  # fmt: skip
+            _precise_batch_norm(model, loader, self.device)
             val_loader = DataLoader(data["val"], batch_size=256)
             accuracies.append(
                 evaluate(model, val_loader, metrics={"accuracy": accuracy}, device=self.device)["accuracy"]
@@ -252,6 +253,29 @@ class ScalingExperiment:
             "accuracies": accuracies,
             "seconds": time.perf_counter() - start,
         }
+
+
+@torch.no_grad()
+def _precise_batch_norm(model: nn.Module, loader: DataLoader, device: torch.device | str | None) -> None:
+    """Replace BatchNorm's running statistics by their exact mean over the training images.
+
+    After a short training at a high learning rate the running averages (momentum 0.1) lag behind the
+    weights, and eval-mode accuracy swings by tens of points from one epoch to the next. "Precise BN"
+    (Wu and Johnson, https://arxiv.org/abs/2105.07576; pycls, which RegNet and our grid search follow)
+    recomputes them with the final weights: a cumulative average (momentum None) over one pass.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average: the plain mean over the batches seen
+    dev = next(model.parameters()).device if device is None else torch.device(device)
+    was_training = model.training
+    model.train()
+    for images, _ in loader:
+        model(images.to(dev))
+    model.train(was_training)
+    for bn in norms:
+        bn.momentum = 0.1
 
 
 def _stack(dataset: ShapesClassification) -> tuple[Tensor, Tensor]:

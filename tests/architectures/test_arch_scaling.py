@@ -167,3 +167,21 @@ def test_bad_input():
         grid_search(None)
     with pytest.raises(ValueError, match="phi"):
         compound_vs_single(ScalingExperiment(4, 4, epochs=1), 1.2, 1.1, 1.15, phi=-1.0)
+
+
+def test_precise_batch_norm_uses_the_exact_mean_of_the_training_batches():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from cvcourse.architectures.scaling import _precise_batch_norm
+
+    torch.manual_seed(0)
+    model = ScaledCNN((1, 1, 1), 4).eval()
+    images = torch.rand(12, 3, 16, 16)
+    seen = []
+    handle = model.bn.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    _precise_batch_norm(model, DataLoader(TensorDataset(images, torch.zeros(12)), batch_size=4), None)
+    handle.remove()
+    assert len(seen) == 3 and not model.training and model.bn.momentum == 0.1
+    # the mean of the three batch means (equal batches), not a momentum-weighted one
+    expected = torch.stack([x.mean(dim=(0, 2, 3)) for x in seen]).mean(0)
+    torch.testing.assert_close(model.bn.running_mean, expected)
