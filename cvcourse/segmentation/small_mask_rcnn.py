@@ -2,10 +2,10 @@ r"""A small Mask R-CNN for the shapes instance scenes, and mask AP (notes, 5.2.1
 
 * ``build_shapes_mask_rcnn(**config)``: torchvision's ``MaskRCNN`` class (He et al. 2017,
   https://arxiv.org/abs/1703.06870) around a small CNN with an FPN (strides 4, 8, 16), anchors of 8 to
-  32 pixels, RoIAlign (7 x 7 for boxes, 14 x 14 for masks) and our ``MaskHead`` (same weights and
-  names as torchvision's mask head); ``min_size`` = ``max_size`` = the image side, so torchvision's
-  transform does not resize the 64-pixel scenes to 800. Six classes: 0 background, 1..5 the things
-  of ``ShapesSegmentation`` (category id = label).
+  32 pixels, RoIAlign on the stride-4 level (7 x 7 for boxes, 14 x 14 for masks) and our ``MaskHead``
+  (same weights and names as torchvision's mask head); ``min_size`` = ``max_size`` = the image side,
+  so torchvision's transform does not resize the 64-pixel scenes to 800. Six classes: 0 background,
+  1..5 the things of ``ShapesSegmentation`` (category id = label).
 * ``train_mask_rcnn(model, ...)``: ``cvcourse.train.fit`` with a ``step_fn`` that sums torchvision's
   five losses (RPN objectness and box, classifier, box regression, mask BCE), on
   ``ShapesSegmentation(kind="instance")`` scenes of a seed other than 777.
@@ -50,6 +50,9 @@ from .mask_rcnn import MaskHead
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "TRAINING",
+    "FULL",
+    "FAST",
     "VAL_SEED",
     "SmallFPNBackbone",
     "build_shapes_mask_rcnn",
@@ -67,6 +70,12 @@ VAL_SEED = 777
 FILE_NAME = "mask_rcnn_shapes.pt"
 SCRIPT = "train_shapes_mask_rcnn.py"
 NUM_CLASSES = 6  # background + the five things
+
+# the notebook's full and fast recipes; the shipped run (data/scripts/train_shapes_mask_rcnn.py) is the
+# full one (600 steps: a longer run did not fit on the shared machine)
+FULL: dict[str, Any] = {"epochs": 6, "train_scenes": 800, "lr": 2e-3, "batch_size": 8}
+TRAINING: dict[str, Any] = dict(FULL)
+FAST: dict[str, Any] = {"epochs": 1, "train_scenes": 16, "lr": 2e-3, "batch_size": 8}
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "image_size": 64,
@@ -160,7 +169,7 @@ def build_shapes_mask_rcnn(**config: Any) -> MaskRCNN:
     """
     cfg = _config(config)
     backbone = SmallFPNBackbone(cfg["widths"], cfg["fpn_channels"])
-    levels = ["0", "1", "2"]
+    levels = ["0"]  # RoIAlign on the stride-4 level only: 8-32 px shapes span 2-8 cells there
     anchors = AnchorGenerator(tuple((s,) for s in cfg["anchor_sizes"]), ((0.5, 1.0, 2.0),) * 3)
     c = cfg["fpn_channels"]
     mask_head = MaskHead(c, NUM_CLASSES, layers=cfg["mask_layers"], dim_reduced=cfg["mask_layers"][-1])
@@ -180,7 +189,7 @@ def build_shapes_mask_rcnn(**config: Any) -> MaskRCNN:
         box_roi_pool=MultiScaleRoIAlign(levels, 7, 2),
         box_head=TwoMLPHead(c * 7 * 7, cfg["representation_size"]),
         box_predictor=FastRCNNPredictor(cfg["representation_size"], NUM_CLASSES),
-        box_batch_size_per_image=128,
+        box_batch_size_per_image=64,
         box_detections_per_img=cfg["detections_per_image"],
         box_score_thresh=0.05,
         mask_roi_pool=MultiScaleRoIAlign(levels, 14, 2),
