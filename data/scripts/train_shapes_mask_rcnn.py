@@ -10,6 +10,9 @@ Usage (from the repository root)::
 seed 0, then scored on ``ShapesSegmentation(500, seed=777, kind="instance")`` (never trained on) by
 ``evaluate_mask_rcnn`` (mask AP = pycocotools' segm mode, box AP = its bbox mode) after its weights are
 rounded to float16 as stored. On the CPU the run is deterministic (one thread, deterministic algorithms).
+
+``--init FILE --train-seed S`` continues training from a file this script wrote, on scenes of another
+seed (the first run's record is kept in ``info``, this one's in ``info["continued"]``).
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu (the shipped, deterministic run) or cuda")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     parser.add_argument("--out", type=Path, help=f"default data/{FILE_NAME}")
+    parser.add_argument("--init", type=Path, help="continue from this file (written by this script)")
+    parser.add_argument("--train-seed", type=int, default=TRAIN_SEED, help="seed of the training scenes")
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -75,11 +80,21 @@ def main() -> None:
     for key in ("epochs", "lr", "batch_size", "train_scenes"):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
-    model = build_shapes_mask_rcnn()
+    if args.train_seed == VAL_SEED:
+        parser.error(f"--train-seed {VAL_SEED} is the validation seed")
+    before = None
+    if args.init is None:
+        model = build_shapes_mask_rcnn()
+    else:
+        blob = torch.load(args.init, map_location="cpu", weights_only=True)
+        model, before = build_shapes_mask_rcnn(**blob["config"]), blob["info"]
+        model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
+        )
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     print(f"mask_rcnn: {params} parameters, recipe {recipe}", flush=True)
     history = train_mask_rcnn(
-        model, **recipe, seed=TRAIN_SEED, max_objects=MAX_OBJECTS, device=device, progress=True
+        model, **recipe, seed=args.train_seed, max_objects=MAX_OBJECTS, device=device, progress=True
     )
     train_seconds = history.train_seconds
     model = half_rounded(model.cpu()).eval()
@@ -97,16 +112,39 @@ def main() -> None:
         "params": params,
         "train_seconds": train_seconds,
         "eval_seconds": time.perf_counter() - start,
-        "data": f"ShapesSegmentation({recipe['train_scenes']}, {size}, seed={TRAIN_SEED}, kind='instance', "
-        f"max_objects={MAX_OBJECTS}), horizontal flips",
+        "data": f"ShapesSegmentation({recipe['train_scenes']}, {size}, seed={args.train_seed}, "
+        f"kind='instance', max_objects={MAX_OBJECTS}), horizontal flips",
         "device": machine(device),
         "torch_version": str(torch.__version__),
         "python_version": sys.version.split()[0],
-        "train_seed": TRAIN_SEED,
+        "train_seed": args.train_seed,
         "recipe": recipe,
         "steps": len(history.steps["train_loss"]),
         "history": {k: [float(v) for v in vals] for k, vals in history.items()},
     }
+    if before is not None:  # a continued run: the file keeps the first run's record, plus this one's
+        continued = {
+            "recipe": recipe,
+            "train_seed": args.train_seed,
+            "train_seconds": train_seconds,
+            "steps": info["steps"],
+            "data": info["data"],
+            "from_mask_ap": before["mask_ap"],
+        }
+        scored = (
+            "mask_ap",
+            "mask_ap50",
+            "mask_ap75",
+            "box_ap",
+            "box_ap50",
+            "ms_per_image",
+            "eval_seconds",
+            "val_scenes",
+        )
+        info = dict(before) | {k: info[k] for k in scored}
+        info["train_seconds"] = before["train_seconds"] + train_seconds
+        info["data"] = before["data"] + "; then " + continued["data"]
+        info["continued"] = continued
     out = args.out or DATA / FILE_NAME
     save_mask_rcnn(model, info, out)
     print(
