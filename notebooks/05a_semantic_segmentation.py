@@ -814,8 +814,10 @@ RESULTS.update({f"{name.replace(' ', '_')}_{k}": rows[name][k] for name in rows 
 # water) is nearly perfect for both; the small things are where the models differ.
 
 # %%
+from matplotlib.patches import Patch
+
 from cvcourse.segmentation.training import predict_labels
-from cvcourse.segmentation.viewer import scene_ious
+from cvcourse.segmentation.viewer import CLASS_COLOURS, scene_ious
 
 
 def iou_title(name, labels_, predicted_):
@@ -826,17 +828,17 @@ def iou_title(name, labels_, predicted_):
 
 images_, labels_ = test_set.tensors[0][:4], test_set.tensors[1][:4]
 predicted = {kind: predict_labels(model, images_) for kind, (model, _) in shipped.items()}
-fig, axes = plt.subplots(4, 4, figsize=(12, 13))
+fig, axes = plt.subplots(4, 4, figsize=(12, 13.5), layout="constrained")
 for i in range(4):
     axes[0, i].imshow(images_[i].permute(1, 2, 0))
     style_axes(axes[0, i], f"unseen scene {i} (seed 777)", "x (pixels)", "y (pixels)")
-    overlay_mask(axes[1, i], None, labels_[i], background=None, alpha=1.0)
+    overlay_mask(axes[1, i], None, labels_[i], background=None, alpha=1.0, colors=CLASS_COLOURS)
     style_axes(axes[1, i], "ground truth", "x (pixels)", "y (pixels)")
     for row, kind in ((2, "unet"), (3, "segformer")):
-        overlay_mask(axes[row, i], None, predicted[kind][i], background=None, alpha=1.0)
+        overlay_mask(axes[row, i], None, predicted[kind][i], background=None, alpha=1.0, colors=CLASS_COLOURS)
         axes[row, i].set_title(iou_title(f"shipped {kind}", labels_[i], predicted[kind][i]), fontsize=7.5)
         axes[row, i].set_xlabel("x (pixels)"), axes[row, i].set_ylabel("y (pixels)")
-fig.tight_layout()
+fig.legend(handles=[Patch(color=CLASS_COLOURS[c], label=CLASSES[c]) for c in range(1, 9)], loc="outside lower center", ncol=8)
 
 # %% [markdown]
 # **A small SegFormer** (0.7 M parameters, four stages of widths 16-128, the all-MLP decoder at
@@ -882,7 +884,7 @@ for ax, (title, c) in zip(axes[0], curves.items(), strict=True):
     ax.plot(c["epochs"], c["pretrained"], marker="o", label="pre-trained encoder, fine-tuned")
     ax.plot(c["epochs"], c["scratch"], marker="s", label="from scratch")
     style_axes(ax, f"{title}: {c['sizes']['seg_scenes']} scenes", "epoch", "validation mIoU (seed 9)")
-    ax.legend()
+    ax.set_ylim(0, 1), ax.legend()
 print(f"report (pets): pre-trained {REPORT['resnet50_pretrained']} vs scratch {REPORT['resnet50_scratch']}: "
       f"{REPORT['resnet50_pretrained'] - REPORT['resnet50_scratch']:+.3f}")
 for title, c in curves.items():
