@@ -284,7 +284,9 @@ variants = {
 accuracy = {name: part_accuracy(f) for name, f in variants.items()}
 print({k: f"{v:.1%}" for k, v in accuracy.items()})
 draws = np.random.default_rng(0).integers(0, 10_000, (20, 10_000))
-print(f"distinct examples in a bootstrap replica: {np.mean([len(np.unique(r)) / 10_000 for r in draws]):.3f} (1 - 1/e = {1 - np.exp(-1):.3f})")
+distinct = np.mean([len(np.unique(r)) / 10_000 for r in draws])
+assert abs(distinct - (1 - np.exp(-1))) < 0.005
+print(f"distinct examples in a bootstrap replica: {distinct:.3f} (1 - 1/e = {1 - np.exp(-1):.3f})")
 RESULTS.update({f"kinect_{k.replace(' ', '_')}_accuracy": float(v) for k, v in accuracy.items()})
 
 # %% [markdown]
@@ -382,7 +384,9 @@ RESULTS["bilinear_slide_matches"] = int(bilinear.trunc()[0, 0].tolist() == SLIDE
 # value back there: the decoder's upsampling layer uses the positions of the matching encoder layer.
 
 # %%
-print(up.bed_of_nails(torch.tensor([[1.0, 2.0], [3.0, 4.0]])[None, None], 2)[0, 0].numpy())
+nails = up.bed_of_nails(torch.tensor([[1.0, 2.0], [3.0, 4.0]])[None, None], 2)[0, 0]
+assert nails.tolist() == [[1, 0, 2, 0], [0, 0, 0, 0], [3, 0, 4, 0], [0, 0, 0, 0]]  # the slide's 4 x 4
+print(nails.numpy())
 feature = torch.rand(1, 1, 4, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
 pooled, where = up.max_pool_with_indices(feature, 2)
 restored = up.max_unpool(pooled, where, (4, 4))
@@ -446,7 +450,10 @@ print("bilinear_kernel(4), for stride 2 and an output exactly twice as large:\n"
 # $\mathrm{Var}(y)/\bar y^2$ of the output (borders aside).
 
 # %%
-for method in ("transposed", "nearest", "bilinear"):
+SLIDE_ROWS = {"transposed": [{"a", "c"}, {"b"}], "nearest": [{"a + b", "c"}, {"a", "b + c"}],
+              "bilinear": [{"a + 1/2 b", "1/2 b + c"}, {"1/2 a", "1/2 a + b + 1/2 c", "1/2 c"}]}  # 003_...'s matrices
+for method, rows_ in SLIDE_ROWS.items():
+    assert {frozenset(r) for r in up.contributions_1d(method)} == {frozenset(r) for r in rows_}
     print(f"{method:10s}", [" | ".join(row) for row in up.contributions_1d(method)])
 flat = torch.ones(1, 1, 8, 8, dtype=torch.float64)
 w = torch.rand(1, 1, 3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.1
@@ -888,10 +895,13 @@ for ax, (title, c) in zip(axes[0], curves.items(), strict=True):
 print(f"report (pets): pre-trained {REPORT['resnet50_pretrained']} vs scratch {REPORT['resnet50_scratch']}: "
       f"{REPORT['resnet50_pretrained'] - REPORT['resnet50_scratch']:+.3f}")
 for title, c in curves.items():
-    print(f"{title}: pre-trained {c['pretrained'][-1]:.3f} vs scratch {c['scratch'][-1]:.3f}: "
-          f"{c['pretrained'][-1] - c['scratch'][-1]:+.3f} after {c['epochs'][-1]} epochs "
-          f"(classifier's training accuracy {c['pretrain_accuracy']:.2f})")
+    gaps = np.subtract(c["pretrained"], c["scratch"])
+    print(f"{title}: pre-trained {c['pretrained'][-1]:.3f} vs scratch {c['scratch'][-1]:.3f} after {c['epochs'][-1]} epochs "
+          f"({gaps[-1]:+.3f}; after epoch 1 {gaps[0]:+.3f}; ahead in {int((gaps > 0).sum())} of {len(gaps)} epochs; "
+          f"classifier's training accuracy {c['pretrain_accuracy']:.2f})")
 RESULTS.update(pretrain_here_gain=here["pretrained"][-1] - here["scratch"][-1], pretrain_stored=int(stored is not None))
+if stored is not None:
+    RESULTS.update(pretrain_full_pretrained=stored["pretrained"][-1], pretrain_full_scratch=stored["scratch"][-1])
 
 # %% [markdown]
 # ## The segmentation viewer
