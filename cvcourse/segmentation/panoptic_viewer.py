@@ -75,7 +75,7 @@ def view_state(scene: dict, view: str, query: int) -> dict:
         placed = sum(s["status"] == "placed" for s in scene["trace"]["steps"][: query + 1])
         text = f"query {query} ({status}); {placed} segments placed so far"
     elif view == VIEWS[2]:
-        picture, pq = pq_picture(image, scene["panoptic"], scene["target"], THING_IDS, STUFF_IDS)
+        picture, pq = scene["pq"]  # pq_picture(image, panoptic, target, THING_IDS, STUFF_IDS), precomputed
         match = pq["match"]
         for _, g, iou in match.matches:
             bars[g[0]] = max(bars[g[0]], iou)
@@ -123,6 +123,7 @@ def _scenes(models: dict, count: int) -> list[dict]:
                 "trace": trace,
                 "panoptic": trace["panoptic"],
                 "instances": found,
+                "pq": pq_picture(images[i], trace["panoptic"], panoptic[i][1], THING_IDS, STUFF_IDS),
             }
         )
     return scenes

@@ -5,8 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from cvcourse.data import ShapesSegmentation
+from cvcourse.data import STUFF_IDS, THING_IDS, ShapesSegmentation
 from cvcourse.segmentation.panoptic_viewer import VIEWS, panoptic_viewer, view_state
+from cvcourse.segmentation.panoptic_views import pq_picture
 from cvcourse.segmentation.small_mask_rcnn import build_shapes_mask_rcnn
 from cvcourse.segmentation.small_maskformer import SmallMaskFormer, panoptic_targets
 
@@ -78,6 +79,10 @@ def test_every_control_redraws_exactly(viewer, same_as_full_draw):
 def test_the_oracle_scores_perfectly(viewer):
     for i, scene in enumerate(viewer.scenes):
         assert torch.equal(scene["panoptic"][..., 0], scene["target"][..., 0]), i  # the merge recovers it
+        picture, _ = pq_picture(scene["image"], scene["panoptic"], scene["target"], THING_IDS, STUFF_IDS)
+        np.testing.assert_array_equal(
+            scene["pq"][0], picture
+        )  # the precomputed PQ view is the pure function's
         shown = view_state(scene, VIEWS[2], 0)
         assert shown["text"].endswith("PQ 1.00 = SQ 1.00 x RQ 1.00 (this scene)")
         steps = scene["trace"]["steps"]
