@@ -30,9 +30,10 @@
 # Every piece of code is imported from `cvcourse.segmentation`, where it is tested against its
 # authority (torchmetrics, `torch.nn.functional`, scikit-learn, torchvision, `torch.utils.flop_counter`).
 #
-# **How long**: fast mode (`CVCOURSE_FAST=1`) under a minute (about 20 s of CPU; shipped weights for
-# the pictures, tiny training runs). Full mode about 10 minutes on 2 CPU cores, estimated from the
-# shipped runs' time per step (U-Net about 4 min, SegFormer 1 min, the pre-training experiment the rest).
+# **How long**: fast mode (`CVCOURSE_FAST=1`) about half a minute on 2 free CPU cores (20 s of CPU
+# time; shipped weights for the pictures, tiny training runs). Full mode about 10 minutes on 2 CPU
+# cores: the U-Net about 3-5 min (320 steps at about 0.6-1 s each on one busy thread), the SegFormer
+# under a minute, the pre-training experiment the rest.
 # **GPU**: optional; it only speeds up the training cells.
 
 # %%
