@@ -214,7 +214,7 @@ plt.show()
 # thing, a thing missed (predicted as stuff), and two stuff categories confused.
 
 # %%
-from cvcourse.segmentation.panoptic import match_segments, panoptic_quality
+from cvcourse.segmentation.panoptic import match_segments, panoptic_quality, panoptic_stats
 
 pan = ShapesSegmentation(3, size=64, seed=5, kind="panoptic")
 images, targets = torch.stack([pan[i][0] for i in range(3)]), torch.stack([pan[i][1] for i in range(3)])
@@ -308,6 +308,26 @@ for ax, pic, name in zip(axes, (image0.permute(1, 2, 0), panoptic_picture(target
     ax.imshow(pic)
     style_axes(ax, name, "x (pixels)", "y (pixels)")
 plt.show()
+
+# %% [markdown]
+# The stuff branch, step 1 and 2 of the notes, on the FPN of our small Mask R-CNN: each level is
+# brought to the finest resolution (stride 4) and the maps are summed; a small fully-convolutional
+# head turns the sum into stuff logits (here untrained: only the shapes matter).
+
+# %%
+from cvcourse.segmentation.small_mask_rcnn import build_shapes_mask_rcnn
+
+with torch.no_grad():
+    fpn = build_shapes_mask_rcnn().backbone(images)  # OrderedDict of FPN levels
+    finest = max(f.shape[-1] for f in fpn.values())
+    merged_fpn = sum(F.interpolate(f, size=(finest, finest), mode="bilinear", align_corners=False) for f in fpn.values())
+    channels = merged_fpn.shape[1]
+    stuff_head = torch.nn.Sequential(torch.nn.Conv2d(channels, channels, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(channels, 1 + len(STUFF_IDS), 1))
+    stuff_logits = F.interpolate(stuff_head(merged_fpn), size=(64, 64), mode="bilinear", align_corners=False)
+for name, f in fpn.items():
+    print(f"FPN level {name}: {list(f.shape)} (stride {64 // f.shape[-1]})")
+print("rescaled and summed:", list(merged_fpn.shape), "-> stuff logits (other + 3 stuff classes)", list(stuff_logits.shape))
+assert merged_fpn.shape[-1] == 16 and stuff_logits.shape == (3, 1 + len(STUFF_IDS), 64, 64)
 
 # %% [markdown]
 # ### 5.3.2 MaskFormer
@@ -551,7 +571,7 @@ rcnn_eval = evaluate_mask_rcnn(rcnn_s, ShapesSegmentation(EVAL_SCENES, size=64, 
 former_eval = evaluate_maskformer(former_s, scenes=EVAL_SCENES)
 for key, here, info in (("mask_ap", rcnn_eval, rcnn_info), ("pq", former_eval, former_info)):
     if key in info:  # the file's own score (its script's evaluation scenes) beside this re-scoring
-        print(f"{key}: stored in the file {info[key]:.3f}, re-scored here on {EVAL_SCENES} scenes {here[key]:.3f}")
+        print(f"{key}: stored in the file {info[key]:.4f}, re-scored here on {EVAL_SCENES} scenes {here[key]:.4f}")
 RESULTS.update(mask_ap=rcnn_eval["mask_ap"], mask_ap50=rcnn_eval["mask_ap50"], pq=former_eval["pq"], pq_things=former_eval["pq_things"], pq_stuff=former_eval["pq_stuff"])
 
 # %%
@@ -566,13 +586,36 @@ per_class = former_eval["per_class"]
 print("MaskFormer per class (PQ, SQ, RQ):", {pan.classes[c]: [round(v, 2) for v in vals] for c, vals in per_class.items()})
 
 # %% [markdown]
+# **Panoptic FPN's merge on real predictions.** Our Mask R-CNN has no stuff branch; the shipped U-Net of
+# chapter 5a plays it (its stuff pixels), and `panoptic_merge` puts Mask R-CNN's instances over them.
+# Scored by the same PQ as the MaskFormer, on the same unseen scenes:
+
+# %%
+from cvcourse.segmentation.pretrained import load_shapes_segmenter
+from cvcourse.segmentation.small_mask_rcnn import predict_masks
+from cvcourse.segmentation.training import predict_labels
+
+unet, _ = load_shapes_segmenter("unet")
+evalset = ShapesSegmentation(EVAL_SCENES, size=64, seed=777, kind="panoptic")
+ev_images, ev_truth = torch.stack([evalset[i][0] for i in range(EVAL_SCENES)]), torch.stack([evalset[i][1] for i in range(EVAL_SCENES)])
+stuff_maps = predict_labels(unet, ev_images)  # [N, H, W]
+dets = predict_masks(rcnn_s, list(ev_images))
+merged_maps = torch.stack([panoptic_merge(d["masks"][:, 0] > 0.5, d["scores"], d["labels"], stuff_maps[i], STUFF_IDS) for i, d in enumerate(dets)])
+pq_fpn = panoptic_quality(merged_maps, ev_truth, THING_IDS, STUFF_IDS, return_sq_rq=True, allow_unknown_preds_category=True)
+print(f"Mask R-CNN ({rcnn_src}) + U-Net stuff, merged: PQ {pq_fpn[0]:.3f}, SQ {pq_fpn[1]:.3f}, RQ {pq_fpn[2]:.3f} | MaskFormer ({former_src}): PQ {former_eval['pq']:.3f}")
+st = panoptic_stats(merged_maps, ev_truth, THING_IDS, STUFF_IDS, allow_unknown_preds_category=True)
+counted = (st["tp"] + st["fp"] + st["fn"])[: len(THING_IDS)]
+# a thing left void is not a false negative (PQ's void rule): with no instance placed, PQ is the stuff PQ alone
+print(f"thing segments counted (TP + FP + FN): {counted.sum().item()} (TP {st['tp'][: len(THING_IDS)].sum().item()})")
+RESULTS["pq_mask_rcnn_plus_unet_merge"] = float(pq_fpn[0])
+
+# %% [markdown]
 # The models against the ground truth on four unseen scenes: Mask R-CNN's instances (score >= 0.5)
 # and MaskFormer's panoptic map (void black), with PQ's matching (green matched, red false positive,
 # blue false negative).
 
 # %%
 from cvcourse.segmentation.panoptic_views import instances_picture, pq_picture
-from cvcourse.segmentation.small_mask_rcnn import predict_masks
 from cvcourse.segmentation.small_maskformer import panoptic_predict
 
 show = ShapesSegmentation(4, size=64, seed=777, kind="panoptic")
