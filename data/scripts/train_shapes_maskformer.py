@@ -10,8 +10,9 @@ scored on 300 scenes of seed 777 (never trained on) with our ``panoptic_quality`
 ``info["pq"]``, ``info["sq"]``, ``info["rq"]``, things and stuff apart. The model is
 ``SmallMaskFormer(masked_attention=True)`` (Mask2Former's masked attention), trained by
 :func:`cvcourse.segmentation.small_maskformer.train_maskformer` (``fit`` with a step function; the
-recipe is ``TRAINING``). Weights are stored in float16 (the loader casts back). Deterministic:
-fixed seeds, 1 CPU thread.
+recipe is ``TRAINING``). Weights are stored in float16 (the loader casts back) and scored
+as stored. Deterministic: fixed seeds, 1 CPU thread. ``--init FILE --train-seed 1 --epochs E --lr LR``
+continues an earlier file on other scenes (the runs are listed in ``info["runs"]``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=TRAINING["batch_size"])
     parser.add_argument("--lr", type=float, default=TRAINING["lr"])
     parser.add_argument("--no-masked-attention", action="store_true", help="plain MaskFormer")
+    parser.add_argument("--init", type=Path, default=None, help="continue from this checkpoint's weights")
+    parser.add_argument("--train-seed", type=int, default=0, help="the training scenes' seed (never 777)")
     parser.add_argument("--device", default="cpu", help="cpu (the shipped, deterministic run) or cuda")
     parser.add_argument("--out", type=Path, default=DATA / FILE)
     args = parser.parse_args()
@@ -50,17 +53,40 @@ def main() -> None:
     seed_everything(0)
     start = time.perf_counter()
     model = SmallMaskFormer(image_size=SIZE, masked_attention=not args.no_masked_attention)
+    previous = None
+    if args.init is not None:  # a continued run: the earlier file's weights and recipe
+        previous = torch.load(args.init, map_location="cpu", weights_only=True)
+        model = SmallMaskFormer(**previous["config"])
+        model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in previous["state_dict"].items()}
+        )
     history = train_maskformer(
         model,
         train_scenes=args.train,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
-        seed=0,
+        seed=args.train_seed,
         device=args.device,
         live_plot=False,
     )
     train_seconds = time.perf_counter() - start
+    earlier = (
+        []
+        if previous is None
+        else previous.get("runs", [previous["recipe"] | {"seconds": previous["train_seconds"]}])
+    )
+    runs = [*earlier]
+    runs.append(
+        {
+            "train_scenes": args.train,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "train_seed": args.train_seed,
+            "seconds": round(train_seconds, 1),
+        }
+    )
     # score the weights as shipped: float16, cast back to float32 (what the loader gives)
     half = {k: v.half() if v.is_floating_point() else v for k, v in model.cpu().state_dict().items()}
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in half.items()})
@@ -71,17 +97,15 @@ def main() -> None:
         "state_dict": half,
         "config": model.config,
         "image_size": SIZE,
-        "recipe": {
-            "train_scenes": args.train,
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "lr": args.lr,
-            "train_seed": 0,
-        },
+        "recipe": runs[0],
+        "runs": runs,  # the first run and any continuations (--init)
         "params": sum(p.numel() for p in model.parameters()),
-        "train_seconds": round(train_seconds, 1),
+        "train_seconds": round(sum(r["seconds"] for r in runs), 1),
         "device": args.device,
-        "train_loss": [float(x) for x in history["train_loss"]],
+        "train_loss": [
+            *(previous["train_loss"] if previous else []),
+            *(float(x) for x in history["train_loss"]),
+        ],
         "val_seed": 777,
         **scores,
     }

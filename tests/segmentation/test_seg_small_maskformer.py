@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment as scipy_lsa
+from torchmetrics.detection import PanopticQuality
 
 from cvcourse.data import STUFF_IDS, THING_IDS, ShapesSegmentation
 from cvcourse.runtime import seed_everything
@@ -31,7 +32,7 @@ from cvcourse.segmentation.small_maskformer import (
 from cvcourse.weights import verified_file
 
 D = torch.float64
-PQ_FLOOR = 0.0  # set from the shipped run
+PQ_FLOOR = 0.5  # the shipped model reaches 0.563 on 300 scenes of seed 777
 TINY = {"width": 16, "d_model": 32, "num_queries": 10, "dim_feedforward": 64}
 
 
@@ -308,6 +309,14 @@ def test_shipped_model():
     assert info["image_size"] == model.image_size == 64
     assert info["params"] == sum(p.numel() for p in model.parameters())
     assert info["val_seed"] == 777 and info["recipe"]["train_seed"] != 777
-    images, _ = scenes(2, seed=777)
-    assert panoptic_predict(model, images).shape == (2, 64, 64, 2)
     assert info["pq"] >= PQ_FLOOR
+    # on unseen scenes, our PQ / SQ / RQ of its predictions = torchmetrics'
+    images, panoptic = scenes(24, seed=777)
+    pred = panoptic_predict(model, images)
+    metric = PanopticQuality(
+        set(THING_IDS), set(STUFF_IDS), allow_unknown_preds_category=True, return_sq_and_rq=True
+    )
+    ours = panoptic_quality(
+        pred, panoptic, set(THING_IDS), set(STUFF_IDS), return_sq_rq=True, allow_unknown_preds_category=True
+    )
+    torch.testing.assert_close(ours, metric(pred, panoptic).to(D), rtol=0, atol=1e-6)
