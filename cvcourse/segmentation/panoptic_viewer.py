@@ -73,7 +73,7 @@ def view_state(scene: dict, view: str, query: int) -> dict:
             picture = merge_picture(image, scene["trace"], query)
             title = f"merge after queries 0..{query}"
         placed = sum(s["status"] == "placed" for s in scene["trace"]["steps"][: query + 1])
-        text = f"query {query} ({status}); {placed} segments placed so far"
+        text = f"query {query} ({status}); segments placed so far: {placed}"
     elif view == VIEWS[2]:
         picture, pq = scene["pq"]  # pq_picture(image, panoptic, target, THING_IDS, STUFF_IDS), precomputed
         match = pq["match"]
