@@ -573,7 +573,9 @@ if not fast_mode():  # resolution: a large gain, then a much smaller one (satura
     assert gains["resolution"][0] > 2 * gains["resolution"][-1] > 0
 
 # %% [markdown]
-# What the full-mode run shows (CPU, seed 0, 4000 training images, 3 epochs): **resolution** gives the
+# What the full-mode run shows (seed 0, 4000 training images, 3 epochs, on one CPU thread; other thread
+# counts or a GPU round differently and move each number a little: the baseline gave 72.1 % on two
+# threads instead of 72.5 %): **resolution** gives the
 # clear, saturating curve of the paper: 72.5 % at 16 px, 93.5 % at 24 px, 96.0 % at 32 px, about 18
 # points per doubling of FLOPs, then 3. **Width and depth** alone do not show a trend at this budget:
 # 72.5, 70.3, 65.6, 90.0 % for $w = 1, 1.5, 2, 3$ and 72.5, 56.1, 70.6 % for $d = 1, 2, 3$ swing by more
@@ -624,10 +626,11 @@ RESULTS["scaling_efficientnet_point_accuracy"] = b0_point["accuracy"]
 # %% [markdown]
 # The full-mode grid (8 points, every FLOPs ratio measured between 1.94 and 2.35) picked
 # $\alpha = 1.37$, $\beta = 1.1$, $\gamma = 1.1$ at 91.0 % (baseline 72.5 %; the other points 56.1 - 81.8 %).
-# EfficientNet's own point (1.2, 1.1, 1.15; not on our grid) reaches 82.4 %, second to it.
-# The winner's $\beta$ and $\gamma$ are EfficientNet's 1.1 and (nearly) 1.15; its $\alpha$ is larger: 8 blocks at
-# $\phi = 1$ instead of the baseline's 6, where EfficientNet's 1.2 would give 7. One run per point, so neighbouring points differ by about
-# the noise: read it as "grow all three a little" rather than as three exact numbers.
+# EfficientNet's own point (1.2, 1.1, 1.15; not on our grid) reaches 82.4 %, second to it. The
+# winner's $\beta$ and $\gamma$ are EfficientNet's 1.1 and (nearly) 1.15; its $\alpha$ is larger: 8
+# blocks at $\phi = 1$ instead of the baseline's 6, where EfficientNet's 1.2 would give 7. One run per
+# point, so neighbouring points differ by about the noise: read it as "grow all three a little" rather
+# than as three exact numbers.
 
 # %% [markdown]
 # **Compound against single-dimension scaling at equal FLOPs**: scale the baseline with the found values at
