@@ -453,7 +453,7 @@ def panoptic_predict(
     model: SmallMaskFormer,
     images: Tensor,
     *,
-    object_mask_threshold: float = 0.8,
+    object_mask_threshold: float = 0.5,
     overlap_threshold: float = 0.8,
 ) -> Tensor:
     """Panoptic maps by MaskFormer's rule (``maskformer_inference(mode="panoptic", things=THING_IDS)``).
@@ -461,7 +461,10 @@ def panoptic_predict(
     Args:
         model: a SmallMaskFormer (run in eval mode, its mode restored).
         images (Tensor[N, 3, S, S]) in [0, 1].
-        object_mask_threshold, overlap_threshold: as ``maskformer_inference``.
+        object_mask_threshold, overlap_threshold: as ``maskformer_inference``. MaskFormer's 0.8
+            keeps too few of our small model's queries: on 100 scenes of seed 9 (not the test seed)
+            the shipped model has PQ 0.456 with 0.8 (10.6 % of the pixels void) and 0.558 with 0.5
+            (3.5 % void), hence 0.5.
 
     Returns:
         LongTensor[N, S, S, 2] of ``(category, instance)``; pixels no query takes are category 0 (void).

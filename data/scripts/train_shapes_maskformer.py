@@ -12,7 +12,8 @@ scored on 300 scenes of seed 777 (never trained on) with our ``panoptic_quality`
 :func:`cvcourse.segmentation.small_maskformer.train_maskformer` (``fit`` with a step function; the
 recipe is ``TRAINING``). Weights are stored in float16 (the loader casts back) and scored
 as stored. Deterministic: fixed seeds, 1 CPU thread. ``--init FILE --train-seed 1 --epochs E --lr LR``
-continues an earlier file on other scenes (the runs are listed in ``info["runs"]``).
+continues an earlier file on other scenes (the runs are listed in ``info["runs"]``); ``--rescore FILE
+--out FILE`` only scores a file's weights again (with ``panoptic_predict``'s defaults).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from cvcourse.segmentation.small_maskformer import (
 
 DATA = Path(__file__).resolve().parents[1]
 SIZE, TEST_SCENES = 64, 300
+INFERENCE = {"object_mask_threshold": 0.5, "overlap_threshold": 0.8}  # panoptic_predict's defaults
 
 
 def main() -> None:
@@ -47,7 +49,11 @@ def main() -> None:
     parser.add_argument("--train-seed", type=int, default=0, help="the training scenes' seed (never 777)")
     parser.add_argument("--device", default="cpu", help="cpu (the shipped, deterministic run) or cuda")
     parser.add_argument("--out", type=Path, default=DATA / FILE)
+    parser.add_argument("--rescore", type=Path, default=None, help="only re-score this file's weights")
     args = parser.parse_args()
+    if args.rescore is not None:
+        rescore(args.rescore, args.out)
+        return
 
     torch.set_num_threads(1)
     seed_everything(0)
@@ -107,10 +113,26 @@ def main() -> None:
             *(float(x) for x in history["train_loss"]),
         ],
         "val_seed": 777,
+        "inference": INFERENCE,
         **scores,
     }
     torch.save(checkpoint, args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.2f} MiB) in {train_seconds:.0f} s")
+
+
+def rescore(path: Path, out: Path) -> None:
+    """Score a file's weights again on the test scenes with today's ``panoptic_predict`` defaults
+    (the shipped file was trained with MaskFormer's object_mask_threshold 0.8, then re-scored with 0.5)."""
+    torch.set_num_threads(1)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = SmallMaskFormer(**checkpoint["config"])
+    model.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in checkpoint["state_dict"].items()}
+    )
+    scores = evaluate_maskformer(model.eval(), scenes=TEST_SCENES, seed=777)
+    print({k: v for k, v in scores.items() if k != "per_class"})
+    torch.save({**checkpoint, **scores, "inference": INFERENCE}, out)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
