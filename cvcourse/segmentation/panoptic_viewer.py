@@ -10,6 +10,8 @@ What each view shows is computed by the pure functions of :mod:`~cvcourse.segmen
 
 from __future__ import annotations
 
+import inspect
+
 import ipywidgets as widgets
 import numpy as np
 import torch
@@ -27,12 +29,20 @@ from .panoptic_views import (
     pq_picture,
     query_picture,
 )
+from .small_maskformer import panoptic_predict
 from .viewer import CLASS_COLOURS
 
-__all__ = ["VIEWS", "BAR_NAMES", "view_state", "panoptic_viewer"]
+__all__ = ["VIEWS", "BAR_NAMES", "THRESHOLDS", "view_state", "panoptic_viewer"]
 
 VIEWS = ("MaskFormer queries", "merge step by step", "PQ: matched / unmatched", "Mask R-CNN instances")
 VAL_SEED = 777
+# the merge's thresholds are those of the chapter's evaluation (panoptic_predict's defaults), so the
+# merge drawn step by step is the map that is scored
+THRESHOLDS = {
+    name: p.default
+    for name, p in inspect.signature(panoptic_predict).parameters.items()
+    if name in ("object_mask_threshold", "overlap_threshold")
+}
 
 
 def _bar_names(classes) -> list[str]:
@@ -112,7 +122,7 @@ def _scenes(models: dict, count: int) -> list[dict]:
     scenes = []
     for i in range(count):
         logits, masks = out["pred_logits"][i].float(), out["pred_masks"][i].float()
-        trace = merge_trace(logits, masks, THING_IDS)
+        trace = merge_trace(logits, masks, THING_IDS, **THRESHOLDS)
         found = {k: detections[i][k].cpu() for k in ("masks", "scores", "labels")}
         scenes.append(
             {

@@ -117,3 +117,8 @@ def test_no_arguments_uses_the_shipped_models():
         assert "train_shapes_mask" in str(error)
         pytest.skip(f"not shipped yet: {error}")
     assert set(box.controls) == {"scene", "view", "query"} and box.fig is not None
+    from cvcourse.segmentation.small_maskformer import load_shapes_maskformer, panoptic_predict
+
+    images = torch.stack([scene["image"] for scene in box.scenes])
+    expected = panoptic_predict(load_shapes_maskformer()[0], images)  # the merge drawn = the map scored
+    assert torch.equal(torch.stack([scene["panoptic"] for scene in box.scenes]), expected)
