@@ -58,6 +58,9 @@ __all__ = [
     "constraint_grid",
     "grid_search",
     "compound_vs_single",
+    "plot_single_dimension",
+    "plot_width_at_fixed",
+    "draw_scaling_approaches",
 ]
 
 SOURCE_SIZE = 32  # images are rendered once at this size and resized to each resolution
