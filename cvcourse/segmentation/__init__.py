@@ -1,6 +1,6 @@
-"""Chapter 5a: semantic segmentation, exact and readable.
+"""Chapters 5a and 5b: semantic, instance and panoptic segmentation, exact and readable.
 
-Modules, in the order of the notes (section 5.1, appendix 5.A):
+Modules of 5a, in the order of the notes (section 5.1, appendix 5.A):
 
 * ``metrics``: confusion matrix, pixel accuracy, mean accuracy, IoU per class, mIoU (= torchmetrics);
 * ``losses``: pixel-wise cross-entropy (= ``F.cross_entropy``) and the softmax focal loss;
@@ -19,12 +19,30 @@ Modules, in the order of the notes (section 5.1, appendix 5.A):
 * ``pretrained``: ``load_shapes_segmenter("unet" | "segformer")`` -> ``(model, info)``, the shipped
   weights, checksum verified;
 * ``widgets``: ``receptive_field_explorer()``, ``upsampling_explorer()``, ``segmentation_viewer()``
-  (the last defined in ``viewer``; import all three from ``cvcourse.segmentation.widgets``).
+  and 5b's ``panoptic_viewer()`` (the viewers are defined in ``viewer`` and ``panoptic_viewer``;
+  import all four from ``cvcourse.segmentation.widgets``).
+
+Modules of 5b (sections 5.2-5.3):
+
+* ``mask_rcnn``: ``MaskHead``, ``mask_loss`` (= torchvision's ``maskrcnn_loss``), ``paste_masks``
+  (= ``paste_masks_in_image``), ``roi_pooling_example`` (RoIPool vs RoIAlign, the slide's numbers);
+* ``panoptic``: ``panoptic_quality`` (PQ, SQ, RQ, per class; = torchmetrics' ``PanopticQuality``),
+  ``match_segments``, ``panoptic_merge`` (Panoptic FPN's rule: things over stuff, by score);
+* ``maskformer``: ``maskformer_inference`` (s_i = p_i(c_i) m_i(u, v); semantic, instance, panoptic),
+  ``masked_attention_mask`` (Mask2Former);
+* ``small_mask_rcnn``: torchvision's ``MaskRCNN`` around a small CNN + FPN with our ``MaskHead``,
+  ``train_mask_rcnn``, ``mask_average_precision`` (= pycocotools' segm mode),
+  ``load_shapes_mask_rcnn()``;
+* ``small_maskformer``: ``SmallMaskFormer`` (Mask2Former-style), Hungarian matching, the losses,
+  ``panoptic_predict``, ``train_maskformer``, ``evaluate_maskformer``, ``load_shapes_maskformer()``;
+* ``panoptic_views``: the pure functions behind the panoptic viewer (merge trace, PQ picture).
 """
 
 from .deeplab import ASPP, ASPPv2, DeepLabHead, DeepLabV3, deeplabv3_resnet50
 from .fcn import FCN, FCNHead, SmallFCN, fcn_resnet50
 from .losses import pixel_cross_entropy, softmax_focal_loss
+from .mask_rcnn import MaskHead, mask_loss, paste_masks, roi_pooling_example
+from .maskformer import masked_attention_mask, maskformer_inference
 from .metrics import (
     confusion_matrix,
     iou_per_class,
@@ -33,6 +51,7 @@ from .metrics import (
     pixel_accuracy,
     scores_from_confusion,
 )
+from .panoptic import match_segments, panoptic_merge, panoptic_quality
 from .pooling import PyramidPooling, spatial_pyramid_pool
 from .pretrained import load_shapes_segmenter
 from .receptive_field import (
@@ -47,6 +66,8 @@ from .receptive_field import (
     valid_unet_sizes,
 )
 from .segformer import EfficientSelfAttention, SegFormer, attention_cost
+from .small_mask_rcnn import load_shapes_mask_rcnn, mask_average_precision
+from .small_maskformer import SmallMaskFormer, load_shapes_maskformer, panoptic_predict
 from .training import evaluate_segmenter, predict_labels, pretrain_vs_scratch, train_segmenter
 from .unet import UNet
 from .upsampling import (
@@ -114,4 +135,18 @@ __all__ = [
     "predict_labels",
     "pretrain_vs_scratch",
     "load_shapes_segmenter",
+    "MaskHead",
+    "mask_loss",
+    "paste_masks",
+    "roi_pooling_example",
+    "panoptic_quality",
+    "match_segments",
+    "panoptic_merge",
+    "maskformer_inference",
+    "masked_attention_mask",
+    "mask_average_precision",
+    "load_shapes_mask_rcnn",
+    "SmallMaskFormer",
+    "panoptic_predict",
+    "load_shapes_maskformer",
 ]

@@ -1,11 +1,12 @@
 """The chapter's widgets: the receptive field of a (dilated) convolution stack, the upsampling
-methods on a small grid of numbers, and the segmentation viewer.
+methods on a small grid of numbers, the segmentation viewer (5a) and the panoptic viewer (5b).
 
 Each is a thin ipywidgets view over a pure function of :mod:`cvcourse.segmentation.explorers`
 (``receptive_field_view``, ``upsampling_view``); drawing goes through ``LiveArtists`` (the
 changing images, outlines and texts are redrawn over a background rendered once).
-``segmentation_viewer()`` lives in :mod:`cvcourse.segmentation.viewer` (it needs the shipped models)
-and is re-exported here, so every widget of the chapter is imported from ``widgets``.
+``segmentation_viewer()`` lives in :mod:`cvcourse.segmentation.viewer` and ``panoptic_viewer()`` in
+:mod:`cvcourse.segmentation.panoptic_viewer` (they need the shipped models); both are re-exported here,
+so every widget of the chapter is imported from ``widgets``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,16 @@ from matplotlib.patches import Rectangle
 from cvcourse.viz import LiveArtists, interactive_figure, style_axes
 
 from .explorers import GRID, INPUTS, METHODS, SCHEDULES, receptive_field_view, upsampling_view
-from .viewer import segmentation_viewer  # the viewer, importable from here like every widget
+from .panoptic_viewer import panoptic_viewer  # the viewers, importable from here like every widget
+from .viewer import segmentation_viewer
 
-__all__ = ["receptive_field_explorer", "upsampling_explorer", "segmentation_viewer", "formula_html"]
+__all__ = [
+    "receptive_field_explorer",
+    "upsampling_explorer",
+    "segmentation_viewer",
+    "panoptic_viewer",
+    "formula_html",
+]
 
 STYLE = {"description_width": "initial"}
 

@@ -118,9 +118,14 @@ def test_explorers_show_their_numbers():
 
 def test_the_viewer_is_imported_from_widgets_too():
     import cvcourse.segmentation as segmentation
-    from cvcourse.segmentation import viewer, widgets
+    from cvcourse.segmentation import panoptic_viewer, viewer, widgets
 
     assert widgets.segmentation_viewer is viewer.segmentation_viewer  # one function, two import paths
-    assert "segmentation_viewer" in widgets.__all__
-    for name in ("load_shapes_segmenter", "train_segmenter", "evaluate_segmenter", "pretrain_vs_scratch"):
+    assert widgets.panoptic_viewer is panoptic_viewer.panoptic_viewer
+    assert {"segmentation_viewer", "panoptic_viewer"} <= set(widgets.__all__)
+    names = ("load_shapes_segmenter", "train_segmenter", "evaluate_segmenter", "pretrain_vs_scratch")
+    names += ("panoptic_quality", "mask_loss", "paste_masks", "maskformer_inference", "panoptic_merge")
+    names += ("load_shapes_mask_rcnn", "load_shapes_maskformer", "mask_average_precision")
+    for name in names:
         assert name in segmentation.__all__ and name in segmentation.__doc__, name
+        assert getattr(segmentation, name) is not None
