@@ -15,6 +15,7 @@ round trip in Chromium. Run on an idle machine; ``taskset -c 0`` pins it to one 
 Usage::
 
     python benchmarks/bench_widgets_python.py [--repeats 9]
+    python benchmarks/bench_widgets_python.py --only 05a 05b   # widgets whose name starts so
 """
 
 from __future__ import annotations
@@ -34,8 +35,16 @@ from matplotlib.backends.backend_webagg_core import FigureCanvasWebAggCore  # no
 
 def _widgets() -> list[tuple[str, Callable]]:
     from cvcourse.architectures.widgets import architecture_explorer, compound_scaling_explorer
-    from cvcourse.detection.widgets import anchor_explorer, nms_explorer, pr_curve_explorer
+    from cvcourse.depth.widgets import correspondence_explorer, warp_explorer
+    from cvcourse.detection.widgets import anchor_explorer, detection_viewer, nms_explorer, pr_curve_explorer
+    from cvcourse.generative.widgets import latent_explorer
     from cvcourse.optim.widgets import trajectory_explorer
+    from cvcourse.segmentation.widgets import (
+        panoptic_viewer,
+        receptive_field_explorer,
+        segmentation_viewer,
+        upsampling_explorer,
+    )
     from cvcourse.transformers.pretrained import load_shapes_vit
     from cvcourse.transformers.widgets import attention_viewer
     from cvcourse.welcome import filter_explorer
@@ -52,6 +61,14 @@ def _widgets() -> list[tuple[str, Callable]]:
         ("04a anchor explorer", anchor_explorer),
         ("04a NMS explorer", nms_explorer),
         ("04a PR-curve explorer", pr_curve_explorer),
+        ("04b detection viewer", detection_viewer),
+        ("05a receptive field", receptive_field_explorer),
+        ("05a upsampling explorer", upsampling_explorer),
+        ("05a segmentation viewer", segmentation_viewer),
+        ("05b panoptic viewer", panoptic_viewer),
+        ("06 correspondence", correspondence_explorer),
+        ("06 warp explorer", warp_explorer),
+        ("07 latent explorer", latent_explorer),
     ]
 
 
@@ -102,6 +119,7 @@ def measure(build: Callable, repeats: int) -> list[tuple[str, float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--only", nargs="*", default=(), help="chapter prefixes, e.g. 05a 05b")
     args = parser.parse_args()
     print(
         f"load average (1, 5, 15 min): {', '.join(f'{v:.1f}' for v in os.getloadavg())}, "
@@ -111,6 +129,8 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for name, build in _widgets():
+        if args.only and not name.startswith(tuple(args.only)):
+            continue
         for key, update, full in measure(build, args.repeats):
             print(f"{name:<26} {key:<12} {update:9.1f} {full:14.1f} {update / full:6.2f}")
 
