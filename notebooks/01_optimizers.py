@@ -181,16 +181,19 @@ np.testing.assert_allclose(start + step.numpy(), canyon.minimum, atol=1e-12)
 
 # %% [markdown]
 # **Why not on networks?** With $k$ parameters $\mathbf{H}$ has $k^2$ entries ($O(k^2)$ memory) and
-# solving with it costs $O(k^3)$ operations. For ResNet-18 (parameters counted from torchvision's
-# model, built without weights):
+# solving with it costs $O(k^3)$ operations. The notes stop at the orders (n:147); here is the size
+# for ResNet-18, $k$ counted from torchvision's model (built without weights), 4 bytes per float32
+# entry: $4k^2 \approx 547$ TB ($10^{12}$ bytes), about 497 TiB.
 
 # %%
 k = sum(p.numel() for p in torchvision.models.resnet18(weights=None).parameters())
 cost = co.hessian_cost(k, bytes_per_entry=4)
 print(f"ResNet-18: k = {k:,} parameters")
-print(f"Hessian: {cost['entries']:.2e} entries = {cost['bytes'] / 1e12:,.0f} TB in float32")
+print(f"Hessian: {cost['entries']:.2e} entries = {cost['bytes'] / 1e12:,.1f} TB "
+      f"= {cost['bytes'] / 2**40:,.1f} TiB in float32")
 print(f"solve:   ~{cost['flops']:.1e} operations = {cost['flops'] / 1e15 / 86400:,.0f} days at 1 PFLOP/s")
-assert cost["bytes"] == 4 * k**2 and round(cost["bytes"] / 1e12) == 547  # 547 TB for 11,689,512 parameters
+assert k == 11_689_512 and cost["bytes"] == 4 * k**2  # torchvision's documented count; 4 bytes per entry
+assert round(cost["bytes"] / 1e12) == 547 and round(cost["bytes"] / 2**40) == 497  # 547 TB, 497 TiB
 RESULTS["resnet18_hessian_tb"] = cost["bytes"] / 1e12
 
 # %% [markdown]
@@ -250,9 +253,9 @@ RESULTS.update({f"conditioning_growth_{label}": g for label, g in growth.items()
 # %% [markdown]
 # **Momentum is a low-pass filter** (the notes' second remark): the buffer, rescaled by $1-\mu$, is an
 # exponential moving average $m_t = \mu m_{t-1} + (1-\mu) g_t$ of the gradients. For gradients with
-# independent noise of variance $\sigma^2$ its variance is $
-# rac{1-\mu}{1+\mu}\sigma^2$: 19 times smaller for
-# $\mu = 0.9$. Measured on noisy gradients $g_t = 1 + 	ext{noise}$:
+# independent noise of variance $\sigma^2$ its variance is
+# $\frac{1-\mu}{1+\mu}\sigma^2$: 19 times smaller for
+# $\mu = 0.9$. Measured on noisy gradients $g_t = 1 + \text{noise}$:
 
 # %%
 noisy = 1 + torch.randn(20_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -284,10 +287,11 @@ np.testing.assert_allclose(notes_form.numpy(), torch_form, rtol=1e-10, atol=1e-1
 # %% [markdown]
 # **Figure 1.2**, the two steps from the same point and velocity: standard momentum adds $\mu v$ and the
 # gradient step taken at $\boldsymbol\theta$; Nesterov first moves to the look-ahead point $\boldsymbol\theta + \mu v$
-# and takes the gradient *there*, which already "sees" the far wall of the canyon and turns back.
+# and takes the gradient *there*: past the floor of the canyon, it already "sees" the far wall and
+# turns back, where the standard step, computed at $\boldsymbol\theta$, goes on down the wall.
 
 # %%
-parts = nesterov_step_parts(canyon.grad, theta=np.array([-1.2, 0.5]), v=np.array([0.3, -0.5]), lr=0.02, mu=0.9)
+parts = nesterov_step_parts(canyon.grad, theta=np.array([-1.2, 0.4]), v=np.array([0.25, -0.8]), lr=0.02, mu=0.9)
 fig, ax = plt.subplots(figsize=(6, 3.6))
 Xg, Yg, Zg = canyon.grid()
 ax.contour(Xg, Yg, Zg, levels=20, cmap="Greys")
@@ -297,10 +301,11 @@ ax.quiver(*th, *(la - th), color="tab:gray", label="momentum step μv", **arrow)
 ax.quiver(*la, *(parts["standard"] - la), color="tab:blue", label="gradient step at θ (standard)", **arrow)
 ax.quiver(*la, *(parts["nesterov"] - la), color="tab:red", label="gradient step at θ + μv (Nesterov)", **arrow)
 ax.set(title="Fig. 1.2: one momentum step, standard vs Nesterov", xlabel="$w_1$", ylabel="$w_2$",
-       xlim=(-1.6, -0.4), ylim=(-0.6, 0.7))
-ax.legend(fontsize=8, loc="lower right")
+       xlim=(-1.6, -0.4), ylim=(-0.7, 0.6))
+ax.legend(fontsize=8, loc="upper right")
 plt.show()
 assert canyon.value(parts["nesterov"]) < canyon.value(parts["standard"])  # the look-ahead corrects the overshoot
+assert (parts["nesterov"] - parts["lookahead"])[1] > 0 > (parts["standard"] - parts["lookahead"])[1]  # back vs on
 
 # %% [markdown]
 # Figure 1.3: SGD vs momentum vs Nesterov momentum on the canyon. The look-ahead damps the
@@ -375,24 +380,39 @@ assert t.losses[1, -1] > 100 * t.losses[0, -1]  # AdaGrad stopped far away
 print(inspect.getsource(co.RMSprop.step))
 
 # %% [markdown]
-# **AdaGrad's vanishing steps vs RMSProp's**, same surface, same lr: AdaGrad's step length falls like
-# $1/\sqrt t$ because $\mathbf{s}$ sums every squared gradient; RMSProp's average forgets, so its step
-# stays of the order of lr until the gradient itself is small, and it gets much further.
+# **AdaGrad's vanishing steps vs RMSProp's**, same surface, same lr. Without momentum both step by
+# $-\mathrm{lr}_i\,\nabla_i\mathcal{L}$ with a per-coordinate rate
+# $\mathrm{lr}_i = \mathrm{lr}/(\sqrt{s_i}+\varepsilon)$, read here from the optimizers' state
+# (`effective_learning_rates`). AdaGrad's $\mathbf{s}$ sums every squared gradient, so its rates can
+# only fall and its steps shrink with them; RMSProp's average forgets, so when the gradients get small
+# its rates rise again, and it gets much further. The other side of it: with a constant lr RMSProp's
+# step stays of the order of lr, so it does not settle: its loss falls below $10^{-12}$, then it
+# bounces back and ends jittering around the minimum (a decaying learning rate would let it settle).
 
 # %%
+from cvcourse.optim.behaviour import effective_learning_rates
+
 ada_rms = {"AdaGrad": (co.Adagrad, dict(lr=0.05)), "RMSProp": (co.RMSprop, dict(lr=0.05, alpha=0.9))}
 t = co.trajectories(canyon, ada_rms, steps=steps)
 step_len = np.linalg.norm(np.diff(t.paths, axis=1), axis=2)  # [2, steps]
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
-draw_paths(canyon, t, axes[0], axes[1], title="AdaGrad vs RMSProp, lr = 0.05")
-for label, lengths in zip(t.labels, step_len, strict=True):
-    axes[2].semilogy(range(1, steps + 1), lengths, label=label)
-axes[2].set(title="Step length", xlabel="step t", ylabel="‖θ(t) − θ(t−1)‖")
-axes[2].legend()
+rates = {label: effective_learning_rates(cls, canyon, steps, **kw) for label, (cls, kw) in ada_rms.items()}
+fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), layout="constrained")
+draw_paths(canyon, t, *axes[0], title="AdaGrad vs RMSProp, lr = 0.05")
+for label, lengths, color in zip(t.labels, step_len, ("tab:red", "tab:purple"), strict=True):  # as draw_paths
+    axes[1, 0].semilogy(range(1, steps + 1), lengths, color=color, label=label)
+    for i, style in ((0, "-"), (1, "--")):
+        axes[1, 1].semilogy(range(1, steps + 1), rates[label][:, i], style, color=color, label=f"{label}, $w_{i + 1}$")
+axes[1, 0].set(title="Step length", xlabel="step t", ylabel="‖θ(t) − θ(t−1)‖")
+axes[1, 1].set(title="Per-coordinate rate lr / (√s + ε)", xlabel="step t", ylabel="rate")
+axes[1, 0].legend(), axes[1, 1].legend(fontsize=8)
 plt.show()
 print({label: f"loss {loss:.2e}" for label, loss in zip(t.labels, t.losses[:, -1], strict=True)})
+print("rate at the end / smallest rate:", {k: (r[-1] / r.min(axis=0)).round(1) for k, r in rates.items()})
 assert t.losses[1, -1] < 0.1 * t.losses[0, -1]  # RMSProp gets much further on the same surface
 assert step_len[0, 100] < 0.1 * step_len[0, 0]  # AdaGrad's step has shrunk tenfold
+assert (np.diff(rates["AdaGrad"], axis=0) <= 0).all()  # AdaGrad's rates never rise ...
+assert (rates["RMSProp"][-1] > 10 * rates["RMSProp"].min(axis=0)).all()  # ... RMSProp's rise again
+assert t.losses[1].min() < 1e-12 < 1e-6 * t.losses[1, -1]  # RMSProp came close, then bounced back
 
 # %% [markdown]
 # ### Adam
@@ -457,8 +477,9 @@ assert np.isfinite(t_noisy.paths).all()
 # (`adam_step_bound`, derivation in `cvcourse/optim/behaviour.py`); for large $t$ it is
 # $(1-\beta_1)/\sqrt{(1-\beta_2)(1-\beta_1^2/\beta_2)}$. RMSProp's ratio $|\nabla|/\sqrt{\mathbf{s}}$ can reach
 # $1/\sqrt{1-\beta}$: a gradient spike after a quiet stretch gives a step 31.6 × lr with $\beta = 0.999$,
-# where Adam's average of the gradient damps the spike by about $1-\beta_1$ (its step stays below
-# $(1-\beta_1)/\sqrt{1-\beta_2} \approx 3.2$ × lr).
+# where Adam's average of the gradient damps the spike by about $1-\beta_1$: its step stays below
+# $(1-\beta_1)/\sqrt{1-\beta_2} \approx 3.2$ × lr (Kingma & Ba's bound for a gradient that was about
+# zero before) and below the general bound, which no gradient sequence can exceed.
 
 # %%
 from cvcourse.optim.behaviour import adam_step_bound, single_parameter_steps
@@ -468,6 +489,7 @@ spike = {name: float(single_parameter_steps(cls, quiet_then_spike, lr=1.0, eps=0
          for name, cls, kw in (("RMSProp", co.RMSprop, dict(alpha=0.999)), ("Adam", co.Adam, dict(betas=(0.9, 0.999))))}
 print(f"step on the spike, in units of lr: {spike}; Adam's bound at t = 1001: {adam_step_bound(1001):.2f}")
 assert abs(spike["RMSProp"] - 1000**0.5) < 0.05 and spike["Adam"] < 0.1 / 0.001**0.5 < 0.11 * spike["RMSProp"]
+assert spike["Adam"] < adam_step_bound(1001) < 0.2 * spike["RMSProp"]  # Adam's bound is below RMSProp's step
 heavy_tailed = torch.randn(2000, generator=torch.Generator().manual_seed(1), dtype=torch.float64) ** 5
 adam_steps = single_parameter_steps(co.Adam, heavy_tailed, lr=1.0, eps=0.0).abs()
 bound = torch.tensor([adam_step_bound(t) for t in range(1, len(heavy_tailed) + 1)], dtype=torch.float64)
@@ -491,6 +513,7 @@ draw_paths(canyon, t_axis, *axes[0], title="SGD vs Adam, canyon along the axes")
 draw_paths(rotated, t_rot, *axes[1], title="... and rotated by 45°")
 plt.show()
 np.testing.assert_allclose(t_rot.losses[0], t_axis.losses[0], rtol=1e-9, atol=1e-15)  # SGD: same losses
+np.testing.assert_allclose(t_rot.paths[0], t_axis.paths[0] @ turn.T, atol=1e-12)  # ... on the rotated path
 needed = {name: steps_to_tolerance(s, sgd_adam, tol=1e-4, steps=1000, start=st)["Adam"]
           for name, s, st in (("axis", canyon, None), ("rotated", rotated, turn @ np.array(canyon.start)))}
 print("Adam's steps to f - f* < 1e-4:", needed)

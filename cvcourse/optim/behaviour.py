@@ -8,6 +8,10 @@ r"""The notes' remarks on momentum and adaptive rates, as functions that measure
   :math:`\frac{1-\mu}{1+\mu}\sigma^2` (a geometric series: :math:`(1-\mu)^2 \sum_k \mu^{2k}`).
 * **Steps to a tolerance**: ``steps_to_tolerance`` counts them for several optimizers on a surface
   (conditioning, the rotated canyon).
+* **AdaGrad's vanishing rates vs RMSProp's** (n:223, n:232): ``effective_learning_rates`` reads
+  :math:`lr / (\sqrt{s_t} + \varepsilon)` per coordinate from the optimizer's state after each step
+  on a surface. AdaGrad's ``sum`` only grows, so its rates never rise; RMSProp's ``square_avg``
+  forgets, so they rise again when the gradients get small.
 * **Adam's bounded step** (n:265): ``single_parameter_steps`` feeds a given gradient sequence to an
   optimizer on one scalar parameter and returns its steps; ``adam_step_bound`` is the bound that
   Cauchy-Schwarz gives on Adam's corrected ratio :math:`|\hat g_t| / \sqrt{\hat s_t}` for *any*
@@ -44,6 +48,7 @@ __all__ = [
     "nesterov_step_parts",
     "momentum_filter",
     "steps_to_tolerance",
+    "effective_learning_rates",
     "single_parameter_steps",
     "adam_step_bound",
 ]
@@ -115,6 +120,54 @@ def steps_to_tolerance(
     return {
         label: int(np.argmax(b)) if b.any() else steps + 1 for label, b in zip(t.labels, below, strict=True)
     }
+
+
+def effective_learning_rates(
+    optimizer_class: type, surface: Surface, steps: int, *, start=None, **kwargs
+) -> np.ndarray:
+    r"""AdaGrad's or RMSProp's per-coordinate rate :math:`lr / (\sqrt{s_t} + \varepsilon)` after each step.
+
+    Runs the optimizer with full-batch gradients on the surface from ``start`` and reads
+    :math:`s_t` from torch's state keys: ``sum`` (AdaGrad, :math:`s_t = s_{t-1} + g_t^2`) or
+    ``square_avg`` (RMSProp, :math:`s_t = \beta s_{t-1} + (1-\beta) g_t^2`). Without momentum the
+    step is exactly ``-rate * g_t``, coordinate by coordinate.
+
+    Args:
+        optimizer_class: ``cvcourse.optim.Adagrad`` / ``RMSprop`` or their ``torch.optim`` namesakes.
+        surface: the loss surface (its ``grad`` gives the gradient).
+        steps: number of steps, >= 1.
+        start: start point (x, y); default the surface's.
+        **kwargs: the optimizer's hyperparameters (lr, alpha, eps, ...); AdaGrad's ``lr_decay`` must
+            be 0 and RMSProp must not be ``centered`` (their rates have other formulas).
+
+    Returns:
+        np.ndarray[steps, 2]: the rate of each coordinate after steps 1 .. steps.
+    """
+    check_type("optimizer_class", optimizer_class, type, "an optimizer class")
+    check_type("surface", surface, Surface, "a cvcourse.optim.surfaces surface")
+    steps = check_int("steps", steps, low=1)
+    start = surface.start if start is None else start
+    p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    optimizer = optimizer_class([p], **kwargs)
+    group = optimizer.param_groups[0]
+    if group.get("lr_decay", 0) or group.get("centered", False):
+        raise ValueError("effective_learning_rates needs lr_decay=0 and centered=False")
+    rates = []
+    for _ in range(steps):
+        p.grad = torch.from_numpy(surface.grad(p.detach().numpy()))
+        optimizer.step()
+        state = optimizer.state[p]
+        if "sum" in state:  # AdaGrad
+            s = state["sum"]
+        elif "square_avg" in state:  # RMSProp
+            s = state["square_avg"]
+        else:
+            raise ValueError(
+                f"optimizer_class must keep AdaGrad's 'sum' or RMSProp's 'square_avg', got {sorted(state)}"
+            )
+        # the same expression as the optimizers': lr / (sqrt(s) + eps), eps outside the root
+        rates.append((group["lr"] / (s.sqrt() + group["eps"])).numpy().copy())
+    return np.stack(rates)
 
 
 def single_parameter_steps(optimizer_class: type, grads: Tensor, **kwargs) -> Tensor:

@@ -57,7 +57,9 @@ class SGD(Optimizer):
         lr: learning rate eta >= 0 (default 1e-3, as torch).
         momentum: momentum factor mu >= 0.
         dampening: tau, scales the new gradient in the buffer from step 2 on.
-        weight_decay: L2 penalty lambda >= 0 (added to the gradient: for SGD the same as decay).
+        weight_decay: L2 penalty lambda >= 0, added to the gradient. Without momentum this equals
+            weight decay theta <- (1 - lr lambda) theta; with momentum it does not, since lambda theta
+            enters the buffer (decoupled decay with momentum is SGDW, ``l2_vs_decay``).
         nesterov: use Nesterov momentum (needs momentum > 0 and dampening == 0).
         maximize: maximise the objective instead of minimising it.
         foreach, differentiable, fused: accepted for compatibility with torch; only False/None.

@@ -10,6 +10,7 @@ import cvcourse.optim as co
 from cvcourse.optim import surfaces
 from cvcourse.optim.behaviour import (
     adam_step_bound,
+    effective_learning_rates,
     momentum_filter,
     nesterov_step_parts,
     single_parameter_steps,
@@ -110,3 +111,51 @@ def test_l2_equals_decay_only_without_momentum():
     torch.testing.assert_close(decay[-1], theta)
     with pytest.raises(ValueError, match="momentum"):
         co.l2_vs_decay(grad_fn, w0, lr=0.05, weight_decay=0.1, steps=5, adaptive=True, momentum=0.9)
+
+
+@pytest.mark.parametrize(
+    "cls,torch_cls,kw",
+    [
+        (co.Adagrad, torch.optim.Adagrad, {"lr": 0.05}),
+        (co.RMSprop, torch.optim.RMSprop, {"lr": 0.05, "alpha": 0.9}),
+    ],
+)
+def test_effective_learning_rates_by_hand_and_against_torch(cls, torch_cls, kw):
+    canyon = surfaces.canyon(angle=30)
+    steps = 60
+    rates = effective_learning_rates(cls, canyon, steps, **kw)
+    assert rates.shape == (steps, 2)
+    theirs = effective_learning_rates(torch_cls, canyon, steps, foreach=False, **kw)
+    np.testing.assert_array_equal(rates, theirs)
+    # by hand, from the path the optimizer takes: s from the gradients at the path's points
+    path = co.trajectories_loop(canyon, {"x": (torch_cls, dict(foreach=False, **kw))}, steps=steps).paths[0]
+    grads = canyon.grad(path[:-1])  # [steps, 2], the gradient used at each step
+    if cls is co.Adagrad:
+        s = np.cumsum(grads**2, axis=0)
+    else:
+        s, acc = np.empty_like(grads), np.zeros(2)
+        for t, g in enumerate(grads):
+            acc = kw["alpha"] * acc + (1 - kw["alpha"]) * g**2
+            s[t] = acc
+    expected = kw["lr"] / (np.sqrt(s) + 1e-10 if cls is co.Adagrad else np.sqrt(s) + 1e-8)
+    np.testing.assert_allclose(rates, expected, rtol=1e-12)
+    # without momentum the step is -rate * g, coordinate by coordinate
+    np.testing.assert_allclose(np.diff(path, axis=0), -rates * grads, rtol=1e-10, atol=1e-15)
+
+
+def test_effective_learning_rates_adagrad_falls_rmsprop_recovers_and_checks():
+    canyon = surfaces.canyon()
+    ada = effective_learning_rates(co.Adagrad, canyon, 150, lr=0.05)
+    rms = effective_learning_rates(co.RMSprop, canyon, 150, lr=0.05, alpha=0.9)
+    assert (np.diff(ada, axis=0) <= 0).all()
+    assert (rms[-1] > 10 * rms.min(axis=0)).all()
+    with pytest.raises(ValueError, match="lr_decay"):
+        effective_learning_rates(co.Adagrad, canyon, 5, lr=0.05, lr_decay=0.1)
+    with pytest.raises(ValueError, match="centered"):
+        effective_learning_rates(co.RMSprop, canyon, 5, lr=0.05, centered=True)
+    with pytest.raises(ValueError, match="optimizer_class"):
+        effective_learning_rates(co.SGD, canyon, 5, lr=0.05)
+    with pytest.raises(ValueError, match="steps"):
+        effective_learning_rates(co.Adagrad, canyon, 0, lr=0.05)
+    with pytest.raises(TypeError, match="surface"):
+        effective_learning_rates(co.Adagrad, "canyon", 5, lr=0.05)
