@@ -110,22 +110,31 @@ RESULTS["toy_generated_sequence_accuracy"] = float(gen_accuracy)
 # **Traditional attention** (before transformers). For machine translation, an RNN first squeezed the whole
 # input sentence into one vector that steered the generation. Bahdanau et al. (2014) let the decoder, at each
 # output step $i$, weigh every input token $j$ with a small network, $e_{ij} = v^T\tanh(W s_{i-1} + U h_j)$,
-# $\alpha_{ij} = \mathrm{softmax}_j(e_{ij})$; the matrix $\alpha$ is the alignment of Fig. 3.2. It weighs the
-# tokens of one sequence against another, through a learned network: not yet the transformer's attention.
+# $\alpha_{ij} = \mathrm{softmax}_j(e_{ij})$, and feeds the RNN the context $c_i = \sum_j \alpha_{ij} h_j$; the
+# matrix $\alpha$ is the alignment of Fig. 3.2. It weighs the tokens of one sequence (the output) against
+# those of another (the input), through a learned network. That is not yet the transformer's attention,
+# which does not compute weights between inputs and outputs directly: its self-attention weighs the tokens
+# of one sequence against each other, by dot products of queries and keys.
+#
+# Fig. 3.2 **learned**: a tiny "translation" that reverses 6 digits, so output $i$ must look at input
+# $n-1-i$ (`ReversalAligner`: additive attention and a linear read-out; a learned vector per output step
+# stands in for the RNN's state $s_{i-1}$). A hundred Adam steps find the alignment:
 
 # %%
-from cvcourse.transformers.additive import AdditiveAttention
+from cvcourse.transformers.additive import AdditiveAttention, train_reversal_aligner
 
 print(inspect.getsource(AdditiveAttention.forward).split('"""')[-1])
-seed_everything(0)
-bahdanau = AdditiveAttention(query_dim=8, key_dim=6, hidden_dim=16).double()
-decoder_states, encoder_states = torch.randn(1, 5, 8, dtype=torch.float64), torch.randn(1, 7, 6, dtype=torch.float64)
-context, alpha = bahdanau(decoder_states, encoder_states)
+aligner, align_losses = train_reversal_aligner(length=6, steps=100, seed=0)
+digits = torch.randint(0, 10, (256, 6), generator=torch.Generator().manual_seed(1))  # strings it never saw
+with torch.no_grad():
+    logits, alpha = aligner(digits)  # alpha: [N, output i, input j]
+reversed_ok = (logits.argmax(-1) == digits.flip(1)).float().mean().item()
+print(f"loss {align_losses[0]:.2f} -> {align_losses[-1]:.3f}; digits reversed correctly: {reversed_ok:.1%}")
 fig, ax = plt.subplots(figsize=(4, 3))
-ax.imshow(alpha[0].detach().numpy(), cmap="Greys")
-style_axes(ax, "Fig. 3.2 (untrained): weights α_ij", "input token j", "output step i")
-assert torch.allclose(alpha.sum(-1), torch.ones(1, 5, dtype=torch.float64))
-assert torch.allclose(context, alpha @ encoder_states)  # c_i = sum_j alpha_ij h_j
+fig.colorbar(ax.imshow(alpha.mean(0).numpy(), cmap="Greys", vmin=0, vmax=1), ax=ax)
+style_axes(ax, "Fig. 3.2 (ours): learned weights α_ij", "input token j", "output step i")
+assert torch.allclose(alpha.sum(-1), torch.ones(256, 6))  # a softmax over the input tokens
+assert torch.equal(alpha.mean(0).argmax(-1), torch.arange(5, -1, -1)) and reversed_ok > 0.95  # the anti-diagonal
 
 # %% [markdown]
 # **Dot-product attention** of one vector $\mathbf{x}_1 \in \mathbb{R}^{d_Y}$ against $M$ tokens
@@ -299,8 +308,11 @@ assert normalised_together("batch norm")[:, 1:].sum() == 0  # never across chann
 # %% [markdown]
 # **Why layer norm in NLP** (the notes' two remarks). Sentences have different lengths, so batches are
 # padded; batch norm's statistics then depend on how much padding the batch holds, layer norm's do not
-# (each token is normalised over its own features). And layer norm computes the same thing in training
-# and at inference, where batch norm switches from batch statistics to running averages.
+# (each token is normalised over its own features). Layer norm is also easier to **distribute**: split a
+# batch over two devices and each normalises its half exactly as the whole batch would be normalised,
+# while batch norm on each half computes other numbers (unless the devices exchange their statistics,
+# `torch.nn.SyncBatchNorm`). And layer norm computes the same thing in training and at inference, where
+# batch norm switches from batch statistics to running averages.
 
 # %%
 sentence = torch.randn(1, 4, 8, dtype=torch.float64)  # [N, L, D]: 4 real tokens
@@ -315,6 +327,9 @@ ln, bn = torch.nn.LayerNorm(8).double(), torch.nn.BatchNorm1d(8).double()
 x = torch.randn(16, 8, dtype=torch.float64)
 train_out = (ln.train()(x), bn.train()(x))
 assert torch.equal(train_out[0], ln.eval()(x)) and not torch.allclose(train_out[1], bn.eval()(x))
+halves = x.chunk(2)  # the batch split over two devices, each normalising its own half
+assert torch.allclose(torch.cat([ln(half) for half in halves]), ln(x))
+assert not torch.allclose(torch.cat([bn.train()(half) for half in halves]), bn.train()(x))
 
 # %% [markdown]
 # ### The feed-forward network, and residual connections
@@ -415,22 +430,25 @@ RESULTS.update({f"stability_final_loss_{name.replace('-', '_')}": sum(losses[-10
 # Without a mask, position $i$ can attend to position $i+1$ of its input, which *is* the answer: a
 # **data leak**. `influence_matrix` changes one input token at a time and records which outputs move.
 #
-# First the layer itself (Fig. 3.7, post-norm): our `TransformerDecoderLayer` has the parameters of
-# `torch.nn.TransformerDecoderLayer` and gives its outputs. **Cross-attention** (Fig. 3.6) is this method,
-# queries `x` from the decoder, keys and values `mem` from the encoder:
+# First the layer itself (Fig. 3.7, post-norm; as in the encoder there is a pre-norm form too,
+# `norm_first=True`): our `TransformerDecoderLayer` has the parameters of `torch.nn.TransformerDecoderLayer`
+# and gives its outputs, in both forms. **Cross-attention** (Fig. 3.6) is this method, queries `x` from the
+# decoder, keys and values `mem` from the encoder:
 
 # %%
 from cvcourse.transformers.attention import causal_mask
 from cvcourse.transformers.layers import TransformerDecoderLayer
 
 print(inspect.getsource(TransformerDecoderLayer._mha_block))
-dec = TransformerDecoderLayer(16, 4, 32, dropout=0.0, batch_first=True).double().eval()
-torch_dec = torch.nn.TransformerDecoderLayer(16, 4, 32, dropout=0.0, batch_first=True, dtype=torch.float64).eval()
-dec.load_state_dict(torch_dec.state_dict(), strict=True)
 z, mem = torch.randn(2, 6, 16, dtype=torch.float64), torch.randn(2, 5, 16, dtype=torch.float64)
 future = ~causal_mask(6)  # True = may not attend (torch's convention for tgt_mask)
-with torch.no_grad():
-    assert torch.allclose(dec(z, mem, tgt_mask=future), torch_dec(z, mem, tgt_mask=future))
+for norm_first in (True, False):  # pre-norm, then post-norm (Fig. 3.7): `dec` is used below
+    dec = TransformerDecoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=norm_first)
+    torch_dec = torch.nn.TransformerDecoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=norm_first)
+    dec, torch_dec = dec.double().eval(), torch_dec.double().eval()
+    dec.load_state_dict(torch_dec.state_dict(), strict=True)
+    with torch.no_grad():
+        assert torch.allclose(dec(z, mem, tgt_mask=future), torch_dec(z, mem, tgt_mask=future))
 
 # %% [markdown]
 # The notes' two remarks on cross-attention, checked. (1) Its output is an **additive delta** on the
@@ -478,7 +496,7 @@ model_leaky, history_leaky = train_toy(causal=False)
 tgt_in = torch.stack([toy_val[i][0][LENGTH:] for i in range(len(toy_val))])
 fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
 for ax, (name, m) in zip(axes, (("with causal mask", model_masked), ("without mask", model_leaky)), strict=True):
-    ax.imshow(influence_matrix(m, src[:16], tgt_in[:16]).numpy(), cmap="Greens")
+    ax.imshow(influence_matrix(m, src[:16], tgt_in[:16]).numpy(), cmap="Greens", vmin=0, vmax=1)
     style_axes(ax, name, "decoder input position j", "output position i")
 assert torch.equal(influence_matrix(model_masked, src[:16], tgt_in[:16]),
                    torch.ones(LENGTH + 1, LENGTH + 1, dtype=torch.bool).tril())  # no leak
@@ -651,23 +669,46 @@ for name, in_notes in notes.items():
     print(f"          = ViT-{size.upper()}/{ours.patch_size}: MLP = {ours.mlp_dim // ours.hidden_dim} x hidden")
 
 # %% [markdown]
-# **FLOPs depend on the sequence length.** In a CNN the convolutions are most of the FLOPs; in a ViT the
-# cost grows with the number of tokens $N = (224/P)^2$, and the attention part ($\mathbf{QK}^T$ and the
-# weighted sum, $\propto N^2$) grows fastest. Counted with the FLOP counter on ViT-B at three patch sizes:
+# **FLOPs depend on the sequence length.** In a CNN the convolutions are the major source of FLOPs. In a
+# ViT the only convolution is the patch embedding, and the cost grows with the number of tokens
+# $N = (224/P)^2 + 1$: the projections and the MLP like $N$, the attention part ($\mathbf{QK}^T$ and the
+# weighted sum of $\mathbf{V}$) like $N^2$. `vit_flops` counts each part by hand; on ViT-B at three patch
+# sizes it equals PyTorch's FLOP counter, and the attention's share grows with $N$:
 
 # %%
-from cvcourse.architectures.complexity import count_flops
+from torch.utils.flop_counter import FlopCounterMode
 
-flops = {}
+from cvcourse.architectures.complexity import count_flops
+from cvcourse.transformers.complexity import vit_flops
+
+flops, share = {}, {}
+print(f"{'model':8} {'tokens':>6} {'GFLOPs':>7} | share of the FLOPs: attention, MLP, projections, patch embedding")
 for patch in (32, 16, 8):
     with torch.device("meta"):
         model = vits.VisionTransformer(image_size=224, patch_size=patch, num_layers=12, num_heads=12,
                                        hidden_dim=768, mlp_dim=3072)
-    flops[patch] = count_flops(model, (1, 3, 224, 224))
-    tokens = (224 // patch) ** 2 + 1
-    print(f"ViT-B/{patch}: {tokens:4d} tokens, {flops[patch] / 1e9:7.1f} GFLOPs")
+    flops[patch], parts = count_flops(model, (1, 3, 224, 224)), vit_flops(224, patch, 12, 768, 3072)
+    assert parts["total"] == flops[patch]  # by hand = the FLOP counter
+    share[patch] = {k: v / parts["total"] for k, v in parts.items()}
+    print(f"ViT-B/{patch:<3} {(224 // patch) ** 2 + 1:6d} {flops[patch] / 1e9:7.1f} | "
+          + ", ".join(f"{share[patch][k]:.1%}" for k in ("attention", "mlp", "projections", "patch embedding")))
+assert share[32]["attention"] < share[16]["attention"] < share[8]["attention"]  # the N^2 part takes over
 assert flops[16] / flops[32] > 4 - 0.5 and flops[8] / flops[16] > 4  # at least linear in N, worse at large N
 RESULTS.update({f"vit_b_{p}_gflops": f / 1e9 for p, f in flops.items()})
+RESULTS.update({f"vit_b_{p}_attention_flops_share": sh["attention"] for p, sh in share.items()})
+
+# %% [markdown]
+# For contrast, the same counter on a CNN (torchvision's ResNet-50): there the convolutions are nearly all
+# of it, in ViT-B/16 the patch-embedding convolution is under 1 %.
+
+# %%
+with torch.device("meta"), torch.no_grad(), FlopCounterMode(display=False) as counter:
+    torchvision.models.resnet50().eval()(torch.zeros(1, 3, 224, 224))
+by_op = {str(op): n for op, n in counter.get_flop_counts()["Global"].items()}
+conv_share = by_op["aten.convolution"] / counter.get_total_flops()
+print(f"ResNet-50: {counter.get_total_flops() / 1e9:.1f} GFLOPs, {conv_share:.1%} in convolutions; "
+      f"ViT-B/16: {share[16]['patch embedding']:.2%} in its one convolution")
+assert conv_share > 0.95 and share[16]["patch embedding"] < 0.01
 
 # %% [markdown]
 # ## What a trained ViT learns (Figs. 3.8-3.10, live)
@@ -676,15 +717,17 @@ RESULTS.update({f"vit_b_{p}_gflops": f / 1e9 for p, f in flops.items()})
 # tokens, 4 layers, 4 heads; `data/scripts/train_vit_shapes.py`). Its tokens come from a small
 # **convolutional stem** (two 3×3 stride-2 conv-BN-ReLU layers, then a 1×1 projection: torchvision's
 # `conv_stem_configs`, Xiao et al. https://arxiv.org/abs/2106.14881) instead of one 4×4 patch matrix:
-# trained on one shared CPU core, the plain patch embedding learned too slowly (57 % on unseen images).
-# With 20,000 images, flips / quarter turns / small shifts and 14 epochs it classifies **95 % of 500
-# unseen images** (a seed never used in training). The weights are checked against their SHA-256.
+# trained on one shared CPU core, the plain patch embedding learned too slowly. With 20,000 images,
+# flips / quarter turns / small shifts and 14 epochs it classifies **95 % of 500 unseen images** (a seed
+# never used in training). The weights are checked against their SHA-256.
 #
 # **Fig. 3.8** in the ViT paper shows ViT-L/32 pre-trained on JFT-300M, and plots the **top principal
-# components** of the embedding filters (the columns of $\mathbf{W}_E$), not raw columns. We do the same
-# with our first filters, the stem's 24 learned 3×3×3 filters: the principal components of the filters,
-# each shown as a 3×3 RGB image. As in the paper they look like smooth colour blobs, colour-opponent
-# pairs and oriented edges; the share of variance each component explains is in its title.
+# components** of its embedding filters (the columns of $\mathbf{W}_E$, each a $3 \times P \times P$ image),
+# not raw columns. We do the same with ours. Our embedding is a small network, not one matrix, so its
+# filters are read as the **Jacobian** of a token's embedding with respect to the image (for a plain
+# patch projection that is exactly $\mathbf{W}_E$, see `tests/transformers/test_embedding_filters.py`),
+# averaged over images: 48 filters, one per embedding dimension, over the 7×7 pixels the centre token
+# sees. Their top principal components, with the share of the variance each explains:
 
 # %%
 from cvcourse.transformers.pretrained import load_shapes_vit
@@ -692,19 +735,28 @@ from cvcourse.transformers.pretrained import load_shapes_vit
 shapes_vit, info = load_shapes_vit()
 print(f"classes {info['classes']}; validation accuracy {info['val_accuracy']:.1%}; "
       f"{info['unseen_accuracy']:.1%} on 500 images of the unseen seed {info['unseen_seed']}")
-assert info["unseen_accuracy"] >= 0.9
+assert info["unseen_accuracy"] >= 0.9 and info["train_images"] == 20_000 and info["epochs"] == 14  # as said above
 RESULTS["shipped_vit_val_accuracy"] = float(info["val_accuracy"])
 RESULTS["shipped_vit_unseen_accuracy"] = float(info["unseen_accuracy"])
-filters = shapes_vit.conv_proj[0][0].weight.detach().double()  # [24, 3, 3, 3]: the first filters
-flat = filters.flatten(1) - filters.flatten(1).mean(0)  # [24, 27], centred
-_, sv, components = torch.linalg.svd(flat, full_matrices=False)  # rows of `components`: principal axes
-explained = sv**2 / (sv**2).sum()
-pcs = components[:12].reshape(12, 3, 3, 3)
+
+# %%
+from cvcourse.data import ShapesClassification
+from cvcourse.transformers.embedding_filters import embedding_filters, principal_components
+
+val_images = torch.stack([img for img, _ in ShapesClassification(64, size=32, seed=2)])
+filters = embedding_filters(shapes_vit.conv_proj, val_images)  # [48, 3, 7, 7]
+pcs, explained = principal_components(filters.double(), k=16)  # [16, 3, 7, 7], largest variance first
 lo, hi = pcs.amin(dim=(1, 2, 3), keepdim=True), pcs.amax(dim=(1, 2, 3), keepdim=True)
-fig = show_images(((pcs - lo) / (hi - lo)).float(), ncols=12, titles=[f"PC{i + 1} {e:.0%}" for i, e in enumerate(explained[:12])])
-fig.suptitle("Fig. 3.8 (ours): top principal components of the first-layer filters, as 3 x 3 RGB images")
-assert torch.allclose(flat, (flat @ components.T) @ components, atol=1e-10)  # the components span the filters
-assert explained[:6].sum() > 0.5  # a few components carry most of the filters' variance
+fig = show_images(((pcs - lo) / (hi - lo)).float(), ncols=8, titles=[f"PC{i + 1} {e:.0%}" for i, e in enumerate(explained)])
+fig.suptitle("Fig. 3.8 (ours): top principal components of the embedding filters (7 x 7 RGB)")
+print(f"{filters.shape[0]} filters of {tuple(filters.shape[1:])}; the first 4 components explain {explained[:4].sum():.0%}")
+assert filters.shape == (48, 3, 7, 7) and explained[:4].sum() > 0.5  # a few patterns carry most of the variance
+
+# %% [markdown]
+# As in the paper, the first components are smooth, low-frequency patterns: a colour-opponent blob in the
+# centre against its surround, then bars and edges splitting the window top / bottom or left / right (a
+# component's sign is arbitrary, so its colours may come out inverted); the later ones, with 1-2 % of
+# the variance each, are noisier.
 
 # %% [markdown]
 # **Fig. 3.9**: cosine similarity between the learned positional embedding of each patch and all the others.
@@ -731,10 +783,8 @@ fig.suptitle("Fig. 3.9: cosine similarity of position embeddings\n(input patch r
 # attention modules (`attention_maps`), so the model's own forward code runs.
 
 # %%
-from cvcourse.data import ShapesClassification
 from cvcourse.transformers.attention_maps import attention_maps, mean_attention_distance
 
-val_images = torch.stack([img for img, _ in ShapesClassification(64, size=32, seed=2)])
 maps = attention_maps(shapes_vit, val_images)  # [layers, N, heads, T, T]
 distance = mean_attention_distance(maps, patch_size=shapes_vit.patch_size)  # [layers, heads]
 fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -804,7 +854,7 @@ for kind, accs in results.items():
     ax.plot(BIAS_SIZES, accs, "o-", label=kind)
 ax.set_xscale("log")
 ax.axhline(1 / len(bias_train.classes), color="gray", ls=":", label="chance")
-style_axes(ax, "Accuracy vs training-set size", "training images", "validation accuracy")
+style_axes(ax, "Accuracy vs training-set size (Fig. 3.11 in miniature)", "training images", "validation accuracy")
 ax.legend()
 print({kind: [round(a, 2) for a in accs] for kind, accs in results.items()})
 RESULTS.update({f"inductive_bias_{kind.replace(' ', '_')}_accuracy_at_{n}": float(a)

@@ -2,6 +2,8 @@
 
 Modules, in the order of the notes (section 3):
 
+* ``additive``: traditional (additive, Bahdanau) attention and a tiny model that learns Fig. 3.2's
+  alignment;
 * ``attention``: dot-product attention of one vector, scaled dot-product attention
   (= ``F.scaled_dot_product_attention``), attention weights, the causal mask;
 * ``multihead``: ``multi_head_attention``, the short core, and the drop-in ``MultiheadAttention``
@@ -11,9 +13,10 @@ Modules, in the order of the notes (section 3):
   ``nn.TransformerDecoderLayer``), the FFN as 1x1 convolutions;
 * ``toy_seq``: the encoder-decoder on a toy task, autoregressive generation, the causal-mask leak;
 * ``positional``: sinusoidal and learned positional encodings, permutation equivariance;
-* ``complexity``: self-attention vs RNN costs, the pixel-token memory estimate;
+* ``complexity``: self-attention vs RNN costs, the pixel-token memory estimate, ViT FLOPs part by part;
 * ``patches``: ``patchify`` and ``PatchEmbedding``, patches as tokens (= a stride-P convolution);
 * ``vit``: ``VisionTransformer`` and ``vit_b_16`` / ``vit_l_16`` / ``vit_h_14`` (= torchvision's);
+* ``embedding_filters``: a patch embedding's filters and their principal components (Fig. 3.8);
 * ``attention_maps``: attention of every layer and head via hooks, rollout, mean attention distance;
 * ``pretrained``: the shipped small ViT (``load_shapes_vit``) and torchvision's ViT-B/16 weights;
 * ``inductive_bias``: ResNet vs ViT vs windowed attention on little and more data (Exercise 7-1 d);

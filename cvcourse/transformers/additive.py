@@ -11,16 +11,23 @@ and the matrix :math:`\alpha` (output position i against input position j) is th
 paper plots (the notes' Fig. 3.2). Unlike a transformer's attention there are no keys, queries and
 values of the same tokens: the weights come from a learned network between two sequences, and they
 feed an RNN. Symbols -> attributes: W -> ``query_proj``, U -> ``key_proj``, v -> ``score``.
+
+``ReversalAligner`` / ``train_reversal_aligner``: the smallest model that *learns* such an alignment
+(the notebook's Fig. 3.2): "translate" a digit string into its reverse, where output i must look at
+input n - 1 - i. It departs from the paper to stay tiny: the decoder state :math:`s_{i-1}` is a learned
+vector per output step instead of an RNN's state, and the encoder states are token + position
+embeddings instead of a bidirectional RNN's.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cvcourse._checks import check_int, check_tensor
 
-__all__ = ["AdditiveAttention"]
+__all__ = ["AdditiveAttention", "ReversalAligner", "train_reversal_aligner"]
 
 
 class AdditiveAttention(nn.Module):
@@ -50,3 +57,57 @@ class AdditiveAttention(nn.Module):
         scores = self.score(hidden).squeeze(-1)  # e_ij: [N, T, S]
         weights = torch.softmax(scores, dim=-1)  # alpha_ij
         return weights @ keys, weights  # c_i = sum_j alpha_ij h_j: [N, T, d_h]
+
+
+class ReversalAligner(nn.Module):
+    """Additive attention + a linear read-out that outputs a digit string reversed.
+
+    Args:
+        length: n, the string length (positions 0 .. n-1).
+        dim: the size of the embeddings, decoder states and attention network.
+        vocab: the number of symbols (10 digits).
+    """
+
+    def __init__(self, length: int = 6, dim: int = 16, vocab: int = 10) -> None:
+        super().__init__()
+        for name, v in (("length", length), ("dim", dim), ("vocab", vocab)):
+            check_int(name, v, low=1)
+        self.token = nn.Embedding(vocab, dim)
+        self.position = nn.Embedding(length, dim)  # encoder: h_j = token + position embedding
+        self.decoder_state = nn.Embedding(length, dim)  # s_{i-1}: one learned vector per output step
+        self.attention = AdditiveAttention(dim, dim, dim)
+        self.readout = nn.Linear(dim, vocab)
+
+    def forward(self, src: Tensor) -> tuple[Tensor, Tensor]:
+        """Digits [N, n] -> (logits Tensor[N, n, vocab], alignment weights alpha Tensor[N, n, n])."""
+        check_tensor("src", src, shape=("N", self.position.num_embeddings), dtype=torch.long)
+        keys = self.token(src) + self.position.weight  # h_j: [N, n, dim]
+        queries = self.decoder_state.weight.expand(src.shape[0], -1, -1)  # s_{i-1}: [N, n, dim]
+        context, weights = self.attention(queries, keys)  # c_i: [N, n, dim]
+        return self.readout(context), weights
+
+
+def train_reversal_aligner(
+    length: int = 6, steps: int = 100, batch_size: int = 64, lr: float = 1e-2, seed: int = 0
+) -> tuple[ReversalAligner, list[float]]:
+    """Train a ``ReversalAligner`` with Adam on fresh random strings each step (cross-entropy).
+
+    Returns:
+        The trained model (eval mode) and the loss of every step.
+    """
+    for name, v in (("length", length), ("steps", steps), ("batch_size", batch_size), ("seed", seed)):
+        check_int(name, v, low=0 if name == "seed" else 1)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # the initial weights
+    model = ReversalAligner(length)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        src = torch.randint(0, 10, (batch_size, length), generator=generator)
+        logits, _ = model(src)
+        loss = F.cross_entropy(logits.flatten(0, 1), src.flip(1).flatten())  # target: the reversed string
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return model.eval(), losses

@@ -37,3 +37,24 @@ def test_checks():
         att(torch.randn(1, 2, 2), torch.randn(1, 3, 2))
     with pytest.raises(ValueError, match="hidden_dim"):
         AdditiveAttention(2, 3, 0)
+
+
+def test_reversal_aligner_learns_the_anti_diagonal():
+    from cvcourse.transformers.additive import train_reversal_aligner
+
+    model, losses = train_reversal_aligner(length=5, steps=80, seed=0)
+    assert losses[-1] < 0.1 * losses[0]
+    src = torch.randint(0, 10, (32, 5), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits, weights = model(src)
+    assert torch.equal(logits.argmax(-1), src.flip(1))  # reverses unseen strings
+    assert torch.equal(weights.mean(0).argmax(-1), torch.arange(4, -1, -1))  # output i looks at input n-1-i
+
+
+def test_reversal_aligner_checks():
+    from cvcourse.transformers.additive import ReversalAligner, train_reversal_aligner
+
+    with pytest.raises(ValueError, match="src"):
+        ReversalAligner(length=4)(torch.zeros(2, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match="steps"):
+        train_reversal_aligner(steps=0)

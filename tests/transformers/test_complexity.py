@@ -38,3 +38,43 @@ def test_errors(bad, error):
         attention_vs_rnn(bad, 4)
     with pytest.raises(error, match="image_size"):
         pixel_attention_memory(bad)
+
+
+@pytest.mark.parametrize(
+    "image_size, patch, layers, hidden, mlp", [(224, 16, 12, 768, 3072), (64, 8, 2, 32, 48)]
+)
+def test_vit_flops_equal_the_flop_counter(image_size, patch, layers, hidden, mlp):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from cvcourse.transformers.complexity import vit_flops
+    from cvcourse.transformers.vit import VisionTransformer
+
+    with torch.device("meta"):
+        model = VisionTransformer(
+            image_size=image_size,
+            patch_size=patch,
+            num_layers=layers,
+            num_heads=4,
+            hidden_dim=hidden,
+            mlp_dim=mlp,
+        ).eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, 3, image_size, image_size))
+    ours = vit_flops(image_size, patch, layers, hidden, mlp)
+    assert ours["total"] == counter.get_total_flops()
+    by_op = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
+    assert ours["patch embedding"] == by_op["aten.convolution"]
+    assert ours["attention"] == by_op["aten.bmm"]  # Q K^T and the weighted sum: the N^2 part
+
+
+def test_vit_flops_attention_is_quadratic_in_tokens():
+    from cvcourse.transformers.complexity import vit_flops
+
+    a, b = vit_flops(224, 32), vit_flops(224, 16)  # 50 and 197 tokens
+    assert b["attention"] * 50**2 == a["attention"] * 197**2
+    assert b["mlp"] * 50 == a["mlp"] * 197
+    with pytest.raises(ValueError, match="patch_size"):
+        vit_flops(224, 15)
+    with pytest.raises(TypeError, match="hidden_dim"):
+        vit_flops(hidden_dim=7.5)
