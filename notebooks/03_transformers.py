@@ -813,6 +813,20 @@ RESULTS["mean_attention_distance_last_layer_px"] = float(distance[-1].mean())
 # distances are close to the uniform-attention value printed above), and the distance stays or grows
 # with depth; its stem already did the local work that low ViT layers do in the paper.
 #
+# The heads of one layer still look at **different things** (the notes' reason for several heads, seen
+# on the untrained layer above): the total-variation distance $\frac12\sum_j |a^{(h)}_{ij} - a^{(h')}_{ij}|$
+# between two heads' weights (0: the same distribution, 1: disjoint), averaged over queries and images:
+
+# %%
+tv = 0.5 * (maps[:, :, :, None] - maps[:, :, None, :]).abs().sum(-1).mean(dim=(1, 4))  # [layers, heads, heads]
+pairs = torch.triu_indices(4, 4, offset=1)
+between = tv[:, pairs[0], pairs[1]]  # [layers, 6 pairs of heads]
+print("per layer, the least and most different pair of heads:",
+      [(round(lo, 2), round(hi, 2)) for lo, hi in zip(between.amin(1).tolist(), between.amax(1).tolist(), strict=True)])
+assert (between > 0.1).all()  # no two heads of a layer attend alike
+RESULTS["head_total_variation_min"] = float(between.min())
+
+# %% [markdown]
 # ### Attention-map viewer
 #
 # Pick an image (synthetic shapes, or scikit-image's photos resized to the model's 32×32 input), a layer,
