@@ -14,7 +14,8 @@ This module matches ``torchvision.models.resnet`` layer for layer: the attribute
 torchvision's state-dict keys (``conv1``, ``bn1``, ``layer1.0.conv1``, ``layer1.0.downsample.0``,
 ``fc``, ...), so ``model.load_state_dict(torchvision_model.state_dict(), strict=True)`` works and
 gives the same outputs (tested). Like torchvision v1.5, a bottleneck block downsamples in its 3x3
-convolution (the original paper strided the first 1x1).
+convolution; the original paper (and the notes) strided the first 1x1: ``BottleneckV1`` and
+``resnet50_v1`` are that variant, with the same weights.
 
 Pretrained weights (needs internet, not used by the course)::
 
@@ -35,10 +36,12 @@ from cvcourse.architectures._weights import check_no_weights
 __all__ = [
     "BasicBlock",
     "Bottleneck",
+    "BottleneckV1",
     "ResNet",
     "resnet18",
     "resnet34",
     "resnet50",
+    "resnet50_v1",
     "resnext50_32x4d",
     "wide_resnet50_2",
 ]
@@ -170,6 +173,31 @@ class Bottleneck(nn.Module):
             identity = self.downsample(x)
         out += identity
         return self.relu(out)
+
+
+class BottleneckV1(Bottleneck):
+    """The bottleneck of the original paper ("ResNet v1", and the notes): the stride is on the *first* 1x1.
+
+    Same layers and state-dict keys as ``Bottleneck`` (torchvision's "v1.5", stride on the 3x3), so
+    the same weights load into either; only where the stride-2 sits differs. A stride-2 1x1 reads one
+    pixel of every 2 x 2 (it equals sub-sampling ``x[:, :, ::2, ::2]``, then a 1x1), and the
+    projection shortcut is a stride-2 1x1 too, so a down-sampling v1 block never sees three quarters
+    of its input pixels; v1.5's stride-2 3x3 covers them all, for more FLOPs (its 3x3 runs at the
+    input resolution).
+    """
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        groups: int = 1,
+        base_width: int = 64,
+        dilation: int = 1,
+    ) -> None:
+        super().__init__(inplanes, planes, stride, downsample, groups, base_width, dilation)
+        self.conv1.stride, self.conv2.stride = (stride, stride), (1, 1)  # the stride moves to the 1x1
 
 
 class ResNet(nn.Module):
@@ -364,6 +392,14 @@ def resnet50(
         zero_init_residual,
         replace_stride_with_dilation=replace_stride_with_dilation,
     )
+
+
+def resnet50_v1(*, num_classes: int = 1000, zero_init_residual: bool = False) -> ResNet:
+    """ResNet-50 as in the paper: ``resnet50`` with ``BottleneckV1`` blocks (stride on the first 1x1).
+
+    Same state-dict keys as ``resnet50``; its FLOPs are the paper's 3.8 x 10^9 multiply-adds (tested),
+    against about 4.1 x 10^9 for torchvision's v1.5."""
+    return ResNet(BottleneckV1, [3, 4, 6, 3], num_classes, zero_init_residual)
 
 
 def resnext50_32x4d(

@@ -141,7 +141,7 @@ def flop_matched_width(cardinality: int, channels: int = 256, weights: int = 69_
 
     With G fixed, :math:`G (2 C d + 9 d^2) = W` is a second-order equation in d; its positive root is
 
-    .. math:: d = rac{-2 C G + \sqrt{(2 C G)^2 + 36 G W}}{18 G}.
+    .. math:: d = \frac{-2 C G + \sqrt{(2 C G)^2 + 36 G W}}{18 G}.
 
     At a fixed spatial size FLOPs are proportional to the weights, so this also matches FLOPs. The
     default W is ResNet-50's bottleneck at C = 256 (1x1 256->64, 3x3 64->64, 1x1 64->256); rounded,
