@@ -24,7 +24,7 @@ SCRIPT = "train_shapes_segmenter.py"
 
 # what the shipped files were trained with (train_segmenter's arguments; seed 0, 64 x 64 scenes)
 RECIPES = {
-    "unet": {"train_scenes": 1600, "epochs": 12, "batch_size": 8, "lr": 4e-3},
+    "unet": {"train_scenes": 3200, "epochs": 20, "batch_size": 8, "lr": 4e-3, "loss": "ce+dice"},
     "segformer": {"train_scenes": 1000, "epochs": 8, "batch_size": 8, "lr": 2e-3},
 }
 

@@ -1,6 +1,6 @@
 """Train the semantic segmenters chapter 5a ships: ``data/unet_shapes.pt``, ``data/segformer_shapes.pt``.
 
-Usage (from the repository root; about 20-25 minutes each on one busy CPU core)::
+Usage (from the repository root; 20-45 minutes each on one busy CPU core)::
 
     python data/scripts/train_shapes_segmenter.py --kind unet        # writes data/unet_shapes.pt
     python data/scripts/train_shapes_segmenter.py --kind segformer   # writes data/segformer_shapes.pt
@@ -9,7 +9,8 @@ Usage (from the repository root; about 20-25 minutes each on one busy CPU core):
 Data: ``ShapesSegmentation(n, size=64, seed=0, kind="semantic")`` for training (horizontal flips),
 100 scenes of seed 9 for the validation mIoU per epoch, and the shipped model is scored on 300
 scenes of seed 777 (never used for training): ``info["miou"]``, ``info["iou_per_class"]``.
-Pixel-wise cross-entropy, AdamW with a cosine decay, through ``cvcourse.train.fit``
+Pixel-wise cross-entropy (the U-Net: plus the soft Dice loss, ``RECIPES["unet"]["loss"]``), AdamW
+with a cosine decay, through ``cvcourse.train.fit``
 (:func:`cvcourse.segmentation.training.train_segmenter`). Deterministic: fixed seeds, 1 CPU thread.
 
 ``--kind unet --pretrain-experiment`` also runs the pre-trained vs from-scratch experiment
@@ -58,6 +59,7 @@ def main() -> None:
         lr=recipe["lr"],
         batch_size=recipe["batch_size"],
         train_scenes=recipe["train_scenes"],
+        loss=recipe.get("loss", "ce"),
         seed=0,
         size=SIZE,
         val_scenes=VAL_SCENES,

@@ -11,6 +11,9 @@ from cvcourse.segmentation.pretrained import SEGMENTER_FILES, load_shapes_segmen
 from cvcourse.segmentation.training import VAL_SEED, evaluate_segmenter
 
 KINDS = [k for k in SEGMENTER_FILES if (data_dir() / SEGMENTER_FILES[k]).exists()]
+# mIoU floors on the 300 unseen scenes of seed 777, each below what the shipped file reaches:
+# the U-Net meets issue 14's 0.85; the SegFormer is held above the stuff-only level (3 of 8 classes: 0.375)
+FLOORS = {"unet": 0.85, "segformer": 0.4}
 
 
 def test_the_unet_ships():
@@ -30,7 +33,18 @@ def test_shipped_model_loads_and_its_record_is_true(kind):
     scores = evaluate_segmenter(model, ShapesSegmentation(60, size=64, seed=VAL_SEED))
     assert abs(scores["miou"] - info["miou"]) < 0.08
     assert abs(scores["pixel_accuracy"] - info["pixel_accuracy"]) < 0.03
-    assert scores["miou"] > 0.4  # above the stuff-only level (3 of 8 classes right: 0.375)
+    assert info["miou"] >= FLOORS[kind] and scores["miou"] >= FLOORS[kind] - 0.03
+    assert 0 not in scores["classes_in_miou"]  # it never predicts void, so void is not in its mean
+
+
+def test_the_unet_file_holds_the_pretraining_experiment():
+    _, info = load_shapes_segmenter("unet")
+    result = info["pretrain_vs_scratch"]  # what the notebook draws in fast mode
+    n = result["sizes"]["epochs"]
+    assert (
+        result["epochs"] == list(range(1, n + 1)) and len(result["pretrained"]) == len(result["scratch"]) == n
+    )
+    assert all(0 <= v <= 1 for v in result["pretrained"] + result["scratch"]) and result["seconds"] > 0
 
 
 def test_corrupt_missing_or_unlisted_files_are_refused(tmp_path):
