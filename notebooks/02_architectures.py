@@ -22,7 +22,8 @@
 # torchvision's model (same weights, same outputs, tested), and the tools to measure them.
 #
 # **You will learn:** the inception module and global average pooling (Inception-v1); the residual
-# block, why its skip joins before the ReLU, and why it makes deep nets trainable (Exercise 7-1);
+# block, why its skip joins before the ReLU, and why it makes deep nets trainable (Exercise 7-1, and
+# the degradation problem: a deeper plain net training worse than a shallower one);
 # bottleneck, Inception-ResNet and ResNeXt blocks, and why a ResNeXt block *is* a grouped
 # convolution; squeeze-and-excitation; MobileNetV2's depth-wise separable convolutions and
 # inverted residuals (Table 2.1 regenerated); width/depth/resolution scaling, measured by training a
@@ -689,7 +690,11 @@ RESULTS["scaling_phi2_accuracy"] = {k: p["accuracy"] for k, p in vs.items()}
 
 # %% [markdown]
 # ### Wide ResNet
-# ResNet scaled in width only: Wide ResNet-50-2 doubles the channels inside every bottleneck.
+# ResNet scaled in width only: Wide ResNet-50-2 doubles the channels inside every bottleneck. The notes'
+# remark, **wider layers are easier to parallelise on GPUs**: every output channel and pixel of a layer is
+# computed independently, so width is more work inside one kernel launch, while depth adds layers that
+# must run one after another. Counted: the same convolutions in sequence, more work in each (the timing
+# itself depends on the GPU and is not measured here):
 
 # %%
 with torch.device("meta"):  # shapes only: no memory, no initialisation
