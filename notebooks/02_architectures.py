@@ -810,6 +810,9 @@ assert (regnet.error_cdf([0.0] * 5, np.array([0.01, 0.5, 1.0])) == 1).all()  # t
 eps = {n: float(np.sqrt(np.log(2 / 0.05) / (2 * n))) for n in (500, regnet_models)}
 print(f"16 dimensions; 95 % band of the ECDF: ±{eps[500]:.3f} with n = 500, ±{eps[regnet_models]:.2f} with our n = {regnet_models}")
 assert round(eps[500], 3) == 0.061
+shared = [regnet.sample_config("shared", random.Random(i)) for i in range(200)]  # the refined space
+assert all(len(set(c.groups)) == len(set(c.bottlenecks)) == 1 and list(c.widths) == sorted(c.widths) for c in shared)
+print("refined space: 4 depths + 4 non-shrinking widths + one g + one b = 10 free dimensions instead of 16")
 
 # %% [markdown]
 # ## Training: the degradation problem
