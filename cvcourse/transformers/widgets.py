@@ -173,7 +173,9 @@ def attention_viewer(
         "col": widgets.IntSlider(
             value=grid0 // 2, min=0, max=grid0 - 1, description="patch column", style=style
         ),
-        "pretrained": widgets.Button(description="torchvision ViT-B/16 (online)", layout={"width": "240px"}),
+        "pretrained": widgets.Button(
+            description="torchvision ViT-B/16 (online, 330 MB)", layout={"width": "300px"}
+        ),
     }
     # ipywidgets 8 draws ToggleButtons as a block, its label above the buttons; the class every
     # other labelled control has puts the label beside them, right-aligned like the others.
