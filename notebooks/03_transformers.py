@@ -765,7 +765,9 @@ assert filters.shape == (48, 3, 7, 7) and explained[:4].sum() > 0.5  # a few pat
 # %% [markdown]
 # **Fig. 3.9**: cosine similarity between the learned positional embedding of each patch and all the others.
 # In the ViT paper the similarity reveals the patches' rows and columns; our small model, trained on single
-# shapes placed anywhere in the image, shows what structure *it* learned (look for rings around the centre).
+# shapes placed anywhere in the image, shows what structure *it* learned: **rings around the centre**. Its
+# position embeddings encode how far a patch is from the image centre, not its row and column: two patches
+# on the same ring are similar wherever they are on it (measured below the figure).
 
 # %%
 pos = shapes_vit.encoder.pos_embedding.detach()[0, 1:]  # [G*G, d_Y], without [CLS]
@@ -780,6 +782,12 @@ for r in range(G):
 for c in range(G):
     axes[-1, c].set_xlabel(str(c + 1))
 fig.suptitle("Fig. 3.9: cosine similarity of position embeddings\n(input patch row = left label, column = bottom label)")
+rc = torch.cartesian_prod(torch.arange(G), torch.arange(G)).float()  # [G*G, 2]: (row, column) of each patch
+radius = (rc - (G - 1) / 2).norm(dim=1)  # distance from the image centre, in patches
+flat_sim, off = sim.reshape(G * G, G * G), ~torch.eye(G * G, dtype=torch.bool)
+same_ring = ((radius[:, None] - radius[None]).abs() < 0.5) & off
+print(f"mean similarity: same ring {flat_sim[same_ring].mean():.2f}, other pairs {flat_sim[off & ~same_ring].mean():.2f}")
+assert flat_sim[same_ring].mean() > flat_sim[off & ~same_ring].mean() + 0.3
 
 # %% [markdown]
 # **Fig. 3.10**: mean attention distance, $\sum_j a_{ij}\,\|p_i - p_j\|$ in pixels, averaged over query
