@@ -32,8 +32,9 @@
 #
 # **How long**: fast mode (`CVCOURSE_FAST=1`) about half a minute on 2 free CPU cores (20 s of CPU
 # time; shipped weights for the pictures, tiny training runs). Full mode about 10 minutes on 2 CPU
-# cores: the U-Net about 3-5 min (320 steps at about 0.6-1 s each on one busy thread), the SegFormer
-# under a minute, the pre-training experiment the rest.
+# cores: the U-Net about 5 min (1800 steps; 328 s on one thread of a busy machine, 0.13 s per step on
+# 2 free cores; it reaches mIoU 0.71 on the unseen scenes, the shipped file's 8000 steps 0.947), the
+# SegFormer under a minute, the pre-training experiment about 2 min.
 # **GPU**: optional; it only speeds up the training cells.
 
 # %%
@@ -57,8 +58,8 @@ RESULTS = {"fast_mode": int(fast_mode())}  # the chapter's headline numbers, fil
 KINECT_TRAIN = pick(full=200, fast=30)  # rendered bodies for the forest
 KINECT_TREES = pick(full=30, fast=8)
 KINECT_PIXELS = pick(full=300, fast=100)  # training pixels per body
-UNET_EPOCHS = pick(full=4, fast=1)  # full: the shipped recipe, shortened to fit a few minutes on 2 cores
-UNET_SCENES = pick(full=640, fast=16)
+UNET_EPOCHS = pick(full=6, fast=1)  # full: the shipped recipe, shortened to fit about 5 minutes on 2 cores
+UNET_SCENES = pick(full=2400, fast=16)
 SEGFORMER_EPOCHS = pick(full=4, fast=1)
 SEGFORMER_SCENES = pick(full=200, fast=16)
 TEST_SCENES = 300  # ShapesSegmentation(seed=777), never used for training: the shipped models' test set
@@ -815,6 +816,9 @@ for name, r in rows.items():
     print(f"{name:18s}{r['miou']:7.3f}{r['pixel_accuracy']:8.3f}" + "".join(f"{v:7.3f}" for v in r["iou_per_class"][1:])
           + f"{r['params']:9,d}{r['train_s']:9.0f}{r['scenes']:7d}")
 RESULTS.update({f"{name.replace(' ', '_')}_{k}": rows[name][k] for name in rows for k in ("miou", "pixel_accuracy")})
+assert rows["shipped unet"]["miou"] >= 0.85  # the chapter's target, on scenes never trained on
+if not fast_mode():  # 1800 steps learn the shapes too (0.71 measured), not only the stuff (0.375 alone)
+    assert rows["this run unet"]["miou"] > 0.6
 
 # %% [markdown]
 # **Predictions against the ground truth**, the shipped U-Net and SegFormer on four unseen scenes;
