@@ -46,7 +46,9 @@ def _threshold_in(dtype: np.dtype, iou_threshold: float) -> np.floating:
     """The threshold t' of the boxes' dtype with ``iou > t'`` exactly when ``iou > iou_threshold`` (C++
     compares a float IoU with a double threshold): the largest float of ``dtype`` <= the threshold."""
     t = dtype.type(iou_threshold)
-    return np.nextafter(t, dtype.type(-np.inf)) if t > iou_threshold else t
+    # compared as Python floats (doubles): NumPy 2 would compare ``t > iou_threshold`` in float32,
+    # where float32(0.2) > 0.2 is False, and keep a box whose float IoU 0.2f torchvision suppresses
+    return np.nextafter(t, dtype.type(-np.inf)) if float(t) > iou_threshold else t
 
 
 BLOCK = 64  # boxes resolved together (torchvision's CUDA kernel works in blocks of 64 too)
@@ -172,7 +174,7 @@ def nms_loop(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
                 torch.min(y2, b2) - torch.max(y1, b1), min=0
             )
             union = (x2 - x1) * (y2 - y1) + (a2 - a1) * (b2 - b1) - inter
-            if not inter / union > iou_threshold:
+            if not float(inter / union) > iou_threshold:  # the IoU in the boxes' dtype, compared as a double
                 survivors.append(j)
         unchecked = survivors
     return torch.tensor(keep, dtype=torch.int64, device=boxes.device)

@@ -147,3 +147,16 @@ def test_property_nms_equals_torchvision_on_integer_boxes(rows, threshold):
         batched_nms(boxes, scores, idxs, threshold),
         torchvision.ops.batched_nms(boxes, scores, idxs, threshold),
     )
+
+
+def test_an_iou_equal_to_the_threshold_in_float32_is_compared_as_torchvision_does():
+    # IoU 1/5 is 0.2f = 0.2000000030 in float32, above the double 0.2: torchvision's C++ suppresses the
+    # box (a float IoU compared with a double threshold); hypothesis found it (a zero-area box first)
+    boxes = torch.tensor([[0.0, 0, 0, 0], [0, 0, 1, 1], [0, 0, 1, 5]])
+    for threshold in (0.2, 0.5, 0.7):
+        scaled = torch.tensor([[0.0, 0, 1, 1], [0, 0, 1, 1 / threshold]])
+        for b in (boxes, scaled, boxes.double()):
+            s = torch.zeros(len(b), dtype=b.dtype)
+            expected = torchvision.ops.nms(b, s, threshold)
+            assert torch.equal(nms(b, s, threshold), expected), (b, threshold)
+            assert torch.equal(nms_loop(b, s, threshold), expected), (b, threshold)
