@@ -22,10 +22,12 @@ embeddings instead of a bidirectional RNN's.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from cvcourse._checks import check_int, check_tensor
+
+from .toy_seq import sequence_loss
 
 __all__ = ["AdditiveAttention", "ReversalAligner", "train_reversal_aligner"]
 
@@ -90,24 +92,26 @@ class ReversalAligner(nn.Module):
 def train_reversal_aligner(
     length: int = 6, steps: int = 100, batch_size: int = 64, lr: float = 1e-2, seed: int = 0
 ) -> tuple[ReversalAligner, list[float]]:
-    """Train a ``ReversalAligner`` with Adam on fresh random strings each step (cross-entropy).
+    """Train a ``ReversalAligner`` with Adam and cross-entropy through ``cvcourse.train.fit``: one
+    pass over ``steps * batch_size`` random strings, so every step sees strings of its own.
 
     Returns:
         The trained model (eval mode) and the loss of every step.
     """
+    from cvcourse.train import fit
+
     for name, v in (("length", length), ("steps", steps), ("batch_size", batch_size), ("seed", seed)):
         check_int(name, v, low=0 if name == "seed" else 1)
-    generator = torch.Generator().manual_seed(seed)
+    src = torch.randint(0, 10, (steps * batch_size, length), generator=torch.Generator().manual_seed(seed))
     torch.manual_seed(seed)  # the initial weights
     model = ReversalAligner(length)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        src = torch.randint(0, 10, (batch_size, length), generator=generator)
-        logits, _ = model(src)
-        loss = F.cross_entropy(logits.flatten(0, 1), src.flip(1).flatten())  # target: the reversed string
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return model.eval(), losses
+    history = fit(
+        model,
+        DataLoader(TensorDataset(src, src.flip(1)), batch_size=batch_size),  # target: the reversed string
+        lambda outputs, target: sequence_loss(outputs[0], target),  # outputs: (logits, weights)
+        torch.optim.Adam(model.parameters(), lr=lr),
+        epochs=1,
+        live_plot=False,
+        progress=False,
+    )
+    return model.eval(), history.steps["train_loss"]
