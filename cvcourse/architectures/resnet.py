@@ -186,17 +186,8 @@ class BottleneckV1(Bottleneck):
     input resolution).
     """
 
-    def __init__(
-        self,
-        inplanes: int,
-        planes: int,
-        stride: int = 1,
-        downsample: nn.Module | None = None,
-        groups: int = 1,
-        base_width: int = 64,
-        dilation: int = 1,
-    ) -> None:
-        super().__init__(inplanes, planes, stride, downsample, groups, base_width, dilation)
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, *args, **kwargs) -> None:
+        super().__init__(inplanes, planes, stride, *args, **kwargs)  # Bottleneck's arguments
         self.conv1.stride, self.conv2.stride = (stride, stride), (1, 1)  # the stride moves to the 1x1
 
 
