@@ -126,8 +126,11 @@ def course(tmp_path_factory) -> dict[str, Path]:
     for name, proc in procs.items():
         out, _ = proc.communicate(timeout=900)
         assert proc.returncode == 0, f"nbgrader autograde failed for {name}:\n{out[-3000:]}"
-        # nbgrader logs an ERROR line for a cell timeout: expected for the looping student only
-        assert name == "hang" or "ERROR" not in out, f"nbgrader reported an error for {name}:\n{out[-3000:]}"
+        # nbgrader logs an ERROR line for a cell timeout: expected for the looping student only. The
+        # kernel's own "KeyboardInterrupt caught in kernel" is logged when the client interrupts it on
+        # shutdown, after the notebook is written; it comes and goes with timing and is not a grading error.
+        errors = [ln for ln in out.splitlines() if "ERROR" in ln and "KeyboardInterrupt caught" not in ln]
+        assert name == "hang" or not errors, f"nbgrader reported an error for {name}:\n{out[-3000:]}"
     return {"main": main, "hang": hang}
 
 
